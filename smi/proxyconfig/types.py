@@ -1,0 +1,152 @@
+"""The ProxyConfig data types.  See the package docstring for the matching semantics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final
+
+PROTOCOL_HTTP: Final = "http"
+PROTOCOL_TCP: Final = "tcp"
+PROTOCOL_UDP: Final = "udp"
+
+LB_ROUND_ROBIN: Final = "round_robin"
+LB_EWMA: Final = "ewma"
+
+
+@dataclass(frozen=True, slots=True)
+class HttpMatch:
+    name: str
+    path_regex: str | None = None
+    methods: tuple[str, ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyNode:
+    """Who the proxy is: the pod it sits next to and its workload identity."""
+
+    namespace: str
+    pod: str
+    service_account: str
+    identity: str  # spiffe://<trust-domain>/ns/<ns>/sa/<sa>
+    address: str = ""  # the pod's IP; outbound connections are made from it
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One ready backend instance for one service port.
+
+    The caller's sidecar connects to ``address:proxy_port`` (the peer sidecar's inbound
+    listener) and announces ``port`` in a PROXY protocol v2 header; when ``proxy_port`` is
+    0 the endpoint is not meshed and is reached directly at ``address:port``.
+    """
+
+    address: str
+    port: int  # the target (container) port
+    pod: str = ""
+    namespace: str = ""
+    identity: str = ""  # the SPIFFE id the endpoint's pod runs as
+    proxy_port: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    """The endpoints of one service port; ``name`` is ``<ns>/<service>:<port>``."""
+
+    name: str
+    namespace: str
+    service: str
+    port: int
+    protocol: str = PROTOCOL_HTTP
+    endpoints: tuple[Endpoint, ...] = ()
+    lb_policy: str = LB_ROUND_ROBIN
+    connect_timeout_ms: int = 1000
+    request_timeout_ms: int = 15000
+
+
+@dataclass(frozen=True, slots=True)
+class WeightedCluster:
+    cluster: str
+    weight: int  # integer relative weight; 0 = known, gets no traffic
+    service: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SplitRoute:
+    """A TrafficSplit applied to one root service port.
+
+    ``matches`` empty: every request is split.  Otherwise only requests matching one of
+    them are split; the rest fall through to the next SplitRoute, then to the root cluster.
+    """
+
+    name: str  # <ns>/<trafficsplit name>
+    backends: tuple[WeightedCluster, ...]
+    matches: tuple[HttpMatch, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundPort:
+    port: int
+    protocol: str
+    cluster: str  # the root service's own cluster
+    splits: tuple[SplitRoute, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundService:
+    """A service this proxy may call; ``hostnames`` are every name (and cluster IP) it answers to."""
+
+    namespace: str
+    name: str
+    hostnames: tuple[str, ...]
+    ports: tuple[OutboundPort, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundConfig:
+    services: tuple[OutboundService, ...] = ()
+    clusters: tuple[Cluster, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class InboundPort:
+    """A port the workload serves; ``protocol`` decides HTTP or opaque TCP handling."""
+
+    port: int
+    protocol: str = PROTOCOL_HTTP
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AllowRule:
+    """One TrafficTarget rule for this workload's identity.
+
+    ``ports`` empty = every port; ``matches`` None = every HTTP request (also used for
+    TCP/UDP rules, where it is always None).  A TCP rule allows the whole connection on its
+    ports, HTTP included.
+    """
+
+    name: str  # <ns>/<traffictarget>/<rule kind>/<rule name>
+    sources: tuple[str, ...]  # SPIFFE ids
+    protocol: str  # http | tcp | udp
+    ports: tuple[int, ...] = ()
+    matches: tuple[HttpMatch, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InboundConfig:
+    ports: tuple[InboundPort, ...] = ()
+    app_address: str = "127.0.0.1"  # where the app listens
+    permissive: bool = False  # allow every caller (like OSM's permissive traffic policy mode)
+    rules: tuple[AllowRule, ...] = ()
+    # Plain-text (pre-mTLS) caller identification: source address -> SPIFFE id of the pods
+    # that appear in some rule's sources.
+    peers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyConfig:
+    node: ProxyNode
+    trust_domain: str = "cluster.local"
+    outbound: OutboundConfig = field(default_factory=OutboundConfig)
+    inbound: InboundConfig = field(default_factory=InboundConfig)
