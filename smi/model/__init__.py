@@ -8,6 +8,7 @@ version.  Conversion between versions is ``render(parse(raw), to=version)``.
 This package imports nothing from kopf, aiohttp or kubernetes, and does no I/O.
 """
 
+from smi.model.access import IdentityRef, RuleRef, TrafficTarget
 from smi.model.core import (
     Container,
     ContainerPort,
@@ -28,7 +29,6 @@ from smi.model.meta import ObjectKey, ObjectMeta, freeze
 from smi.model.resources import CLUSTER_SCOPED, CORE_KINDS, SMI_KINDS, Resource, ResourceKind, key_of
 from smi.model.specs import HTTPMatch, HTTPRouteGroup, TCPRoute, UDPRoute
 from smi.model.split import SplitBackend, TrafficSplit, TypedRef
-from smi.model.access import IdentityRef, RuleRef, TrafficTarget
 
 __all__ = [
     "CLUSTER_SCOPED",

@@ -34,7 +34,7 @@ class Store:
         return lambda: self._listeners.remove(listener)
 
     def apply(self, obj: Resource) -> bool:
-        """Insert or replace ``obj``; returns False (and changes nothing) when it is equal to what is stored."""
+        """Insert or replace ``obj``; returns False (changing nothing) when equal to what is stored."""
         key = key_of(obj)
         bucket = self._buckets.get(key.kind, MappingProxyType({}))
         if bucket.get((key.namespace, key.name)) == obj:
@@ -59,14 +59,16 @@ class Store:
     def replace_kind(self, kind: str, objects: Iterable[Resource]) -> bool:
         """Make ``objects`` the whole content of ``kind`` (a resync); returns whether anything changed."""
         new = {(key_of(o).namespace, key_of(o).name): o for o in objects}
-        if dict(self._buckets.get(kind, {})) == new:
+        old: dict[tuple[str, str], Resource] = dict(self._buckets.get(kind, MappingProxyType({})))
+        if old == new:
             return False
         self._buckets[kind] = MappingProxyType(new)
         self._changed()
         return True
 
     def get(self, key: ObjectKey) -> Resource | None:
-        return self._buckets.get(key.kind, {}).get((key.namespace, key.name))
+        bucket = self._buckets.get(key.kind)
+        return None if bucket is None else bucket.get((key.namespace, key.name))
 
     def snapshot(self) -> Snapshot:
         if self._snapshot is None or self._snapshot.version != self._version:
