@@ -10,6 +10,16 @@ from collections.abc import Sequence
 # Each module defines ``register(subparsers) -> None`` and sets ``func`` on its parsers;
 # ``func(args) -> int`` is the exit code.
 COMMAND_MODULES: tuple[str, ...] = (
+    "smi.cli.proxy",
+    "smi.cli.ca",
+    "smi.cli.validate",
+    "smi.cli.convert",
+    "smi.cli.up",
+    "smi.cli.apply",
+    "smi.cli.delete",
+    "smi.cli.get",
+    "smi.cli.status",
+    "smi.cli.down",
 )
 
 

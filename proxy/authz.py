@@ -1,0 +1,71 @@
+"""Pure inbound authorization: may this caller make this request (or open this connection)?
+
+Rules come from TrafficTargets whose destination is this workload (``AllowRule``).  A rule
+applies when its ports are empty or contain the target port and its sources contain the
+caller's identity.  A TCP rule allows the whole connection, HTTP included; an HTTP rule
+allows a request when its matches are None or one of them matches.  Permissive mode
+allows everything.  An unidentified caller (no PROXY header, unknown source address) is
+allowed only in permissive mode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from proxy.compiled import PROTOCOL_HTTP, PROTOCOL_TCP, CompiledInbound, CompiledRule, any_match
+from proxy.headers import RequestHead
+
+
+@dataclass(frozen=True, slots=True)
+class Allow:
+    rule: str  # the allowing rule's name ("" in permissive mode)
+
+
+@dataclass(frozen=True, slots=True)
+class Deny:
+    reason: str
+
+
+PERMISSIVE = Allow("")
+
+
+def _who(identity: str | None, address: str) -> str:
+    return identity if identity else f"an unidentified caller ({address})"
+
+
+def authorize_connection(*, identity: str | None, address: str, port: int, inbound: CompiledInbound) -> Allow | Deny:
+    """Decide once per connection for an opaque TCP port: only TCP rules apply."""
+    if inbound.permissive:
+        return PERMISSIVE
+    if identity:
+        for rule in inbound.rules:
+            if rule.protocol == PROTOCOL_TCP and rule.covers(port) and identity in rule.sources:
+                return Allow(rule.name)
+    return Deny(f"no TrafficTarget allows {_who(identity, address)} to connect to port {port}")
+
+
+def connection_rule(*, identity: str | None, port: int, inbound: CompiledInbound) -> CompiledRule | None:
+    """A TCP rule that allows every request on an HTTP port's connection, if there is one."""
+    if not identity:
+        return None
+    for rule in inbound.rules:
+        if rule.protocol == PROTOCOL_TCP and rule.covers(port) and identity in rule.sources:
+            return rule
+    return None
+
+
+def authorize_request(
+    *, identity: str | None, address: str, port: int, head: RequestHead, inbound: CompiledInbound
+) -> Allow | Deny:
+    """Decide one HTTP request."""
+    if inbound.permissive:
+        return PERMISSIVE
+    if identity:
+        for rule in inbound.rules:
+            if not rule.covers(port) or identity not in rule.sources:
+                continue
+            if rule.protocol == PROTOCOL_TCP:
+                return Allow(rule.name)
+            if rule.protocol == PROTOCOL_HTTP and (rule.matches is None or any_match(rule.matches, head)):
+                return Allow(rule.name)
+    return Deny(f"no TrafficTarget allows {_who(identity, address)} to {head.method} {head.path}")

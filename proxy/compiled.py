@@ -1,0 +1,264 @@
+"""A ProxyConfig turned into lookup tables, built once per config version.
+
+The proxy never reads the ProxyConfig dataclasses on the hot path: each new config is
+compiled into a ``CompiledConfig`` (hostname -> port routes, cluster name -> endpoints and
+picker, regexes compiled, rules indexed by port) and swapped in with one assignment.
+Requests keep the CompiledConfig they started with.  Picker state (weighted round-robin
+scores, EWMA latencies) lives here and starts afresh with each config.
+
+Bad parts of a config (an invalid regex, a split backend naming no cluster) are dropped
+with a warning in ``problems``: a bad rule never takes the proxy down.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from proxy.balancing import EwmaLeastLoaded, RoundRobin, SmoothWeightedRoundRobin
+from proxy.headers import RequestHead
+from smi.proxyconfig import (
+    PROTOCOL_HTTP,
+    PROTOCOL_TCP,
+    AllowRule,
+    Cluster,
+    Endpoint,
+    HttpMatch,
+    InboundPort,
+    OutboundPort,
+    ProxyConfig,
+)
+
+
+class Picker(Protocol):
+    def pick(self) -> Endpoint | None: ...
+
+    def done(self, item: Endpoint, *, seconds: float, ok: bool) -> None: ...
+
+
+class MatchCompileError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledMatch:
+    """An HttpMatch with its regexes compiled (semantics in ``smi.proxyconfig``)."""
+
+    name: str
+    path: re.Pattern[str] | None
+    methods: frozenset[str] | None  # None = every method
+    headers: tuple[tuple[str, re.Pattern[str]], ...]
+
+    def matches(self, head: RequestHead) -> bool:
+        if self.methods is not None and head.method not in self.methods:
+            return False
+        if self.path is not None and self.path.match(head.path) is None:
+            return False
+        for name, pattern in self.headers:
+            value = head.header(name)
+            if value is None or pattern.fullmatch(value) is None:
+                return False
+        return True
+
+
+def compile_match(match: HttpMatch) -> CompiledMatch:
+    try:
+        path = re.compile(match.path_regex) if match.path_regex is not None else None
+        headers = tuple((name.lower(), re.compile(rx)) for name, rx in match.headers)
+    except re.error as e:
+        raise MatchCompileError(f"match {match.name!r}: invalid regex: {e}") from e
+    methods = None if not match.methods or "*" in match.methods else frozenset(m.upper() for m in match.methods)
+    return CompiledMatch(match.name, path, methods, headers)
+
+
+def any_match(matches: tuple[CompiledMatch, ...], head: RequestHead) -> bool:
+    return any(m.matches(head) for m in matches)
+
+
+@dataclass(slots=True)
+class ClusterState:
+    """One service port's endpoints and the picker that balances over them."""
+
+    cluster: Cluster
+    picker: Picker
+    connect_timeout: float
+    request_timeout: float
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    state: ClusterState
+    service: str  # the backend service's name, for the ``backend`` metrics label
+
+
+@dataclass(slots=True)
+class CompiledSplit:
+    name: str
+    matches: tuple[CompiledMatch, ...]  # empty = every request
+    picker: SmoothWeightedRoundRobin[Backend]
+
+
+@dataclass(slots=True)
+class PortRoute:
+    """Where a call to one port of one service goes."""
+
+    namespace: str
+    service: str
+    port: int
+    protocol: str
+    root: ClusterState | None
+    splits: tuple[CompiledSplit, ...]
+    needs_head: bool  # some split has matches, so routing looks at the request
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    name: str
+    sources: frozenset[str]
+    protocol: str
+    ports: frozenset[int]  # empty = every port
+    matches: tuple[CompiledMatch, ...] | None
+
+    def covers(self, port: int) -> bool:
+        return not self.ports or port in self.ports
+
+
+@dataclass(slots=True)
+class CompiledInbound:
+    ports: dict[int, InboundPort]
+    app_address: str
+    permissive: bool
+    rules: tuple[CompiledRule, ...]
+    peers: dict[str, str]  # source address -> SPIFFE id
+
+    @property
+    def only_port(self) -> InboundPort | None:
+        """The single inbound port, when there is exactly one (for connections without a PROXY header)."""
+        return next(iter(self.ports.values())) if len(self.ports) == 1 else None
+
+
+@dataclass(slots=True)
+class CompiledConfig:
+    version: int
+    config: ProxyConfig
+    hosts: dict[tuple[str, int], PortRoute]
+    services: dict[tuple[str, str, int], PortRoute]  # (namespace, name, port)
+    clusters: dict[str, ClusterState]
+    inbound: CompiledInbound
+    problems: list[str] = field(default_factory=list)
+
+
+def _cluster_state(cluster: Cluster) -> ClusterState:
+    endpoints = list(cluster.endpoints)
+    picker: Picker = EwmaLeastLoaded(endpoints) if cluster.lb_policy == "ewma" else RoundRobin(endpoints)
+    return ClusterState(
+        cluster=cluster,
+        picker=picker,
+        connect_timeout=max(cluster.connect_timeout_ms, 1) / 1000.0,
+        request_timeout=max(cluster.request_timeout_ms, 1) / 1000.0,
+    )
+
+
+def _matches(items: tuple[HttpMatch, ...], owner: str, problems: list[str]) -> tuple[CompiledMatch, ...] | None:
+    compiled = []
+    for item in items:
+        try:
+            compiled.append(compile_match(item))
+        except MatchCompileError as e:
+            problems.append(f"{owner}: {e}; the match is ignored")
+    if items and not compiled:
+        return None  # every match was invalid: match nothing rather than everything
+    return tuple(compiled)
+
+
+def _port_route(
+    *, namespace: str, service: str, port: OutboundPort, clusters: dict[str, ClusterState], problems: list[str]
+) -> PortRoute:
+    splits: list[CompiledSplit] = []
+    for split in port.splits:
+        backends: list[tuple[Backend, int]] = []
+        for wc in split.backends:
+            state = clusters.get(wc.cluster)
+            if state is None:
+                problems.append(f"split {split.name}: backend cluster {wc.cluster!r} is unknown; skipped")
+                continue
+            backends.append((Backend(state, wc.service or state.cluster.service), wc.weight))
+        matches = _matches(split.matches, f"split {split.name}", problems)
+        if matches is None:
+            continue
+        splits.append(CompiledSplit(split.name, matches, SmoothWeightedRoundRobin(backends)))
+    root = clusters.get(port.cluster)
+    if root is None and port.cluster:
+        problems.append(f"service {namespace}/{service}:{port.port}: cluster {port.cluster!r} is unknown")
+    return PortRoute(
+        namespace=namespace,
+        service=service,
+        port=port.port,
+        protocol=port.protocol,
+        root=root,
+        splits=tuple(splits),
+        needs_head=any(s.matches for s in splits),
+    )
+
+
+def _inbound(config: ProxyConfig, problems: list[str]) -> CompiledInbound:
+    inbound = config.inbound
+    rules: list[CompiledRule] = []
+    for rule in inbound.rules:
+        matches: tuple[CompiledMatch, ...] | None = None
+        if rule.matches is not None and rule.protocol == PROTOCOL_HTTP:
+            matches = _matches(rule.matches, f"rule {rule.name}", problems)
+            if matches is None:
+                continue
+        rules.append(CompiledRule(rule.name, frozenset(rule.sources), rule.protocol, frozenset(rule.ports), matches))
+    return CompiledInbound(
+        ports={p.port: p for p in inbound.ports},
+        app_address=inbound.app_address,
+        permissive=inbound.permissive,
+        rules=tuple(rules),
+        peers=dict(inbound.peers),
+    )
+
+
+def compile_config(config: ProxyConfig, *, version: int = 0) -> CompiledConfig:
+    """Build the lookup tables for one config version."""
+    problems: list[str] = []
+    clusters = {c.name: _cluster_state(c) for c in config.outbound.clusters}
+    hosts: dict[tuple[str, int], PortRoute] = {}
+    services: dict[tuple[str, str, int], PortRoute] = {}
+    for svc in config.outbound.services:
+        for port in svc.ports:
+            route = _port_route(
+                namespace=svc.namespace, service=svc.name, port=port, clusters=clusters, problems=problems
+            )
+            services[(svc.namespace, svc.name, port.port)] = route
+            for hostname in svc.hostnames:
+                hosts.setdefault((hostname.lower().rstrip("."), port.port), route)
+    return CompiledConfig(
+        version=version,
+        config=config,
+        hosts=hosts,
+        services=services,
+        clusters=clusters,
+        inbound=_inbound(config, problems),
+        problems=problems,
+    )
+
+
+__all__ = [
+    "PROTOCOL_HTTP",
+    "PROTOCOL_TCP",
+    "AllowRule",
+    "Backend",
+    "ClusterState",
+    "CompiledConfig",
+    "CompiledInbound",
+    "CompiledMatch",
+    "CompiledRule",
+    "CompiledSplit",
+    "PortRoute",
+    "any_match",
+    "compile_config",
+    "compile_match",
+]

@@ -1,0 +1,129 @@
+"""Client of the control plane's config stream (protocol in ``smi.proxyconfig``'s docstring).
+
+One long-lived GET; each ``{"type": "config"}`` line is decoded and swapped in; heartbeats
+keep the read timeout from firing.  When the stream cannot be opened or breaks, the last
+good config stays active and the client reconnects with exponential backoff and jitter
+(the delay resets after a config arrives).  An invalid message is counted and logged and
+changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from proxy.holder import ConfigHolder
+from smi.proxyconfig import ProxyConfig, decode
+
+logger = logging.getLogger(__name__)
+
+STREAM_PATH = "/v1/config/stream"
+MAX_LINE = 64 * 1024 * 1024
+
+
+class StreamError(Exception):
+    """The stream answered, but not with a usable config stream."""
+
+
+def stream_url(base: str) -> str:
+    """``http://cp:15010`` -> ``http://cp:15010/v1/config/stream``; a URL with a path is kept."""
+    parts = urlsplit(base)
+    if parts.path not in ("", "/"):
+        return base
+    return base.rstrip("/") + STREAM_PATH
+
+
+def apply_message(line: bytes, holder: ConfigHolder) -> bool:
+    """Handle one ndjson line; True when a config was applied."""
+    line = line.strip()
+    if not line:
+        return False
+    try:
+        message: Any = json.loads(line)
+        if not isinstance(message, dict):
+            raise ValueError("a message must be a JSON object")
+        kind = message.get("type")
+        if kind != "config":
+            return False
+        version = message.get("version")
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise ValueError(f"version must be an integer, got {version!r}")
+        config = decode(ProxyConfig, message.get("config"))
+    except (ValueError, TypeError, KeyError) as e:
+        holder.metrics.config_rejected += 1
+        logger.warning("config stream: message rejected, keeping the last good config: %s", e)
+        return False
+    holder.swap(config, version=version)
+    return True
+
+
+class ConfigStreamClient:
+    def __init__(
+        self,
+        *,
+        url: str,
+        namespace: str,
+        pod: str,
+        holder: ConfigHolder,
+        backoff_initial: float = 0.1,
+        backoff_max: float = 5.0,
+        read_timeout: float = 30.0,
+    ) -> None:
+        self.url = stream_url(url)
+        self.namespace = namespace
+        self.pod = pod
+        self.holder = holder
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.read_timeout = read_timeout
+        self.attempts = 0
+
+    def next_delay(self, delay: float) -> tuple[float, float]:
+        """(sleep now, next delay): equal jitter over an exponentially growing delay."""
+        sleep = delay / 2 + random.uniform(0, delay / 2)
+        return sleep, min(delay * 2, self.backoff_max)
+
+    async def run(self) -> None:
+        delay = self.backoff_initial
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=5.0, sock_read=self.read_timeout)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            while True:
+                self.attempts += 1
+                try:
+                    if await self._stream_once(session):
+                        delay = self.backoff_initial
+                except asyncio.CancelledError:
+                    raise
+                except (aiohttp.ClientError, OSError, TimeoutError, StreamError) as e:
+                    logger.warning("config stream %s unavailable (%s); keeping the last good config", self.url, e)
+                finally:
+                    self.holder.metrics.config_stream_up = 0
+                sleep, delay = self.next_delay(delay)
+                await asyncio.sleep(sleep)
+
+    async def _stream_once(self, session: aiohttp.ClientSession) -> bool:
+        params = {"namespace": self.namespace, "pod": self.pod}
+        applied = False
+        async with session.get(self.url, params=params) as response:
+            if response.status != 200:
+                text = (await response.text())[:256]
+                raise StreamError(f"HTTP {response.status}: {text}")
+            self.holder.metrics.config_stream_up = 1
+            buffer = b""
+            async for chunk in response.content.iter_any():
+                buffer += chunk
+                while (cut := buffer.find(b"\n")) >= 0:
+                    line, buffer = buffer[:cut], buffer[cut + 1 :]
+                    applied = apply_message(line, self.holder) or applied
+                if len(buffer) > MAX_LINE:
+                    raise StreamError(f"a message is longer than {MAX_LINE} bytes")
+            if buffer:
+                applied = apply_message(buffer, self.holder) or applied
+        logger.info("config stream %s ended; reconnecting", self.url)
+        return applied

@@ -1,0 +1,136 @@
+"""Pure HTTP/1.1 helpers: request heads, hop-by-hop headers (RFC 9110 section 7.6.1), targets.
+
+The forwarding engine (``http1``) calls ``clean_headers`` once per message head: it drops
+the hop-by-hop headers (``Connection`` and every header it names, ``Keep-Alive``,
+``Proxy-Connection``, ``TE``, ``Transfer-Encoding``, ``Upgrade``, ``Proxy-Authorization``,
+``Proxy-Authenticate``) and reports what the engine needs to re-frame the message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final
+
+HOP_BY_HOP: Final = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"te",
+        b"transfer-encoding",
+        b"upgrade",
+        b"proxy-authorization",
+        b"proxy-authenticate",
+    }
+)
+
+
+@dataclass(slots=True)
+class CleanHead:
+    """A message head with hop-by-hop headers removed, plus the facts they carried."""
+
+    headers: list[tuple[bytes, bytes]]  # (name as received, value), end-to-end only
+    host: bytes | None = None
+    content_length: bytes | None = None
+    chunked: bool = False
+    upgrade: bytes | None = None  # the Upgrade header's value
+    expect_continue: bool = False
+
+
+def clean_headers(raw: list[tuple[bytes, bytes]]) -> CleanHead:
+    """Split ``raw`` headers into end-to-end headers and framing/connection facts."""
+    kept: list[tuple[bytes, bytes]] = []
+    head = CleanHead(kept)
+    named: set[bytes] | None = None
+    for name, value in raw:
+        lname = name.lower()
+        if lname in HOP_BY_HOP:
+            if lname == b"connection":
+                for token in value.lower().split(b","):
+                    token = token.strip()
+                    if token and token not in (b"close", b"keep-alive", b"upgrade"):
+                        named = named or set()
+                        named.add(token)
+            elif lname == b"transfer-encoding":
+                head.chunked = value.lower().rstrip().endswith(b"chunked")
+            elif lname == b"upgrade":
+                head.upgrade = value
+            continue
+        if lname == b"host":
+            head.host = value
+        elif lname == b"content-length":
+            head.content_length = value
+        elif lname == b"expect":
+            head.expect_continue = value.lower() == b"100-continue"
+        kept.append((name, value))
+    if named:
+        head.headers = [(n, v) for n, v in kept if n.lower() not in named]
+    return head
+
+
+def split_target(target: bytes) -> tuple[bytes | None, bytes]:
+    """Absolute-form ``http://auth/path?q`` -> (b"auth", b"/path?q"); origin-form -> (None, target)."""
+    if target[:1] == b"/" or target == b"*":
+        return None, target
+    lower = target[:8].lower()
+    if lower.startswith(b"http://"):
+        rest = target[7:]
+    elif lower.startswith(b"https://"):
+        rest = target[8:]
+    else:
+        return None, target
+    slash = rest.find(b"/")
+    query = rest.find(b"?")
+    cut = min(i for i in (slash, query, len(rest)) if i >= 0)
+    authority, path = rest[:cut], rest[cut:]
+    if not path or path[:1] == b"?":
+        path = b"/" + path
+    at = authority.rfind(b"@")
+    if at >= 0:
+        authority = authority[at + 1 :]
+    return authority, path
+
+
+def parse_authority(authority: bytes, *, default_port: int = 80) -> tuple[str, int] | None:
+    """``b"Web.NS:8080"`` -> ("web.ns", 8080); None when the port is not a number."""
+    text = authority.decode("latin-1").strip().lower()
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            return None
+        host, rest = text[1:end], text[end + 1 :]
+        port_text = rest[1:] if rest.startswith(":") else ""
+    else:
+        host, sep, port_text = text.rpartition(":")
+        if not sep:
+            host, port_text = text, ""
+    if host.endswith("."):
+        host = host[:-1]
+    if not port_text:
+        return host, default_port
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        return None
+    return host, int(port_text)
+
+
+@dataclass(slots=True)
+class RequestHead:
+    """What routing and authorization look at: method, path (no query), lower-cased headers."""
+
+    method: str
+    path: str
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+    def header(self, lname: str) -> str | None:
+        """The first value of a header, by lower-case name."""
+        key = lname.encode("latin-1")
+        for name, value in self.headers:
+            if name.lower() == key:
+                return value.decode("latin-1")
+        return None
+
+
+def path_of(origin_target: bytes) -> str:
+    """The path of an origin-form target, without the query string."""
+    q = origin_target.find(b"?")
+    return (origin_target if q < 0 else origin_target[:q]).decode("latin-1")

@@ -1,0 +1,35 @@
+"""The active compiled config: one reference, swapped atomically.
+
+Connections read ``holder.current`` when a request (or TCP connection) starts and keep that
+object for its lifetime; ``swap`` replaces the reference in one assignment, so requests in
+flight finish on the config they started with.  ``ready`` is set by the first config.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from proxy.compiled import CompiledConfig, compile_config
+from proxy.metrics import Metrics
+from smi.proxyconfig import ProxyConfig
+
+logger = logging.getLogger(__name__)
+
+
+class ConfigHolder:
+    def __init__(self, metrics: Metrics) -> None:
+        self.current: CompiledConfig | None = None
+        self.metrics = metrics
+        self.ready = asyncio.Event()
+
+    def swap(self, config: ProxyConfig, *, version: int) -> CompiledConfig:
+        compiled = compile_config(config, version=version)
+        for problem in compiled.problems:
+            logger.warning("config version %d: %s", version, problem)
+        self.current = compiled
+        self.metrics.config_version = version
+        self.metrics.config_updates += 1
+        self.ready.set()
+        logger.info("config version %d applied", version)
+        return compiled

@@ -1,0 +1,160 @@
+"""SSLContext factories for mesh mTLS, and reading the verified peer's identity.
+
+* :func:`server_context`: TLS 1.3 only, a client certificate is required and verified
+  against the trust bundle.
+* :func:`client_context`: TLS 1.3 only, the server chain is verified against the bundle;
+  host names are not checked (``check_hostname=False``): the caller checks the peer's
+  SPIFFE id after the handshake (:func:`verify_peer`).  The context keeps TLS 1.3 session
+  tickets per server name and offers them on the next connection (resumption).
+* :func:`peer_identity`: the ``spiffe://`` URI SAN of the verified peer certificate.
+
+``ssl`` loads certificates only from files.  The key is handed to OpenSSL through an
+anonymous in-memory file (``memfd_create``), so it never touches a disk; where that is not
+available a 0600 file in a private temporary directory is used and removed at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import ssl
+import tempfile
+from collections.abc import Collection, Iterator
+from typing import Any
+
+from cryptography import x509
+
+from proxy.identity.keys import key_pem
+from proxy.identity.material import WorkloadMaterial, uri_sans
+
+
+class PeerIdentityRejected(ConnectionError):
+    """The peer proved an identity other than the ones expected (or none)."""
+
+    def __init__(self, message: str, *, peer: str | None) -> None:
+        super().__init__(message)
+        self.peer = peer
+
+
+@contextlib.contextmanager
+def _pem_file(data: bytes) -> Iterator[str]:
+    if hasattr(os, "memfd_create"):
+        fd = os.memfd_create("smi-mesh-identity", getattr(os, "MFD_CLOEXEC", 0))
+        try:
+            os.write(fd, data)
+            yield f"/proc/self/fd/{fd}"
+        finally:
+            os.close(fd)
+        return
+    with tempfile.TemporaryDirectory(prefix="smi-mesh-") as tmp:  # pragma: no cover - non-Linux
+        path = os.path.join(tmp, "identity.pem")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        try:
+            yield path
+        finally:
+            os.unlink(path)
+
+
+def load_material(context: ssl.SSLContext, material: WorkloadMaterial) -> None:
+    """(Re)load the workload's chain and key into ``context``; affects only new handshakes."""
+    with _pem_file(material.chain_pem.encode() + key_pem(material.key)) as path:
+        context.load_cert_chain(path)
+
+
+def _tls13(context: ssl.SSLContext, material: WorkloadMaterial) -> ssl.SSLContext:
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    context.maximum_version = ssl.TLSVersion.TLSv1_3
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.load_verify_locations(cadata=material.bundle_pem)
+    load_material(context, material)
+    return context
+
+
+def server_context(material: WorkloadMaterial) -> ssl.SSLContext:
+    return _tls13(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER), material)
+
+
+class ResumingClientContext(ssl.SSLContext):
+    """A client context that offers the last session ticket a server gave for the same name.
+
+    asyncio has no parameter for a TLS session, but it builds every connection with
+    ``wrap_bio(..., server_hostname=...)``; this is where the cached session is attached.
+    TLS 1.3 tickets arrive *after* the handshake, so :meth:`remember` is called once the
+    connection has read data (or when it is released).
+    """
+
+    sessions: dict[str, ssl.SSLSession]
+
+    def wrap_bio(
+        self,
+        incoming: ssl.MemoryBIO,
+        outgoing: ssl.MemoryBIO,
+        server_side: bool = False,
+        server_hostname: str | bytes | None = None,
+        session: ssl.SSLSession | None = None,
+    ) -> ssl.SSLObject:
+        if session is None and isinstance(server_hostname, str):
+            session = self.sessions.get(server_hostname)
+        return super().wrap_bio(
+            incoming, outgoing, server_side=server_side, server_hostname=server_hostname, session=session
+        )
+
+    def remember(self, ssl_object: Any) -> None:
+        name = getattr(ssl_object, "server_hostname", None)
+        session = getattr(ssl_object, "session", None)
+        if isinstance(name, str) and session is not None and session.has_ticket:
+            if len(self.sessions) > 4096:
+                self.sessions.clear()
+            self.sessions[name] = session
+
+
+def client_context(material: WorkloadMaterial) -> ResumingClientContext:
+    context = ResumingClientContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.sessions = {}
+    context.check_hostname = False
+    return _tls13(context, material)  # type: ignore[return-value]
+
+
+def sni_name(host: str, port: int) -> str:
+    """A server name for SNI and the session cache: one per peer address (never checked)."""
+    label = "".join(c if c.isalnum() else "-" for c in host).strip("-") or "peer"
+    return f"{label}-{port}.mesh.invalid"
+
+
+def peer_identity(ssl_object: Any) -> str | None:
+    """The SPIFFE id of the peer's verified certificate, or None without one."""
+    if ssl_object is None:
+        return None
+    der = ssl_object.getpeercert(binary_form=True)
+    if not der:
+        return None
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except ValueError:
+        return None
+    return next((uri for uri in uri_sans(cert) if uri.startswith("spiffe://")), None)
+
+
+def verify_peer(ssl_object: Any, expected: Collection[str]) -> str:
+    """The peer's identity if it is one of ``expected``; raise :class:`PeerIdentityRejected` if not."""
+    peer = peer_identity(ssl_object)
+    if peer is None or peer not in expected:
+        wanted = ", ".join(sorted(expected)) or "(none)"
+        raise PeerIdentityRejected(f"the peer is {peer or 'unidentified'}; expected {wanted}", peer=peer)
+    return peer
+
+
+def control_plane_client_context(bundle_pem: str, material: WorkloadMaterial | None = None) -> ssl.SSLContext:
+    """For the CA API and the config stream: the server's host name *is* checked (DNS/IP SANs).
+
+    With ``material`` the proxy also presents its certificate, which identifies it to the
+    config server.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    context.load_verify_locations(cadata=bundle_pem)
+    if material is not None:
+        load_material(context, material)
+    return context

@@ -1,0 +1,179 @@
+"""Inbound: what other sidecars call.  PROXY header, caller identity, then HTTP or TCP per port.
+
+A connection starts with a PROXY v2 header (sent by the calling sidecar) naming the target
+port.  A connection without one is taken as a direct call to the only inbound port when
+there is exactly one, and refused otherwise.  Before mTLS the caller's identity is looked
+up from the connection's source address in ``InboundConfig.peers`` (the socket's peer
+address, not the header's claim); an unknown address has no identity and is allowed only
+in permissive mode.
+
+HTTP ports authorize every request (403 with a short reason, the app never sees it); TCP
+ports authorize once at connect (denied: closed).  UDP is not handled by the sidecar.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Final
+
+from proxy import proxyproto
+from proxy.authz import Deny, authorize_connection, authorize_request
+from proxy.compiled import PROTOCOL_HTTP, PROTOCOL_TCP, CompiledConfig
+from proxy.headers import RequestHead
+from proxy.holder import ConfigHolder
+from proxy.http1 import HttpForwarder
+from proxy.metrics import EdgeStats, Labels, Metrics
+from proxy.targets import LocalReply, Target
+from proxy.tcp import TcpSplice
+from proxy.upstream import UpstreamPool
+
+logger = logging.getLogger(__name__)
+
+_MAX_PREAMBLE: Final = 1024
+
+
+def namespace_of(identity: str) -> str:
+    """``spiffe://td/ns/<ns>/sa/<sa>`` -> ``<ns>`` ("" when it is not of that shape)."""
+    marker = identity.find("/ns/")
+    if marker < 0:
+        return ""
+    rest = identity[marker + 4 :]
+    return rest.split("/", 1)[0]
+
+
+def inbound_labels(cc: CompiledConfig | None, identity: str, rule: str = "") -> Labels:
+    if cc is None:
+        return ("inbound", namespace_of(identity), "", identity, "", "", "", "", rule, "")
+    node = cc.config.node
+    return ("inbound", namespace_of(identity), "", identity, node.namespace, "", node.workload, node.identity, rule, "")
+
+
+class InboundRouter:
+    """Authorizes each request of one inbound HTTP connection and sends it to the app."""
+
+    def __init__(
+        self, *, holder: ConfigHolder, metrics: Metrics, port: int, identity: str, address: str,
+        connect_timeout: float, request_timeout: float,
+    ) -> None:  # fmt: skip
+        self.holder = holder
+        self.metrics = metrics
+        self.port = port
+        self.identity = identity
+        self.address = address
+        self.connect_timeout = connect_timeout
+        self.request_timeout = request_timeout
+
+    def fallback_stats(self) -> EdgeStats:
+        return self.metrics.edge(inbound_labels(self.holder.current, self.identity))
+
+    def decide(self, head: RequestHead, authority: bytes | None) -> Target | LocalReply:
+        cc = self.holder.current
+        if cc is None:
+            return LocalReply(503, "no config from the control plane yet", self.fallback_stats(), "no_config")
+        decision = authorize_request(
+            identity=self.identity, address=self.address, port=self.port, head=head, inbound=cc.inbound
+        )
+        if isinstance(decision, Deny):
+            stats = self.metrics.edge(inbound_labels(cc, self.identity))
+            return LocalReply(403, f"Forbidden: {decision.reason}", stats, denied=True)
+        stats = self.metrics.edge(inbound_labels(cc, self.identity, decision.rule))
+        app = cc.inbound.app_address
+        return Target(app, self.port, 0, "", self.connect_timeout, self.request_timeout, stats)
+
+
+class InboundAcceptor(asyncio.Protocol):
+    """Reads the PROXY header, then hands the connection to an HTTP or TCP protocol."""
+
+    def __init__(
+        self, *, holder: ConfigHolder, metrics: Metrics, pool: UpstreamPool,
+        connect_timeout: float = 1.0, request_timeout: float = 60.0,
+    ) -> None:  # fmt: skip
+        self.holder = holder
+        self.metrics = metrics
+        self.pool = pool
+        self.connect_timeout = connect_timeout
+        self.request_timeout = request_timeout
+        self.transport: asyncio.Transport | None = None
+        self.buffer = b""
+        self.address = ""
+        self.peer = ""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self.address = str(peer[0]) if peer else ""
+        self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        try:
+            self._dispatch()
+        except Exception:
+            logger.exception("inbound connection from %s: cannot dispatch", self.peer)
+            if self.transport is not None:
+                self.transport.abort()
+
+    def _refuse(self, reason: str, stats: EdgeStats) -> None:
+        stats.error(reason)
+        if self.transport is not None:
+            self.transport.close()
+
+    def _dispatch(self) -> None:
+        transport = self.transport
+        assert transport is not None
+        parsed: tuple[proxyproto.ProxyHeader, int] | None = None
+        try:
+            parsed = proxyproto.decode(self.buffer)
+            direct = False
+        except proxyproto.ProxyHeaderError:
+            direct = True
+        if parsed is None and not direct:
+            if len(self.buffer) > _MAX_PREAMBLE + 16:
+                transport.close()
+            return
+        cc = self.holder.current
+        if cc is None:
+            self._refuse("no_config", self.metrics.edge(inbound_labels(None, "")))
+            return
+        identity = cc.inbound.peers.get(self.address, "")
+        inbound_port = cc.inbound.only_port
+        rest = self.buffer
+        if parsed is not None:
+            header, used = parsed
+            rest = self.buffer[used:]
+            if not header.local:
+                inbound_port = cc.inbound.ports.get(header.dst_port)
+        self.buffer = b""
+        if inbound_port is None:
+            self._refuse("unknown_port", self.metrics.edge(inbound_labels(cc, identity)))
+            return
+        port = inbound_port.port
+        if inbound_port.protocol == PROTOCOL_HTTP:
+            router = InboundRouter(
+                holder=self.holder, metrics=self.metrics, port=port, identity=identity, address=self.address,
+                connect_timeout=self.connect_timeout, request_timeout=self.request_timeout,
+            )  # fmt: skip
+            protocol: asyncio.Protocol = HttpForwarder(router=router, pool=self.pool, peer=self.peer)
+        elif inbound_port.protocol == PROTOCOL_TCP:
+            decision = authorize_connection(identity=identity, address=self.address, port=port, inbound=cc.inbound)
+            if isinstance(decision, Deny):
+                stats = self.metrics.edge(inbound_labels(cc, identity))
+                stats.denied += 1
+                logger.info("inbound connection from %s denied: %s", self.peer, decision.reason)
+                transport.close()
+                return
+            stats = self.metrics.edge(inbound_labels(cc, identity, decision.rule))
+            target = Target(cc.inbound.app_address, port, 0, "", self.connect_timeout, self.request_timeout, stats)
+            protocol = TcpSplice(target)
+        else:
+            self._refuse("unsupported_protocol", self.metrics.edge(inbound_labels(cc, identity)))
+            return
+        transport.set_protocol(protocol)
+        protocol.connection_made(transport)
+        if rest:
+            protocol.data_received(rest)
+
+
+__all__ = ["InboundAcceptor", "InboundRouter", "namespace_of"]

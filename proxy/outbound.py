@@ -1,0 +1,151 @@
+"""Outbound: what the app calls.  The HTTP proxy listener and static ``--forward`` listeners.
+
+The app uses the outbound listener as its HTTP proxy (absolute-form targets, as HTTP_PROXY
+clients send them) or calls it directly with a Host header.  The destination service is
+the (hostname, port) of the authority, matched against ``OutboundService.hostnames`` and
+``OutboundPort.port`` (no port = 80).  An unknown host gets ``404 no route`` (like Envoy's
+NR); a known service without a usable endpoint gets 503.
+
+A ``--forward LISTEN=SERVICE.NAMESPACE:PORT`` listener is bound to one service port: HTTP
+routing with the service fixed when that port is http, otherwise opaque TCP with the same
+split, load balancing and PROXY header.  Until the config has the service it refuses
+connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from proxy.compiled import PROTOCOL_HTTP, CompiledConfig, PortRoute
+from proxy.headers import RequestHead, parse_authority
+from proxy.holder import ConfigHolder
+from proxy.http1 import HttpForwarder
+from proxy.metrics import EdgeStats, Labels, Metrics
+from proxy.routing import route
+from proxy.targets import LocalReply, Target
+from proxy.tcp import Refuse, TcpSplice
+from proxy.upstream import UpstreamPool
+
+logger = logging.getLogger(__name__)
+
+ServiceKey = tuple[str, str, int]  # (namespace, name, port)
+
+
+def _labels(cc: CompiledConfig | None, port: PortRoute | None, workload: str = "", identity: str = "",
+            route_name: str = "", backend: str = "") -> Labels:  # fmt: skip
+    if cc is None:
+        return ("outbound", "", "", "", "", "", "", "", "", "")
+    node = cc.config.node
+    ns, svc = (port.namespace, port.service) if port is not None else ("", "")
+    return ("outbound", node.namespace, node.workload, node.identity, ns, svc, workload, identity, route_name, backend)
+
+
+def target_for(
+    cc: CompiledConfig, port: PortRoute, head: RequestHead | None, *, metrics: Metrics, bind_address: str
+) -> Target | LocalReply:
+    """Split, load-balance and address one request or connection to ``port``."""
+    decision = route(head, port)
+    cluster = decision.cluster
+    if cluster is None:
+        stats = metrics.edge(_labels(cc, port, route_name=decision.route))
+        return LocalReply(503, decision.reason, stats, error="no_route")
+    endpoint = cluster.picker.pick()
+    if endpoint is None:
+        stats = metrics.edge(_labels(cc, port, route_name=decision.route, backend=decision.backend))
+        return LocalReply(503, f"no endpoints available for {cluster.cluster.name}", stats, error="no_endpoints")
+    stats = metrics.edge(_labels(cc, port, endpoint.workload, endpoint.identity, decision.route, decision.backend))
+    bind = bind_address or cc.config.node.address
+    if endpoint.proxy_port:
+        address, conn_port, announce = endpoint.address, endpoint.proxy_port, endpoint.port
+    else:
+        address, conn_port, announce = endpoint.address, endpoint.port, 0
+    return Target(
+        address,
+        conn_port,
+        announce,
+        bind,
+        cluster.connect_timeout,
+        cluster.request_timeout,
+        stats,
+        endpoint,
+        cluster.picker,
+    )
+
+
+class OutboundRouter:
+    """Routes requests of the outbound listener (or of one ``--forward`` with ``fixed`` set)."""
+
+    def __init__(
+        self, *, holder: ConfigHolder, metrics: Metrics, bind_address: str = "", fixed: ServiceKey | None = None
+    ) -> None:
+        self.holder = holder
+        self.metrics = metrics
+        self.bind_address = bind_address
+        self.fixed = fixed
+
+    def fallback_stats(self) -> EdgeStats:
+        return self.metrics.edge(_labels(self.holder.current, None))
+
+    def decide(self, head: RequestHead, authority: bytes | None) -> Target | LocalReply:
+        cc = self.holder.current
+        if cc is None:
+            return LocalReply(503, "no config from the control plane yet", self.fallback_stats(), "no_config")
+        if self.fixed is not None:
+            port = cc.services.get(self.fixed)
+            if port is None:
+                ns, name, number = self.fixed
+                text = f"service {ns}/{name}:{number} is not in the mesh config"
+                return LocalReply(503, text, self.fallback_stats(), "no_route")
+        else:
+            if authority is None:
+                text = "no Host header and no absolute URI: cannot pick a service"
+                return LocalReply(400, text, self.fallback_stats(), "bad_request")
+            host_port = parse_authority(authority)
+            if host_port is None:
+                text = f"bad authority {authority.decode('latin-1')!r}"
+                return LocalReply(400, text, self.fallback_stats(), "bad_request")
+            found = cc.hosts.get(host_port)
+            if found is None:
+                text = f"no route: no mesh service answers to {host_port[0]}:{host_port[1]}"
+                return LocalReply(404, text, self.fallback_stats(), "no_route")
+            port = found
+        return target_for(cc, port, head, metrics=self.metrics, bind_address=self.bind_address)
+
+
+def outbound_factory(
+    *, holder: ConfigHolder, metrics: Metrics, pool: UpstreamPool, bind_address: str = ""
+) -> Callable[[], asyncio.Protocol]:
+    router = OutboundRouter(holder=holder, metrics=metrics, bind_address=bind_address)
+
+    def factory() -> asyncio.Protocol:
+        return HttpForwarder(router=router, pool=pool)
+
+    return factory
+
+
+def forward_factory(
+    *, holder: ConfigHolder, metrics: Metrics, pool: UpstreamPool, service: ServiceKey, bind_address: str = ""
+) -> Callable[[], asyncio.Protocol]:
+    """Protocols for one ``--forward`` listener: decided per accepted connection from the current config."""
+    router = OutboundRouter(holder=holder, metrics=metrics, bind_address=bind_address, fixed=service)
+
+    def factory() -> asyncio.Protocol:
+        try:
+            cc = holder.current
+            port = cc.services.get(service) if cc is not None else None
+            if cc is None or port is None:
+                return Refuse()
+            if port.protocol == PROTOCOL_HTTP:
+                return HttpForwarder(router=router, pool=pool)
+            target = target_for(cc, port, None, metrics=metrics, bind_address=bind_address)
+            if isinstance(target, LocalReply):
+                target.stats.error(target.error)
+                return Refuse()
+            return TcpSplice(target)
+        except Exception:
+            logger.exception("forward %s: cannot accept a connection", service)
+            return Refuse()
+
+    return factory

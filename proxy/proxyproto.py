@@ -1,0 +1,90 @@
+"""PROXY protocol version 2 (binary): the header a meshed caller sends first.
+
+The outbound sidecar opens every mesh connection with this header so the inbound sidecar
+learns which application port is meant (the destination port) and who is calling (the
+source address, mapped to an identity before mTLS).  Only the ``PROXY`` command over TCP
+on IPv4/IPv6 is produced; ``LOCAL`` is accepted on input (it carries no addresses).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+from dataclasses import dataclass
+from typing import Final
+
+SIGNATURE: Final = b"\r\n\r\n\x00\r\nQUIT\n"
+_VERSION_PROXY: Final = 0x21  # version 2, command PROXY
+_VERSION_LOCAL: Final = 0x20  # version 2, command LOCAL
+_TCP4: Final = 0x11
+_TCP6: Final = 0x21
+_HEAD: Final = struct.Struct("!12sBBH")
+_ADDR4: Final = struct.Struct("!4s4sHH")
+_ADDR6: Final = struct.Struct("!16s16sHH")
+MAX_HEADER: Final = 16 + 65535
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyHeader:
+    """What a PROXY v2 header says; addresses are empty for the LOCAL command."""
+
+    src_address: str
+    src_port: int
+    dst_address: str
+    dst_port: int
+    local: bool = False
+
+
+class ProxyHeaderError(ValueError):
+    """The bytes are not a valid PROXY v2 header."""
+
+
+def encode(*, src_address: str, src_port: int, dst_address: str, dst_port: int) -> bytes:
+    """Build a v2 PROXY/TCP header; both addresses must be of the same family."""
+    src = ipaddress.ip_address(src_address)
+    dst = ipaddress.ip_address(dst_address)
+    if src.version != dst.version:
+        # Mixed families cannot be expressed; map the IPv4 one into IPv6.
+        src = src if src.version == 6 else ipaddress.IPv6Address(f"::ffff:{src}")
+        dst = dst if dst.version == 6 else ipaddress.IPv6Address(f"::ffff:{dst}")
+    if src.version == 4:
+        body = _ADDR4.pack(src.packed, dst.packed, src_port, dst_port)
+        return _HEAD.pack(SIGNATURE, _VERSION_PROXY, _TCP4, len(body)) + body
+    body = _ADDR6.pack(src.packed, dst.packed, src_port, dst_port)
+    return _HEAD.pack(SIGNATURE, _VERSION_PROXY, _TCP6, len(body)) + body
+
+
+def starts_like_header(data: bytes) -> bool | None:
+    """True/False once decidable; None when ``data`` is a too-short prefix of the signature."""
+    n = min(len(data), len(SIGNATURE))
+    if data[:n] != SIGNATURE[:n]:
+        return False
+    return True if n == len(SIGNATURE) else None
+
+
+def decode(data: bytes) -> tuple[ProxyHeader, int] | None:
+    """Parse a header at the start of ``data``: (header, bytes consumed), or None if incomplete."""
+    if len(data) < _HEAD.size:
+        if starts_like_header(data) is False:
+            raise ProxyHeaderError("not a PROXY protocol v2 header")
+        return None
+    signature, version, family, length = _HEAD.unpack_from(data)
+    if signature != SIGNATURE:
+        raise ProxyHeaderError("not a PROXY protocol v2 header")
+    total = _HEAD.size + length
+    if len(data) < total:
+        return None
+    if version == _VERSION_LOCAL:
+        return ProxyHeader("", 0, "", 0, local=True), total
+    if version != _VERSION_PROXY:
+        raise ProxyHeaderError(f"unsupported PROXY version/command byte 0x{version:02x}")
+    if family == _TCP4 and length >= _ADDR4.size:
+        s, d, sp, dp = _ADDR4.unpack_from(data, _HEAD.size)
+        return ProxyHeader(str(ipaddress.IPv4Address(s)), sp, str(ipaddress.IPv4Address(d)), dp), total
+    if family == _TCP6 and length >= _ADDR6.size:
+        s, d, sp, dp = _ADDR6.unpack_from(data, _HEAD.size)
+        src, dst = ipaddress.IPv6Address(s), ipaddress.IPv6Address(d)
+        src_s = str(src.ipv4_mapped or src)
+        dst_s = str(dst.ipv4_mapped or dst)
+        return ProxyHeader(src_s, sp, dst_s, dp), total
+    raise ProxyHeaderError(f"unsupported PROXY address family 0x{family:02x} (length {length})")

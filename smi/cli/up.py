@@ -1,0 +1,66 @@
+"""``smi up``: run a folder of Kubernetes + SMI manifests as a local mesh (no cluster, no root).
+
+Without ``-f`` it runs the bundled bookstore demo (``manifests/demo/``).  See
+docs/local-runtime.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+import smi
+
+DEMO_DIR = Path(smi.__file__).resolve().parent.parent / "manifests" / "demo"
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("up", help="run manifests as a local mesh (default: the bookstore demo)")
+    parser.add_argument("-f", "--filename", metavar="DIR", help="manifest folder (or file) to run and watch")
+    parser.add_argument("--address-base", default="127.1.0.0", help="pods get base+2, base+3, … (in 127/8)")
+    parser.add_argument("--state-dir", help="where runtime.json and logs go (default $SMI_STATE_DIR or ./.smi)")
+    parser.add_argument("--permissive", action="store_true", help="allow all traffic (TrafficTargets not enforced)")
+    parser.add_argument("--no-watch", action="store_true", help="do not watch the folder for changes")
+    parser.add_argument(
+        "--dashboard",
+        choices=("auto", "live", "plain", "off"),
+        default="auto",
+        help="live traffic view: redrawn (live), printed frames (plain), or none; auto = live on a terminal",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from smi.compile import MeshSettings
+    from smi.runtime import statefile
+    from smi.runtime.addresses import AddressAllocator, AddressError
+    from smi.runtime.running import RuntimeSettings
+    from smi.runtime.serving import AlreadyRunning, serve
+
+    manifests = Path(args.filename) if args.filename else DEMO_DIR
+    if not manifests.exists():
+        print(f"smi up: {manifests}: no such file or folder", file=sys.stderr)
+        return 2
+    try:
+        AddressAllocator(args.address_base)
+    except AddressError as exc:
+        print(f"smi up: {exc}", file=sys.stderr)
+        return 2
+    settings = RuntimeSettings(
+        manifests=manifests.resolve(),
+        state_dir=statefile.state_dir(args.state_dir).resolve(),
+        address_base=args.address_base,
+        mesh=MeshSettings(permissive=args.permissive),
+        watch=not args.no_watch,
+    )
+    if not args.filename:
+        print(
+            f"smi up: running the bookstore demo from {manifests} (edit its files: changes apply live)", file=sys.stderr
+        )
+    try:
+        return asyncio.run(serve(settings, dashboard=args.dashboard))
+    except AlreadyRunning as exc:
+        print(f"smi up: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,97 @@
+"""The outbound half of a ProxyConfig: the services a proxy may call and their clusters.
+
+"Only the part of the mesh it needs": in deny-by-default mode a proxy gets the services
+with at least one endpoint whose identity some accepted TrafficTarget lets this proxy's
+identity call, plus the roots of installed splits using such a service, plus every
+backend of those splits (so the split keeps the ratios the user wrote; a backend the
+caller may not reach answers 403 at its own sidecar).  In permissive mode it gets every
+service.  The result depends only on the caller's identity (which includes its
+namespace), so it is built once per identity per snapshot.
+"""
+
+from __future__ import annotations
+
+from smi.compile.endpoints import service_endpoints
+from smi.compile.index import LB_POLICY_ANNOTATION, Key, MeshIndex
+from smi.compile.naming import cluster_name, hostnames
+from smi.compile.plans import access_plan, services_by_identity, split_plan
+from smi.compile.protocols import port_protocol
+from smi.model import Service
+from smi.proxyconfig.types import Cluster, OutboundConfig, OutboundPort, OutboundService
+
+
+def outbound_for(index: MeshIndex, *, namespace: str, identity: str) -> OutboundConfig:
+    """The outbound config of a proxy in ``namespace`` running as ``identity``."""
+    if index.settings.permissive:
+        return index.memo(("outbound-all", namespace), lambda: _build(index, namespace, set(index.services)))
+    return index.memo(("outbound", identity), lambda: _build(index, namespace, reachable(index, identity)))
+
+
+def reachable(index: MeshIndex, identity: str) -> set[Key]:
+    """The services a caller running as ``identity`` may reach under deny-by-default."""
+    by_identity = services_by_identity(index)
+    splits = split_plan(index)
+    keys: set[Key] = set()
+    for destination in access_plan(index).destinations_by_source.get(identity, ()):
+        keys |= by_identity.get(destination, frozenset())
+    for root in {r for k in keys for r in splits.roots_by_backend.get(k, ())}:
+        keys.add(root)
+        keys |= splits.backends[root]
+    return keys
+
+
+def _build(index: MeshIndex, namespace: str, keys: set[Key]) -> OutboundConfig:
+    services = []
+    clusters: list[Cluster] = []
+    for key in sorted(keys):
+        svc = index.services[key]
+        services.append(_service(index, svc, caller_namespace=namespace))
+        clusters.extend(clusters_of(index, svc))
+    return OutboundConfig(services=tuple(services), clusters=tuple(clusters))
+
+
+def _service(index: MeshIndex, svc: Service, *, caller_namespace: str) -> OutboundService:
+    ns, name = svc.meta.namespace, svc.meta.name
+    same = ns == caller_namespace
+
+    def build() -> OutboundService:
+        routes = split_plan(index).routes.get((ns, name), {})
+        ports = tuple(
+            OutboundPort(
+                port=sp.port,
+                protocol=port_protocol(name=sp.name, protocol=sp.protocol, app_protocol=sp.app_protocol),
+                cluster=cluster_name(ns, name, sp.port),
+                splits=routes.get(sp.port, ()),
+            )
+            for sp in svc.ports
+        )
+        names = hostnames(svc, caller_namespace=caller_namespace, cluster_domain=index.settings.cluster_domain)
+        return OutboundService(namespace=ns, name=name, hostnames=names, ports=ports)
+
+    return index.memo(("outbound-service", ns, name, same), build)
+
+
+def clusters_of(index: MeshIndex, svc: Service) -> tuple[Cluster, ...]:
+    """One cluster per port of ``svc`` with its ready endpoints."""
+    ns, name = svc.meta.namespace, svc.meta.name
+
+    def build() -> tuple[Cluster, ...]:
+        endpoints = service_endpoints(index, svc)
+        settings = index.settings
+        lb = svc.meta.annotations.get(LB_POLICY_ANNOTATION) or settings.lb_policy
+        return tuple(
+            Cluster(
+                name=cluster_name(ns, name, sp.port),
+                namespace=ns,
+                service=name,
+                port=sp.port,
+                protocol=port_protocol(name=sp.name, protocol=sp.protocol, app_protocol=sp.app_protocol),
+                endpoints=endpoints.get(sp.port, ()),
+                lb_policy=lb,
+                connect_timeout_ms=settings.connect_timeout_ms,
+                request_timeout_ms=settings.request_timeout_ms,
+            )
+            for sp in svc.ports
+        )
+
+    return index.memo(("clusters", ns, name), build)

@@ -1,0 +1,143 @@
+"""The kopf operator wiring: settings, login, startup/cleanup, the handlers of every group.
+
+``Controller`` owns a ``Feed`` into a ``Store`` that a ``Publisher`` (the config server)
+reads.  ``run()`` runs one kopf operator and the status writer until the stop flag is set;
+it can be called again (a restart) with the same store and publisher: on startup the
+publisher's gate is closed (streams stay open with their last config) and the feed
+resyncs; when kopf's initial listing of every watched kind has been fed, stale objects
+are dropped and the gate opens again, so proxies only hear about real changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+
+import traffic_access.handlers
+import traffic_split.handlers
+from smi.compile import MeshSettings
+from smi.controllers.feeding import Feed
+from smi.controllers.kinds import ALL, CORE
+from smi.controllers.kubeapi import KubeApi
+from smi.controllers.registering import register_all
+from smi.controllers.statuses import StatusWriter
+from smi.distribution import CoalescingSettings, Publisher
+from smi.state import Store
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerSettings:
+    namespaces: tuple[str, ...] = ()  # empty: cluster-wide
+    server: str | None = None  # an API server URL to use without credentials (tests, ``kubectl proxy``)
+    mesh: MeshSettings = field(default_factory=MeshSettings)
+    status_coalescing: CoalescingSettings = field(default_factory=CoalescingSettings)
+    status_retry: float = 5.0
+
+
+def _login(config: ControllerSettings, **kwargs: Any) -> kopf.ConnectionInfo | None:
+    if config.server is not None:
+        return kopf.ConnectionInfo(server=config.server, default_namespace="default")
+    info: kopf.ConnectionInfo | None = kopf.login_via_client(**kwargs)
+    return info
+
+
+def kopf_settings() -> kopf.OperatorSettings:
+    settings = kopf.OperatorSettings()
+    settings.peering.standalone = True  # no peering CRDs; one controller replica (leader election is a gap)
+    settings.posting.level = logging.WARNING  # Kubernetes Events only for problems
+    settings.watching.connect_timeout = 10
+    settings.networking.request_timeout = 30
+    return settings
+
+
+class Controller:
+    def __init__(self, *, store: Store, publisher: Publisher, settings: ControllerSettings | None = None) -> None:
+        self.store = store
+        self.publisher = publisher
+        self.settings = settings or ControllerSettings()
+        self.feed = Feed(store=store, kinds=ALL)
+        self.connection: kopf.ConnectionInfo | None = None
+        self._api: KubeApi | None = None
+        self.synced = asyncio.Event()
+
+    def _api_now(self) -> KubeApi | None:
+        if self._api is None and self.connection is not None:
+            self._api = KubeApi(self.connection)
+        return self._api
+
+    def _on_synced(self) -> None:
+        if self.synced.is_set():
+            return
+        self.synced.set()
+        dropped = self.feed.end_sync()
+        logger.info("Initial listing complete (%d stale object(s) dropped); publishing configs", dropped)
+        self.publisher.mark_synced()
+
+    def build_registry(self) -> kopf.OperatorRegistry:
+        registry = kopf.OperatorRegistry()
+        config = self.settings
+
+        @kopf.on.login(registry=registry)
+        def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+            info = _login(config, **kwargs)
+            self.connection = info
+            return info
+
+        @kopf.on.startup(registry=registry)
+        def startup(**_: Any) -> None:
+            self.synced.clear()
+            self.publisher.hold()
+            self.feed.begin_sync()
+
+        register_all(registry, feed=self.feed, kinds=CORE, on_synced=self._on_synced)
+        traffic_split.handlers.register(registry, feed=self.feed, on_synced=self._on_synced)
+        traffic_access.handlers.register(registry, feed=self.feed, on_synced=self._on_synced)
+        return registry
+
+    async def run(self, *, stop_flag: asyncio.Event, ready_flag: asyncio.Event | None = None) -> None:
+        """Run the operator (and the status writer) until ``stop_flag`` is set."""
+        writer = StatusWriter(
+            store=self.store,
+            feed=self.feed,
+            publisher=self.publisher,
+            api=self._api_now,
+            mesh=self.settings.mesh,
+            coalescing=self.settings.status_coalescing,
+            retry=self.settings.status_retry,
+        )
+        writer_task = asyncio.create_task(writer.run(), name="status writer")
+        try:
+            await kopf.operator(
+                registry=self.build_registry(),
+                settings=kopf_settings(),
+                clusterwide=not self.settings.namespaces,
+                namespaces=list(self.settings.namespaces),
+                stop_flag=stop_flag,
+                ready_flag=ready_flag,
+                standalone=True,
+            )
+        finally:
+            writer_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer_task
+            if self._api is not None:
+                await self._api.close()
+                self._api = None
+
+
+def compiler_for(mesh: MeshSettings) -> Callable[..., Any]:
+    """The publisher's compiler: ``smi.compile.compile_proxy`` with the mesh settings bound."""
+    from smi.compile import compile_proxy
+
+    def compile_with_settings(snapshot: Any, *, namespace: str, pod: str) -> Any:
+        return compile_proxy(snapshot, namespace=namespace, pod=pod, settings=mesh)
+
+    return compile_with_settings

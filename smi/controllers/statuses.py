@@ -1,0 +1,163 @@
+"""Writing SMI objects' statuses: conditions Valid and Accepted, with observedGeneration.
+
+After each coalesced change the writer computes every SMI object's desired status (from
+``smi.compile.object_statuses`` and the feed's rejections) and patches only those that
+differ from what it last wrote.  ``lastTransitionTime`` moves only when a condition's
+status flips.  The ``status`` subresource is tried first; when the CRD has none (the
+upstream SMI CRDs declare none) the object itself is patched.  A failed write is logged
+and retried at the next change or after ``retry`` seconds.
+
+* ``Valid``: False (reason ``Invalid``, the problem text) when the latest version of the
+  object does not parse; the previous valid version, if any, stays in effect.
+* ``Accepted``: the compile's verdict: whether the object has an effect, with the reason
+  and message of its first problem.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from smi.compile import MeshSettings, ObjectStatus, object_statuses
+from smi.controllers.feeding import Feed, Rejection
+from smi.controllers.kubeapi import ApiError, KubeApi
+from smi.distribution import Coalescer, CoalescingSettings, Publisher
+from smi.model import SMI_KINDS, ObjectKey
+from smi.state import Store
+
+logger = logging.getLogger(__name__)
+
+Conditions = tuple[tuple[str, str, str, str], ...]  # (type, status, reason, message)
+
+
+def desired_conditions(
+    status: ObjectStatus | None, rejection: Rejection | None, *, in_effect: bool
+) -> tuple[Conditions, int | None]:
+    """The conditions of one object and the generation they describe."""
+    if rejection is not None:
+        valid = ("Valid", "False", "Invalid", rejection.message)
+        if in_effect and status is not None:
+            note = "The previous valid version stays in effect. "
+            accepted = ("Accepted", _flag(status.accepted), status.reason, note + status.message)
+        else:
+            accepted = ("Accepted", "False", "Invalid", "Not applied: the object is invalid.")
+        return (valid, accepted), rejection.generation
+    assert status is not None
+    valid = ("Valid", "True", "Valid", "The object is valid.")
+    accepted = ("Accepted", _flag(status.accepted), status.reason, status.message)
+    return (valid, accepted), status.observed_generation
+
+
+def _flag(value: bool) -> str:
+    return "True" if value else "False"
+
+
+def render_status(
+    conditions: Conditions, generation: int | None, *, previous: Mapping[str, tuple[str, str]], now: str
+) -> dict[str, Any]:
+    """The ``status`` stanza; ``previous`` maps condition type to (status, lastTransitionTime)."""
+    out = []
+    for ctype, cstatus, reason, message in conditions:
+        before = previous.get(ctype)
+        since = before[1] if before is not None and before[0] == cstatus else now
+        cond: dict[str, Any] = {
+            "type": ctype,
+            "status": cstatus,
+            "reason": reason,
+            "message": message,
+            "lastTransitionTime": since,
+        }
+        if generation is not None:
+            cond["observedGeneration"] = generation
+        out.append(cond)
+    status: dict[str, Any] = {"conditions": out}
+    if generation is not None:
+        status["observedGeneration"] = generation
+    return status
+
+
+class StatusWriter:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        feed: Feed,
+        publisher: Publisher,
+        api: Callable[[], KubeApi | None],
+        mesh: MeshSettings,
+        coalescing: CoalescingSettings | None = None,
+        retry: float = 5.0,
+        clock: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
+    ) -> None:
+        self.store = store
+        self.feed = feed
+        self.publisher = publisher
+        self.api = api
+        self.mesh = mesh
+        self.retry = retry
+        self.clock = clock
+        self.coalescer = Coalescer(coalescing)
+        self._written: dict[ObjectKey, tuple[Conditions, int | None]] = {}
+        self._transitions: dict[ObjectKey, dict[str, tuple[str, str]]] = {}
+
+    async def run(self) -> None:
+        unsubscribe = self.store.subscribe(self.coalescer.poke)
+        self.feed.subscribe(self.coalescer.poke)
+        try:
+            await self.publisher.wait_synced()
+            self.coalescer.poke()
+            while True:
+                await self.coalescer.wait()
+                if not self.publisher.synced:
+                    continue
+                failed = await self.write_once()
+                if failed:
+                    asyncio.get_running_loop().call_later(self.retry, self.coalescer.poke)
+        finally:
+            unsubscribe()
+
+    async def write_once(self) -> int:
+        """Patch every status that changed; returns how many writes failed."""
+        api = self.api()
+        if api is None:
+            return 0
+        snapshot = self.store.snapshot()
+        statuses = object_statuses(snapshot, settings=self.mesh)
+        keys = {k for k in statuses if k.kind in SMI_KINDS} | {k for k in self.feed.rejections if k.kind in SMI_KINDS}
+        failed = 0
+        now = self.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+        for key in sorted(keys):
+            where = self.feed.locations.get(key)
+            if where is None:
+                continue
+            rejection = self.feed.rejections.get(key)
+            in_effect = self.store.get(key) is not None
+            desired = desired_conditions(statuses.get(key), rejection, in_effect=in_effect)
+            if self._written.get(key) == desired:
+                continue
+            body = render_status(desired[0], desired[1], previous=self._transitions.get(key, {}), now=now)
+            try:
+                await self._patch(api, key, body)
+            except (ApiError, OSError, asyncio.TimeoutError) as exc:
+                failed += 1
+                logger.warning("Writing the status of %s failed: %s", key, exc)
+                continue
+            self._written[key] = desired
+            self._transitions[key] = {c["type"]: (c["status"], c["lastTransitionTime"]) for c in body["conditions"]}
+        for key in [k for k in self._written if k not in keys]:
+            del self._written[key]
+            self._transitions.pop(key, None)
+        return failed
+
+    async def _patch(self, api: KubeApi, key: ObjectKey, status: dict[str, Any]) -> None:
+        where = self.feed.locations[key]
+        try:
+            await api.merge_patch(where.path(namespace=key.namespace, name=key.name, subresource="status"),
+                                  {"status": status})
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            await api.merge_patch(where.path(namespace=key.namespace, name=key.name), {"status": status})

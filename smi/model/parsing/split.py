@@ -1,0 +1,106 @@
+"""TrafficSplit of any served version -> the hub :class:`~smi.model.TrafficSplit`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from smi.model import _preserved
+from smi.model._quantity import QuantityError, decimal_text, parse_weight, whole_weights
+from smi.model.meta import ObjectMeta
+from smi.model.parsing._meta import bad_preserved
+from smi.model.parsing._reporting import Report
+from smi.model.split import SplitBackend, TrafficSplit, TypedRef
+from smi.validation.checks import dns_label_problem, dns_subdomain_problem
+
+
+def build(
+    raw: Mapping[str, Any], *, version: str, meta: ObjectMeta, preserved: dict[str, Any], report: Report
+) -> TrafficSplit:
+    spec = raw["spec"]
+    service = str(spec["service"])
+    report.check("spec.service", dns_label_problem(service, what="service name"))
+    backends = _backends(spec["backends"], version=version, root=service, report=report)
+    matches = tuple(
+        TypedRef(kind=m["kind"], name=m["name"], api_group=m.get("apiGroup")) for m in spec.get("matches", ())
+    )
+    for i, ref in enumerate(matches):
+        report.check(f"spec.matches[{i}].name", dns_subdomain_problem(ref.name))
+    if version in ("v1alpha1", "v1alpha2") and _preserved.SPLIT_MATCHES in preserved:
+        matches = _restore_matches(preserved[_preserved.SPLIT_MATCHES], report)
+    if version != "v1alpha1" and _preserved.SPLIT_WEIGHTS in preserved:
+        backends = _restore_weights(backends, preserved[_preserved.SPLIT_WEIGHTS], report)
+    return TrafficSplit(
+        meta=meta,
+        service=service,
+        backends=backends,
+        matches=matches,
+        api_version=f"{TrafficSplit.GROUP}/{version}",
+    )
+
+
+def _backends(items: list[Any], *, version: str, root: str, report: Report) -> tuple[SplitBackend, ...]:
+    backends: list[SplitBackend] = []
+    first_seen: dict[str, int] = {}
+    for i, item in enumerate(items):
+        path = f"spec.backends[{i}]"
+        service = str(item["service"])
+        report.check(f"{path}.service", dns_label_problem(service, what="service name"))
+        if service in first_seen:
+            report.error(
+                f"{path}.service", f"duplicate backend {service!r} (also spec.backends[{first_seen[service]}])"
+            )
+        first_seen.setdefault(service, i)
+        if service == root:
+            report.warning(
+                f"{path}.service",
+                f"the root service {root!r} is also a backend; the spec discourages self-referential splits",
+            )
+        backends.append(SplitBackend(service=service, weight=_weight(item["weight"], version, path, report)))
+    if backends and all(b.weight == 0 for b in backends):
+        report.warning("spec.backends", "every weight is 0, so no backend receives traffic")
+    return tuple(backends)
+
+
+def _weight(value: Any, version: str, path: str, report: Report) -> Decimal:
+    if version == "v1alpha1":
+        try:
+            return parse_weight(value)
+        except QuantityError as exc:
+            report.error(f"{path}.weight", str(exc))
+            return Decimal(0)
+    return Decimal(int(value))
+
+
+def _restore_matches(value: Any, report: Report) -> tuple[TypedRef, ...]:
+    refs: list[TypedRef] = []
+    for item in value if isinstance(value, list) else [None]:
+        if not (isinstance(item, dict) and isinstance(item.get("kind"), str) and isinstance(item.get("name"), str)):
+            bad_preserved(report, _preserved.SPLIT_MATCHES)
+            return ()
+        group = item.get("apiGroup")
+        refs.append(TypedRef(kind=item["kind"], name=item["name"], api_group=group if isinstance(group, str) else None))
+    return tuple(refs)
+
+
+def _restore_weights(backends: tuple[SplitBackend, ...], value: Any, report: Report) -> tuple[SplitBackend, ...]:
+    try:
+        if not isinstance(value, list) or len(value) != len(backends):
+            raise QuantityError("length")
+        originals = tuple(parse_weight(str(text)) for text in value)
+    except QuantityError:
+        bad_preserved(report, _preserved.SPLIT_WEIGHTS)
+        return backends
+    if whole_weights(originals) != tuple(int(b.weight) for b in backends):
+        report.warning(
+            f'metadata.annotations["{_preserved.ANNOTATION}"]',
+            "preserved weights ignored: the weights were edited after conversion",
+        )
+        return backends
+    return tuple(SplitBackend(service=b.service, weight=w) for b, w in zip(backends, originals, strict=True))
+
+
+def preserved_weights(backends: tuple[SplitBackend, ...]) -> list[str]:
+    """The exact weights as decimal strings (what the renderer stores)."""
+    return [decimal_text(b.weight) for b in backends]

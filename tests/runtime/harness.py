@@ -1,0 +1,151 @@
+"""An end-to-end harness: ``smi up`` as a real subprocess, with its own state dir and addresses.
+
+``Mesh`` starts ``smi up -f <dir>`` in its own process group with a unique loopback address
+range, talks to it through the real CLI and control API, reads the pods' log files, and on
+teardown kills its process group and anything carrying its ``SMI_RUNTIME_ID`` (so even a
+failing test leaves nothing behind).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from smi.runtime import leftovers, statefile
+
+T = TypeVar("T")
+_COUNTER = itertools.count()
+
+
+def unique_base() -> str:
+    """A /16 of 127/8 for one mesh: distinct per test process and per mesh within it."""
+    n = next(_COUNTER)
+    return f"127.{100 + (os.getpid() + n) % 140}.{(n * 8) % 256}.0"
+
+
+def wait_for(what: str, check: Callable[[], T | None], *, limit: float = 30.0, every: float = 0.05) -> T:
+    """Poll ``check`` until it returns something truthy; fail with ``what`` after ``limit`` seconds."""
+    deadline = time.monotonic() + limit
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+        except Exception as exc:  # e.g. the API not up yet
+            last = exc
+            value = None
+        if value:
+            return value
+        time.sleep(every)  # polling interval of a bounded wait
+    raise AssertionError(
+        f"timed out after {limit:.0f} s waiting for {what}" + (f" (last error: {last})" if last else "")
+    )
+
+
+class Mesh:
+    def __init__(self, *, manifests: Path, work: Path, extra_args: tuple[str, ...] = ()) -> None:
+        self.manifests = manifests
+        self.state_dir = work / "state"
+        self.base = unique_base()
+        self.out = (work / "up.out").open("w")
+        self.env = {**os.environ, "SMI_STATE_DIR": str(self.state_dir)}
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "smi.cli.main",
+                "up",
+                "-f",
+                str(manifests),
+                "--address-base",
+                self.base,
+                "--dashboard",
+                "plain",
+                *extra_args,
+            ],
+            env=self.env,
+            stdout=self.out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.output_path = work / "up.out"
+        self.info = wait_for("the state file", lambda: statefile.read(self.state_dir), limit=30)
+
+    # -- talking to it -----------------------------------------------------------------------
+
+    def smi(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [sys.executable, "-m", "smi.cli.main", *args], env=self.env, capture_output=True, text=True, timeout=60
+        )
+        if check and done.returncode != 0:
+            raise AssertionError(f"smi {' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+        return done
+
+    def status(self) -> dict[str, Any]:
+        result: dict[str, Any] = json.loads(self.smi("status", "-o", "json").stdout)
+        return result
+
+    def pods(self, deployment: str) -> list[dict[str, Any]]:
+        return [p for p in self.status()["pods"] if p["deployment"] == deployment]
+
+    def wait_ready(self, deployments: list[str], *, limit: float = 60.0) -> dict[str, Any]:
+        def check() -> dict[str, Any] | None:
+            status = self.status()
+            ready = {p["deployment"] for p in status["pods"] if p["ready"]}
+            return status if set(deployments) <= ready else None
+
+        return wait_for(f"pods of {deployments} to be ready", check, limit=limit)
+
+    def log_path(self, deployment: str, container: str | None = None) -> Path:
+        pod = wait_for(f"a pod of {deployment}", lambda: self.pods(deployment))[0]
+        name = container or deployment
+        return self.state_dir / "logs" / pod["namespace"] / pod["name"] / f"{name}.log"
+
+    def output(self) -> str:
+        self.out.flush()
+        return self.output_path.read_text(errors="replace")
+
+    # -- teardown ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        if self.process.poll() is None:
+            self.process.wait(timeout=5)
+        leftovers.kill_all(self.info.runtime_id)
+        self.out.close()
+
+
+class LogTail:
+    """New lines of a log file since the tail was made (or last reset)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = path.stat().st_size if path.exists() else 0
+
+    def reset(self) -> None:
+        self.offset = self.path.stat().st_size if self.path.exists() else 0
+
+    def lines(self) -> list[str]:
+        if not self.path.exists():
+            return []
+        with self.path.open("rb") as f:
+            f.seek(self.offset)
+            data = f.read()
+        complete = data[: data.rfind(b"\n") + 1]
+        return complete.decode("utf-8", "replace").splitlines()
