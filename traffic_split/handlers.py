@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import kopf
 
+from smi.controllers.bridging import LoopBridge
 from smi.controllers.feeding import Feed
 from smi.controllers.kinds import SPLIT, Watched
 from smi.controllers.registering import register_all
@@ -17,5 +18,5 @@ from smi.controllers.registering import register_all
 KINDS: tuple[Watched, ...] = SPLIT
 
 
-def register(registry: kopf.OperatorRegistry, *, feed: Feed, on_synced: Callable[[], None]) -> None:
-    register_all(registry, feed=feed, kinds=KINDS, on_synced=on_synced)
+def register(registry: kopf.OperatorRegistry, *, feed: Feed, on_synced: Callable[[], None], bridge: LoopBridge) -> None:
+    register_all(registry, feed=feed, kinds=KINDS, on_synced=on_synced, bridge=bridge)

@@ -20,6 +20,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "smi.cli.get",
     "smi.cli.status",
     "smi.cli.down",
+    "smi.cli.proxy_init",
+    "smi.cli.controller",
 )
 
 

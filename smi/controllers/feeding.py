@@ -106,7 +106,7 @@ class Feed:
             return 0
         seen, self._seen = self._seen, None
         kinds = {w.kind for w in self.kinds}
-        stale = [k for k in self.store.snapshot().keys() if k.kind in kinds and k not in seen]
+        stale = [k for k in self.store.snapshot().keys() if k.kind in kinds and k not in seen]  # noqa: SIM118
         for key in stale:
             self.store.delete(key)
             self.locations.pop(key, None)
@@ -125,7 +125,7 @@ def _without_resource_version(obj: Resource) -> Resource:
     if obj.meta.resource_version is None:
         return obj
     meta = dataclasses.replace(obj.meta, resource_version=None)
-    stored: Resource = dataclasses.replace(obj, meta=meta)  # type: ignore[arg-type]
+    stored: Resource = dataclasses.replace(obj, meta=meta)
     return stored
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,7 @@ import kopf
 import traffic_access.handlers
 import traffic_split.handlers
 from smi.compile import MeshSettings
+from smi.controllers.bridging import LoopBridge
 from smi.controllers.feeding import Feed
 from smi.controllers.kinds import ALL, CORE
 from smi.controllers.kubeapi import KubeApi
@@ -73,6 +75,11 @@ class Controller:
             self._api = KubeApi(self.connection)
         return self._api
 
+    def _begin_sync(self) -> None:
+        self.synced.clear()
+        self.publisher.hold()
+        self.feed.begin_sync()
+
     def _on_synced(self) -> None:
         if self.synced.is_set():
             return
@@ -81,7 +88,7 @@ class Controller:
         logger.info("Initial listing complete (%d stale object(s) dropped); publishing configs", dropped)
         self.publisher.mark_synced()
 
-    def build_registry(self) -> kopf.OperatorRegistry:
+    def build_registry(self, bridge: LoopBridge) -> kopf.OperatorRegistry:
         registry = kopf.OperatorRegistry()
         config = self.settings
 
@@ -93,13 +100,12 @@ class Controller:
 
         @kopf.on.startup(registry=registry)
         def startup(**_: Any) -> None:
-            self.synced.clear()
-            self.publisher.hold()
-            self.feed.begin_sync()
+            bridge.call(self._begin_sync)
 
-        register_all(registry, feed=self.feed, kinds=CORE, on_synced=self._on_synced)
-        traffic_split.handlers.register(registry, feed=self.feed, on_synced=self._on_synced)
-        traffic_access.handlers.register(registry, feed=self.feed, on_synced=self._on_synced)
+        feed, on_synced = self.feed, self._on_synced
+        register_all(registry, feed=feed, kinds=CORE, on_synced=on_synced, bridge=bridge)
+        traffic_split.handlers.register(registry, feed=feed, on_synced=on_synced, bridge=bridge)
+        traffic_access.handlers.register(registry, feed=feed, on_synced=on_synced, bridge=bridge)
         return registry
 
     async def run(self, *, stop_flag: asyncio.Event, ready_flag: asyncio.Event | None = None) -> None:
@@ -114,17 +120,34 @@ class Controller:
             retry=self.settings.status_retry,
         )
         writer_task = asyncio.create_task(writer.run(), name="status writer")
-        try:
-            await kopf.operator(
-                registry=self.build_registry(),
-                settings=kopf_settings(),
-                clusterwide=not self.settings.namespaces,
-                namespaces=list(self.settings.namespaces),
-                stop_flag=stop_flag,
-                ready_flag=ready_flag,
-                standalone=True,
+        registry = self.build_registry(LoopBridge(asyncio.get_running_loop()))
+        thread_stop = threading.Event()
+        thread_ready = threading.Event()
+
+        def operate() -> None:
+            asyncio.run(
+                kopf.operator(
+                    registry=registry,
+                    settings=kopf_settings(),
+                    clusterwide=not self.settings.namespaces,
+                    namespaces=list(self.settings.namespaces),
+                    stop_flag=thread_stop,
+                    ready_flag=thread_ready,
+                    standalone=True,
+                )
             )
+
+        operator = asyncio.create_task(asyncio.to_thread(operate), name="kopf operator thread")
+        stopping = asyncio.create_task(stop_flag.wait())
+        try:
+            if ready_flag is not None:
+                await asyncio.to_thread(thread_ready.wait)
+                ready_flag.set()
+            await asyncio.wait({operator, stopping}, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            thread_stop.set()
+            stopping.cancel()
+            await asyncio.shield(operator)
             writer_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer_task

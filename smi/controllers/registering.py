@@ -20,6 +20,7 @@ from typing import Any
 
 import kopf
 
+from smi.controllers.bridging import LoopBridge
 from smi.controllers.feeding import Feed
 from smi.controllers.kinds import Watched
 
@@ -32,20 +33,24 @@ def register_feed(
     feed: Feed,
     where: Watched,
     on_synced: Callable[[], None],
+    bridge: LoopBridge,
 ) -> None:
+    """Register the pair; ``feed`` and ``on_synced`` run on ``bridge``'s loop (kopf has its own)."""
     ident = f"{where.plural}.{where.version}.{where.group or 'core'}"
 
     def index_handler(body: kopf.Body, logger: logging.Logger | logging.LoggerAdapter[Any], **_: Any) -> None:
-        rejection = feed.accept(body, where=where)
+        raw = dict(body)  # a plain copy: the body is read on the other loop's thread
+        rejection = bridge.call(lambda: feed.accept(raw, where=where))
         if rejection is not None:
             text = rejection.message
             logger.warning("Ignoring invalid %s: %s", where.kind, text)
             kopf.warn(body, reason=EVENT_REASON_INVALID, message=text[:1000])
 
     def event_handler(type: str | None, body: kopf.Body, **_: Any) -> None:
-        on_synced()
+        bridge.call(on_synced)
         if type == "DELETED":
-            feed.remove(body, where=where)
+            raw = dict(body)
+            bridge.call(lambda: feed.remove(raw, where=where))
 
     resource = (where.group, where.version, where.plural)
     kopf.index(*resource, id=f"feed-{ident}", registry=registry)(index_handler)
@@ -58,6 +63,7 @@ def register_all(
     feed: Feed,
     kinds: tuple[Watched, ...],
     on_synced: Callable[[], None],
+    bridge: LoopBridge,
 ) -> None:
     for where in kinds:
-        register_feed(registry, feed=feed, where=where, on_synced=on_synced)
+        register_feed(registry, feed=feed, where=where, on_synced=on_synced, bridge=bridge)

@@ -141,7 +141,7 @@ class StatusWriter:
             body = render_status(desired[0], desired[1], previous=self._transitions.get(key, {}), now=now)
             try:
                 await self._patch(api, key, body)
-            except (ApiError, OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, ApiError, OSError) as exc:
                 failed += 1
                 logger.warning("Writing the status of %s failed: %s", key, exc)
                 continue
@@ -155,8 +155,9 @@ class StatusWriter:
     async def _patch(self, api: KubeApi, key: ObjectKey, status: dict[str, Any]) -> None:
         where = self.feed.locations[key]
         try:
-            await api.merge_patch(where.path(namespace=key.namespace, name=key.name, subresource="status"),
-                                  {"status": status})
+            await api.merge_patch(
+                where.path(namespace=key.namespace, name=key.name, subresource="status"), {"status": status}
+            )
         except ApiError as exc:
             if exc.status != 404:
                 raise

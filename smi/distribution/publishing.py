@@ -19,17 +19,18 @@ proxy keeps its last config.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from smi.distribution.coalescing import Coalescer
 from smi.distribution.identity import ProxyId
 from smi.distribution.metrics import DistributionMetrics
 from smi.distribution.streams import Message, Subscription
-from smi.proxyconfig import ProxyConfig, encode
+from smi.proxyconfig import Cluster, OutboundService, ProxyConfig, encode
 from smi.state import Snapshot, Store
 
 logger = logging.getLogger(__name__)
@@ -42,9 +43,44 @@ class ProxyCompiler(Protocol):
     def __call__(self, snapshot: Snapshot, *, namespace: str, pod: str) -> ProxyConfig | None: ...
 
 
-def canonical(config: ProxyConfig) -> str:
-    """The config as canonical JSON text: equal configs give equal text."""
-    return json.dumps(encode(config), sort_keys=True, separators=(",", ":"))
+def canonical(config: ProxyConfig, *, shared: dict[int, tuple[object, Any]] | None = None) -> str:
+    """The config as canonical JSON text: equal configs give equal text.
+
+    ``shared`` memoises the encoding of sub-objects by identity across the configs of one
+    refresh (the compile hands many proxies the very same Cluster objects); it keeps a
+    reference to each object so that an id is never reused while the memo lives.
+    """
+    return json.dumps(_encode(config, shared if shared is not None else {}), sort_keys=True, separators=(",", ":"))
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _fields(cls: type) -> tuple[str, ...] | None:
+    names = _FIELDS.get(cls)
+    if names is None and dataclasses.is_dataclass(cls):
+        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
+def _encode(value: Any, shared: dict[int, tuple[object, Any]]) -> Any:
+    """``smi.proxyconfig.encode``'s output, faster: field names cached per class, shared parts once."""
+    cls = type(value)
+    if cls is tuple or cls is list:
+        return [_encode(v, shared) for v in value]
+    names = _fields(cls)
+    if names is None:
+        return value if cls is not dict else encode(value)
+    hit = shared.get(id(value))
+    if hit is not None and hit[0] is value:
+        return hit[1]
+    out = {n: _encode(getattr(value, n), shared) for n in names}
+    if cls in _SHARED_TYPES:
+        shared[id(value)] = (value, out)
+    return out
+
+
+_SHARED_TYPES = frozenset({Cluster, OutboundService})
 
 
 def config_message(*, version: int, config_json: str) -> Message:
@@ -80,6 +116,7 @@ class Publisher:
         self._issued: dict[ProxyId, _Issued] = {}
         self._memo_version = -1
         self._memo: dict[ProxyId, str | None] = {}
+        self._shared: dict[int, tuple[object, Any]] = {}
         self._synced = synced
         self._synced_event = asyncio.Event()
         if synced:
@@ -167,11 +204,12 @@ class Publisher:
         if snapshot.version != self._memo_version:
             self._memo_version = snapshot.version
             self._memo = {}
+            self._shared = {}
         if proxy in self._memo:
             return self._memo[proxy]
         self.metrics.compiles.inc()
         config = self.compiler(snapshot, namespace=proxy.namespace, pod=proxy.pod)
-        result = None if config is None else canonical(config)
+        result = None if config is None else canonical(config, shared=self._shared)
         self._memo[proxy] = result
         return result
 

@@ -14,7 +14,9 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from smi.model import Resource
+from smi.model import Pod, Resource
+
+_POD_STATE = {"pod_ip": "podIP", "phase": "phase", "ready": "ready"}
 
 logger = logging.getLogger(__name__)
 
@@ -39,15 +41,17 @@ def manifest(obj: Resource) -> dict[str, Any]:
         from smi.model.rendering import render
 
         rendered: dict[str, Any] = render(obj, api_version=api_version)
-    except Exception:  # not renderable (yet): show the hub object as it is
+    except Exception:  # not renderable (yet): show the hub object's fields under spec
         body = plain(obj)
-        meta = body.pop("meta", {})
-        return {"apiVersion": api_version, "kind": type(obj).KIND, "metadata": meta, **body}
-    if getattr(obj, "pod_ip", None) is not None:  # Pods: the runtime's view of their state
-        pod = obj
-        rendered.setdefault("status", {}).update(
-            {"podIP": pod.pod_ip, "phase": pod.phase, "ready": pod.ready}  # type: ignore[union-attr]
-        )
+        meta = {k: v for k, v in body.pop("meta", {}).items() if v not in (None, {}, [])}
+        status = {name: body.pop(field) for field, name in _POD_STATE.items() if field in body}
+        spec = {**body.pop("spec", {}), **body}
+        rendered = {"apiVersion": api_version, "kind": type(obj).KIND, "metadata": meta, "spec": spec}
+        if status:
+            rendered["status"] = status
+        return rendered
+    if isinstance(obj, Pod):  # the runtime's view of its state
+        rendered.setdefault("status", {}).update({"podIP": obj.pod_ip, "phase": obj.phase, "ready": obj.ready})
     return rendered
 
 

@@ -23,7 +23,6 @@ from smi.controllers import Controller, ControllerSettings, compiler_for
 from smi.controllers.kinds import ALL
 from smi.distribution import CoalescingSettings, ConfigService
 from smi.state import Store
-
 from tests.distribution.helpers import wait_until
 
 FAST = CoalescingSettings(window=0.01, max_wait=0.1)
@@ -68,8 +67,12 @@ def _register(kmock: kmock.KubernetesEmulator) -> None:
     verbs = {"list", "watch", "get", "create", "patch", "update", "delete"}
     for w in ALL:
         key = f"{w.group}/{w.version}/{w.plural}" if w.group else f"{w.version}/{w.plural}"
-        kmock.resources[key] = kmock.ResourceInfo(kind=w.kind, namespaced=w.namespaced, verbs=verbs,
-                                                  subresources={"status"} if w.group.endswith("smi-spec.io") else set())
+        kmock.resources[key] = kmock.ResourceInfo(
+            kind=w.kind,
+            namespaced=w.namespaced,
+            verbs=verbs,
+            subresources={"status"} if w.group.endswith("smi-spec.io") else set(),
+        )
     kmock.resources["apiextensions.k8s.io/v1/customresourcedefinitions"] = kmock.ResourceInfo(
         kind="CustomResourceDefinition", namespaced=False, verbs=verbs
     )

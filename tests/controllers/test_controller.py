@@ -49,8 +49,13 @@ async def test_smi_objects_drive_the_streamed_config(mesh: Mesh) -> None:
         with_split = await web.wait_config(lambda m: split_weights(m) is not None, what="the split")
         assert split_weights(with_split) == {"api-v1": 9, "api-v2": 1}
 
-        await mesh.patch(f"{SPLITS}/api-split", {"metadata": {"generation": 2}, "spec": {"backends": [
-            {"service": "api-v1", "weight": 0}, {"service": "api-v2", "weight": 1}]}})
+        await mesh.patch(
+            f"{SPLITS}/api-split",
+            {
+                "metadata": {"generation": 2},
+                "spec": {"backends": [{"service": "api-v1", "weight": 0}, {"service": "api-v2", "weight": 1}]},
+            },
+        )
         shifted = await web.wait_config(
             lambda m: split_weights(m) == {"api-v1": 0, "api-v2": 1}, what="the shifted weights"
         )
@@ -86,8 +91,13 @@ async def test_statuses_are_written_with_conditions_and_observed_generation(mesh
     assert "missing" in conditions["Accepted"]["message"]
 
     # fix it: the status follows, with the new generation
-    await mesh.patch(f"{SPLITS}/api-split", {"metadata": {"generation": 4}, "spec": {"backends": [
-        {"service": "api-v1", "weight": 1}, {"service": "api-v2", "weight": 1}]}})
+    await mesh.patch(
+        f"{SPLITS}/api-split",
+        {
+            "metadata": {"generation": 4},
+            "spec": {"backends": [{"service": "api-v1", "weight": 1}, {"service": "api-v2", "weight": 1}]},
+        },
+    )
     await wait_until_async(lambda s: s.get("observedGeneration") == 4, status, what="observedGeneration 4")
     conditions = {c["type"]: c for c in (await status())["conditions"]}
     assert conditions["Accepted"]["status"] == "True" and conditions["Accepted"]["reason"] == "Accepted"
@@ -104,8 +114,13 @@ async def test_an_invalid_object_is_reported_and_skipped_while_the_rest_works(me
         assert split_weights(good) == {"api-v1": 3, "api-v2": 1}
 
         # a bad update: the previous good version stays in effect
-        await mesh.patch(f"{SPLITS}/api-split", {"metadata": {"generation": 2}, "spec": {"backends": [
-            {"service": "api-v1", "weight": -5}, {"service": "api-v2", "weight": 50}]}})
+        await mesh.patch(
+            f"{SPLITS}/api-split",
+            {
+                "metadata": {"generation": 2},
+                "spec": {"backends": [{"service": "api-v1", "weight": -5}, {"service": "api-v2", "weight": 50}]},
+            },
+        )
         # a second, independent invalid object (an older version) next to it
         bad = split("other", weights={"api-v1": 1})
         bad["apiVersion"] = "split.smi-spec.io/v1alpha2"

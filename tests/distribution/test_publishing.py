@@ -155,3 +155,15 @@ async def test_hold_keeps_streams_and_only_real_changes_go_out_after_the_resync(
     publisher.mark_synced()
     assert drain(sub) == []
     assert not sub.closed
+
+
+def test_the_canonical_encoding_equals_the_contract_codec() -> None:
+    store = Store()
+    store.apply(pod("web-1"))
+    store.apply(service("a"))
+    config = names_compiler(store.snapshot(), namespace="default", pod="web-1")
+    assert config is not None
+    from smi.distribution import canonical
+    from smi.proxyconfig import encode
+
+    assert json.loads(canonical(config)) == encode(config)

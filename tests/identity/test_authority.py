@@ -70,7 +70,7 @@ def test_a_damaged_directory_fails_loudly_and_is_not_regenerated(
 
 
 def test_a_directory_for_another_trust_domain_is_refused(ca: CertificateAuthority, ca_dir: Path) -> None:
-    with pytest.raises(CAStoreError, match="serves trust domain 'cluster.local', not 'example.org'"):
+    with pytest.raises(CAStoreError, match=r"serves trust domain 'cluster.local', not 'example.org'"):
         CertificateAuthority.open(ca_dir, trust_domain="example.org")
 
 
@@ -79,7 +79,7 @@ def test_ca_loads_from_kubernetes_tls_secret_data(ca: CertificateAuthority) -> N
     assert set(data) == {"ca.crt", "tls.crt", "tls.key"}
     loaded = CertificateAuthority.from_secret(data)
     assert loaded.status().active_root == ca.status().active_root
-    with pytest.raises(CAStoreError, match="Secret: tls.key is missing"):
+    with pytest.raises(CAStoreError, match=r"Secret: tls.key is missing"):
         CertificateAuthority.from_secret({k: v for k, v in data.items() if k != "tls.key"})
 
 
@@ -99,7 +99,7 @@ def test_leaf_is_a_short_lived_spiffe_svid(tmp_path: Path) -> None:
 
 def test_a_csr_for_someone_elses_identity_is_refused_and_counted(ca: CertificateAuthority) -> None:
     key = keys.generate_key()
-    with pytest.raises(CsrRejected, match="default/a may only get a certificate for .*/sa/a, but the CSR asks"):
+    with pytest.raises(CsrRejected, match=r"default/a may only get a certificate for .*/sa/a, but the CSR asks"):
         ca.issue(keys.build_csr(key, sid("b")), identity=WorkloadIdentity("default", "a"))
     assert ca.status().refused == {"forbidden": 1}
 

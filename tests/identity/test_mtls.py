@@ -29,7 +29,7 @@ async def _ask(material: WorkloadMaterial, port: int, *, expected: str, line: by
 async def _refused(material: WorkloadMaterial, port: int) -> None:
     """The server drops the client: the handshake or the first read fails (TLS 1.3 checks late)."""
     ctx = TlsContexts(material).client
-    with pytest.raises((ssl.SSLError, ConnectionError)) as info:  # noqa: PT012
+    with pytest.raises((ssl.SSLError, ConnectionError)) as info:
         reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=ctx, server_hostname="x.invalid")
         writer.write(b"hello\n")
         answer = await reader.readline()
@@ -38,7 +38,9 @@ async def _refused(material: WorkloadMaterial, port: int) -> None:
     assert info.value is not None
 
 
-async def test_allowed_identity_passes_and_the_server_sees_it(ca: CertificateAuthority, start_server: StartServer) -> None:
+async def test_allowed_identity_passes_and_the_server_sees_it(
+    ca: CertificateAuthority, start_server: StartServer
+) -> None:
     server = await start_server(issue(ca, "b"))
     answer = await _ask(issue(ca, "a"), server.port, expected=sid("b"))
     assert answer == f"{sid('a')} hello\n".encode()
@@ -92,7 +94,7 @@ async def test_client_without_a_certificate_is_refused_and_counted(
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.load_verify_locations(cadata=ca.trust_bundle_pem)
-    with pytest.raises((ssl.SSLError, ConnectionError)):  # noqa: PT012
+    with pytest.raises((ssl.SSLError, ConnectionError)):
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port, ssl=ctx)
         writer.write(b"hello\n")
         if not await reader.readline():

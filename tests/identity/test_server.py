@@ -21,7 +21,7 @@ async def test_a_pod_gets_a_certificate_for_its_own_identity(ca: CertificateAuth
 async def test_asking_for_someone_elses_identity_is_403_with_the_reason(ca_api: CaApi) -> None:
     token = ca_api.tokens.mint(namespace="default", pod="web-1", service_account="web")
     manager = CertificateManager(ca_url=ca_api.url, identity=sid("db"), credential=lambda: token)
-    with pytest.raises(CertificateRequestFailed, match="HTTP 403: default/web .*may only get a certificate") as e:
+    with pytest.raises(CertificateRequestFailed, match=r"HTTP 403: default/web .*may only get a certificate") as e:
         await manager.fetch()
     assert e.value.status == 403
 

@@ -21,8 +21,11 @@ async def _whoami(request: web.Request) -> web.Response:
     return web.json_response({"identity": request_peer_identity(request)})
 
 
+ControlPlane = tuple[str, BootstrapTokenAuthenticator, ControlPlaneTls]
+
+
 @pytest.fixture
-async def control_plane(ca: CertificateAuthority) -> AsyncIterator[tuple[str, BootstrapTokenAuthenticator, ControlPlaneTls]]:
+async def control_plane(ca: CertificateAuthority) -> AsyncIterator[ControlPlane]:
     tokens = BootstrapTokenAuthenticator()
     app = web.Application()
     app.add_subapp("/ca", make_app(ca, tokens))
@@ -37,7 +40,7 @@ async def control_plane(ca: CertificateAuthority) -> AsyncIterator[tuple[str, Bo
 
 
 async def test_a_proxy_bootstraps_over_tls_and_is_then_identified_by_its_certificate(
-    ca: CertificateAuthority, control_plane: tuple[str, BootstrapTokenAuthenticator, ControlPlaneTls]
+    ca: CertificateAuthority, control_plane: ControlPlane
 ) -> None:
     url, tokens, _ = control_plane
     token = tokens.mint(namespace="default", pod="web-1", service_account="web")
@@ -58,9 +61,9 @@ async def test_a_proxy_bootstraps_over_tls_and_is_then_identified_by_its_certifi
 
 
 async def test_a_proxy_that_does_not_trust_the_bundle_refuses_the_control_plane(
-    tmp_path: Path, control_plane: tuple[str, BootstrapTokenAuthenticator, ControlPlaneTls]
+    tmp_path: Path, control_plane: ControlPlane
 ) -> None:
-    url, tokens, _ = control_plane
+    url, _, _ = control_plane
     other = CertificateAuthority.open(tmp_path / "other", trust_domain="cluster.local")
     manager = CertificateManager(
         ca_url=f"{url}/ca", identity=sid("web"), credential=lambda: "x", bootstrap_bundle_pem=other.trust_bundle_pem
@@ -70,7 +73,7 @@ async def test_a_proxy_that_does_not_trust_the_bundle_refuses_the_control_plane(
 
 
 async def test_control_plane_certificate_follows_a_root_rotation(
-    ca: CertificateAuthority, control_plane: tuple[str, BootstrapTokenAuthenticator, ControlPlaneTls]
+    ca: CertificateAuthority, control_plane: ControlPlane
 ) -> None:
     url, _, tls = control_plane
     assert not tls.refresh()  # fresh: nothing to do

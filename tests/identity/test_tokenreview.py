@@ -73,7 +73,7 @@ async def test_the_reviewed_identity_includes_the_pod(reviewer: TokenReviewAuthe
 
 async def test_a_token_for_one_account_cannot_get_another(ca_url: str) -> None:
     manager = CertificateManager(ca_url=ca_url, identity=sid("db"), credential=lambda: "token-of-web")
-    with pytest.raises(CertificateRequestFailed, match="HTTP 403: default/web .* asks for .*/sa/db") as e:
+    with pytest.raises(CertificateRequestFailed, match=r"HTTP 403: default/web .* asks for .*/sa/db") as e:
         await manager.fetch()
     assert e.value.status == 403
 
