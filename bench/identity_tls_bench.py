@@ -127,7 +127,13 @@ async def main(rps: int, new_rps: int, seconds: float) -> dict[str, object]:
     for figures in results.values():
         figures["p50_ratio_to_plain"] = figures["p50_ms"] / base["p50_ms"]
         figures["p99_ratio_to_plain"] = figures["p99_ms"] / base["p99_ms"]
-    return {"rps": rps, "new_connection_rps": new_rps, "seconds": seconds, "python": platform.python_version(), "scenarios": results}
+    return {
+        "rps": rps,
+        "new_connection_rps": new_rps,
+        "seconds": seconds,
+        "python": platform.python_version(),
+        "scenarios": results,
+    }
 
 
 if __name__ == "__main__":

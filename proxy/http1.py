@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from typing import Final
+from typing import Final, cast
 
 import httptools
 
@@ -155,8 +155,7 @@ class HttpForwarder(asyncio.Protocol):
 
     # ------------------------------------------------------------------ downstream events
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)
         if not self.peer:
             peer = transport.get_extra_info("peername")
             self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"

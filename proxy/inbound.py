@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Final
+from typing import Final, cast
 
 from proxy import proxyproto
 from proxy.authz import Deny, authorize_connection, authorize_request
@@ -100,8 +100,7 @@ class InboundAcceptor(asyncio.Protocol):
         self.peer = ""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.address = str(peer[0]) if peer else ""
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"

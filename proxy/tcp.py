@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import cast
 
 from proxy import proxyproto
 from proxy.targets import Target
@@ -22,8 +23,7 @@ class _Upstream(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         self.down.target.stats.tcp_received += len(data)
@@ -31,10 +31,7 @@ class _Upstream(asyncio.Protocol):
             self.down.transport.write(data)
 
     def eof_received(self) -> bool:
-        if self.down.transport is not None and self.down.transport.can_write_eof():
-            self.down.transport.write_eof()
-            return True
-        return False
+        return self.down.half_close(from_upstream=True)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.down.upstream_lost()
@@ -58,11 +55,12 @@ class TcpSplice(asyncio.Protocol):
         self.held: list[bytes] = []
         self.closed = False
         self.counted_close = False
+        self.up_eof = False
+        self.down_eof = False
         self.task: asyncio.Task[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)
         transport.pause_reading()
         self.task = asyncio.get_event_loop().create_task(self._connect())
 
@@ -115,11 +113,25 @@ class TcpSplice(asyncio.Protocol):
         up.transport.write(data)
 
     def eof_received(self) -> bool:
+        return self.half_close(from_upstream=False)
+
+    def half_close(self, *, from_upstream: bool) -> bool:
+        """Pass a FIN on; once both sides have sent one, close both (True keeps the socket open)."""
         up = self.up
-        if up is not None and up.transport is not None and up.transport.can_write_eof():
-            up.transport.write_eof()
-            return True
-        return False
+        if up is None or up.transport is None or self.transport is None:
+            return False
+        if from_upstream:
+            self.up_eof = True
+            peer = self.transport
+        else:
+            self.down_eof = True
+            peer = up.transport
+        if self.up_eof and self.down_eof or not peer.can_write_eof():
+            self.transport.close()
+            up.transport.close()
+            return False
+        peer.write_eof()
+        return True
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True

@@ -33,7 +33,7 @@ from types import MappingProxyType
 
 from smi.compile import status as st
 from smi.compile.endpoints import service_endpoints
-from smi.compile.index import MeshIndex
+from smi.compile.index import SPLIT_KINDS, MeshIndex
 from smi.compile.matches import group_matches
 from smi.compile.naming import cluster_name
 from smi.model import HTTPRouteGroup, ObjectKey, Service, TrafficSplit, key_of
@@ -63,39 +63,68 @@ class _Candidate:
     problems: list[st.Problem]
 
 
-def compile_splits(index: MeshIndex) -> SplitPlan:
-    statuses: dict[ObjectKey, st.ObjectStatus] = {}
-    references: dict[ObjectKey, list[ObjectKey]] = defaultdict(list)
-    by_root: dict[Key, list[_Candidate]] = defaultdict(list)
+# The routes of one root depend on its TrafficSplits (compared as objects) and on these kinds.
+_ROOT_DEPENDS = SPLIT_KINDS - {TrafficSplit.KIND}
 
+
+@dataclass(frozen=True, slots=True)
+class _RootResult:
+    routes: Mapping[int, tuple[SplitRoute, ...]]  # empty: nothing installed on this root
+    backends: frozenset[Key]
+    statuses: Mapping[ObjectKey, st.ObjectStatus]
+
+
+def compile_splits(index: MeshIndex) -> SplitPlan:
+    """Every split, root by root; a root whose splits are unchanged reuses its last result."""
+    references: dict[ObjectKey, list[ObjectKey]] = defaultdict(list)
+    by_root: dict[Key, list[TrafficSplit]] = defaultdict(list)
     for ts in index.splits:
         for ref in ts.matches:
             references[ObjectKey(HTTPRouteGroup.KIND, ts.meta.namespace, ref.name)].append(key_of(ts))
-        candidate, rejected = _check(index, ts)
-        if candidate is None:
-            statuses[key_of(ts)] = rejected
-        else:
-            by_root[(ts.meta.namespace, ts.service)].append(candidate)
+        by_root[(ts.meta.namespace, ts.service)].append(ts)
 
+    statuses: dict[ObjectKey, st.ObjectStatus] = {}
     routes: dict[Key, Mapping[int, tuple[SplitRoute, ...]]] = {}
     backends: dict[Key, frozenset[Key]] = {}
-    for root_key, candidates in by_root.items():
-        installed = _resolve_conflicts(candidates, statuses)
-        port_routes, used = _routes_for_root(index, installed, statuses)
-        if port_routes:
-            routes[root_key] = MappingProxyType(port_routes)
-            backends[root_key] = frozenset(used)
-
     roots_by_backend: dict[Key, set[Key]] = defaultdict(set)
-    for root_key, backend_keys in backends.items():
-        for backend in backend_keys:
-            roots_by_backend[backend].add(root_key)
+    for root_key, splits in by_root.items():
+        members = tuple(splits)
+        result = index.memo_on(
+            ("split-root", root_key), members, lambda: _compile_root(index, members), depends=_ROOT_DEPENDS
+        )
+        statuses.update(result.statuses)
+        if result.routes:
+            routes[root_key] = result.routes
+            backends[root_key] = result.backends
+            for backend in result.backends:
+                roots_by_backend[backend].add(root_key)
     return SplitPlan(
         routes=MappingProxyType(routes),
         backends=MappingProxyType(backends),
         roots_by_backend=MappingProxyType({k: frozenset(v) for k, v in roots_by_backend.items()}),
         statuses=MappingProxyType(statuses),
         references=MappingProxyType({k: tuple(v) for k, v in references.items()}),
+    )
+
+
+def _compile_root(index: MeshIndex, splits: tuple[TrafficSplit, ...]) -> _RootResult:
+    """The splits naming one root service (in name order): checked, conflicts resolved, routed."""
+    statuses: dict[ObjectKey, st.ObjectStatus] = {}
+    candidates: list[_Candidate] = []
+    for ts in splits:
+        candidate, rejected = _check(index, ts)
+        if candidate is None:
+            statuses[key_of(ts)] = rejected
+        else:
+            candidates.append(candidate)
+    if not candidates:
+        return _RootResult(routes=MappingProxyType({}), backends=frozenset(), statuses=MappingProxyType(statuses))
+    installed = _resolve_conflicts(candidates, statuses)
+    port_routes, used = _routes_for_root(index, installed, statuses)
+    return _RootResult(
+        routes=MappingProxyType(port_routes),
+        backends=frozenset(used) if port_routes else frozenset(),
+        statuses=MappingProxyType(statuses),
     )
 
 
@@ -213,11 +242,15 @@ def _routes_for_root(
     return {port: tuple(rs) for port, rs in sorted(port_routes.items())}, used
 
 
+def _port_numbers(svc: Service) -> frozenset[int]:
+    return frozenset(p.port for p in svc.ports)
+
+
 def _route_for_port(index: MeshIndex, cand: _Candidate, port: int, problems: list[st.Problem]) -> SplitRoute | None:
     ns = cand.split.meta.namespace
     serving: list[tuple[Service, Decimal, bool]] = []  # (service, weight, has ready endpoints)
     for i, svc, weight in cand.backends:
-        if not any(p.port == port for p in svc.ports):
+        if port not in _port_numbers(svc):
             msg = (
                 f"spec.backends[{i}].service: Service {ns}/{svc.meta.name} has no port {port}; "
                 f"it gets no traffic on that port."

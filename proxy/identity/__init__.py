@@ -11,7 +11,14 @@ Imports only ``smi.proxyconfig`` and third-party libraries, never the control pl
 """
 
 from proxy.identity.contexts import PeerIdentityRejected, client_context, peer_identity, server_context, verify_peer
-from proxy.identity.inbound import InboundConnection, InboundListener, InboundStats, Mode, accept_inbound
+from proxy.identity.inbound import (
+    InboundConnection,
+    InboundListener,
+    InboundStats,
+    Mode,
+    accept_inbound,
+    upgrade_accepted,
+)
 from proxy.identity.manager import CertificateManager, CertificateRequestFailed
 from proxy.identity.material import WorkloadMaterial
 from proxy.identity.outbound import MeshStream, connect_mesh
@@ -33,5 +40,6 @@ __all__ = [
     "connect_mesh",
     "peer_identity",
     "server_context",
+    "upgrade_accepted",
     "verify_peer",
 ]

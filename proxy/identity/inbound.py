@@ -94,27 +94,24 @@ async def _first_byte(sock: socket.socket, wait: float) -> bytes:
     return sock.recv(1, socket.MSG_PEEK)
 
 
-async def _streams(
-    sock: socket.socket, context: ssl.SSLContext | None, handshake_timeout: float
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=2**16)
-    protocol = asyncio.StreamReaderProtocol(reader)
-    kwargs = {"ssl": context, "ssl_handshake_timeout": handshake_timeout} if context is not None else {}
-    transport, _ = await loop.connect_accepted_socket(lambda: protocol, sock, **kwargs)  # type: ignore[arg-type]
-    return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
-
-
-async def accept_inbound(
+async def upgrade_accepted(
     sock: socket.socket,
+    protocol_factory: Callable[[], asyncio.BaseProtocol],
     *,
     contexts: TlsContexts,
     mode: Mode = Mode.STRICT,
     stats: InboundStats,
     authorize: Authorize | None = None,
     handshake_timeout: float = 10.0,
-) -> InboundConnection | None:
-    """Upgrade one accepted socket; None when refused (the socket is closed, the refusal counted)."""
+) -> tuple[asyncio.Transport, asyncio.BaseProtocol, str | None] | None:
+    """Upgrade one accepted socket to a transport for ``protocol_factory()``.
+
+    Returns ``(transport, protocol, peer identity)`` (identity None: plain text, permissive
+    mode only), or None when refused: the socket is closed and the refusal counted.  The
+    protocol's ``connection_made`` runs after the handshake, so it can read the identity
+    with ``peer_identity(transport.get_extra_info("ssl_object"))``.
+    """
+    loop = asyncio.get_running_loop()
     sock.setblocking(False)
     try:
         first = await _first_byte(sock, handshake_timeout)
@@ -126,39 +123,72 @@ async def accept_inbound(
                 stats.count("plaintext_refused")
                 sock.close()
                 return None
-            reader, writer = await _streams(sock, None, handshake_timeout)
+            transport, protocol = await loop.connect_accepted_socket(protocol_factory, sock)
             stats.count("plaintext_accepted")
-            return InboundConnection(reader, writer, None)
-        reader, writer = await _streams(sock, contexts.server, handshake_timeout)
+            return transport, protocol, None
+        transport, protocol = await loop.connect_accepted_socket(
+            protocol_factory, sock, ssl=contexts.server, ssl_handshake_timeout=handshake_timeout
+        )
     except (OSError, TimeoutError) as e:
         reason = refusal_reason(e)
         stats.count(reason)
         logger.info("Refused an inbound connection: %s: %s", reason, e)
         sock.close()
         return None
-    peer = peer_identity(writer.get_extra_info("ssl_object"))
+    peer = peer_identity(transport.get_extra_info("ssl_object"))
     if peer is None or (authorize is not None and not authorize(peer)):
         stats.count("identity_denied")
         logger.info("Refused an inbound connection from %s: not authorized", peer)
-        writer.close()
+        transport.abort()
         return None
     stats.count("mtls_accepted")
+    return transport, protocol, peer
+
+
+async def accept_inbound(
+    sock: socket.socket,
+    *,
+    contexts: TlsContexts,
+    mode: Mode = Mode.STRICT,
+    stats: InboundStats,
+    authorize: Authorize | None = None,
+    handshake_timeout: float = 10.0,
+) -> InboundConnection | None:
+    """:func:`upgrade_accepted` with asyncio streams."""
+    reader = asyncio.StreamReader(limit=2**16)
+    protocol = asyncio.StreamReaderProtocol(reader)
+    upgraded = await upgrade_accepted(
+        sock, lambda: protocol, contexts=contexts, mode=mode, stats=stats, authorize=authorize,
+        handshake_timeout=handshake_timeout,
+    )  # fmt: skip
+    if upgraded is None:
+        return None
+    transport, _, peer = upgraded
+    writer = asyncio.StreamWriter(transport, protocol, reader, asyncio.get_running_loop())
     return InboundConnection(reader, writer, peer)
 
 
 class InboundListener:
-    """A listening socket whose connections go through :func:`accept_inbound` to ``handler``."""
+    """A listening socket whose connections are upgraded, then served.
+
+    Either ``handler`` (asyncio streams, via :func:`accept_inbound`) or ``protocol_factory``
+    (an ``asyncio.Protocol``, via :func:`upgrade_accepted`: the sidecar's inbound acceptor).
+    """
 
     def __init__(
         self,
-        handler: Handler,
+        handler: Handler | None = None,
         *,
+        protocol_factory: Callable[[], asyncio.BaseProtocol] | None = None,
         contexts: TlsContexts,
         mode: Mode = Mode.STRICT,
         stats: InboundStats | None = None,
         authorize: Authorize | None = None,
     ) -> None:
+        if (handler is None) == (protocol_factory is None):
+            raise TypeError("give exactly one of handler and protocol_factory")
         self._handler = handler
+        self._factory = protocol_factory
         self.contexts = contexts
         self.mode = mode
         self.stats = stats or InboundStats()
@@ -192,6 +222,13 @@ class InboundListener:
             task.add_done_callback(self._connections.discard)
 
     async def _serve(self, conn: socket.socket) -> None:
+        if self._factory is not None:
+            await upgrade_accepted(
+                conn, self._factory, contexts=self.contexts, mode=self.mode, stats=self.stats,
+                authorize=self._authorize,
+            )  # fmt: skip
+            return
+        assert self._handler is not None
         accepted = await accept_inbound(
             conn, contexts=self.contexts, mode=self.mode, stats=self.stats, authorize=self._authorize
         )

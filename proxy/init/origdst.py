@@ -3,7 +3,7 @@
 After ``-j REDIRECT`` the accepted socket's local address is the proxy's port; the address
 the client actually dialled is kept by conntrack and read with ``getsockopt``:
 ``SO_ORIGINAL_DST`` (80) on ``SOL_IP`` for IPv4 (a ``sockaddr_in``), ``IP6T_SO_ORIGINAL_DST``
-(80) on ``SOL_IPV6`` for IPv6 (a ``sockaddr_in6``).  An IPv4 connection accepted on a
+(80) on ``SOL_IPV6`` (= ``IPPROTO_IPV6``) for IPv6 (a ``sockaddr_in6``).  An IPv4 connection accepted on a
 dual-stack IPv6 socket (a ``::ffff:a.b.c.d`` local address) is asked for on ``SOL_IP``.
 
 Works with plain sockets and with asyncio's ``transport.get_extra_info("socket")``.
@@ -43,8 +43,10 @@ def original_destination(sock: SocketLike) -> tuple[str, int]:
             port, packed = _SOCKADDR_IN.unpack(raw[: _SOCKADDR_IN.size].ljust(_SOCKADDR_IN.size, b"\0"))
             return socket.inet_ntop(socket.AF_INET, packed), port
         if sock.family == socket.AF_INET6:
-            raw = sock.getsockopt(socket.SOL_IPV6, IP6T_SO_ORIGINAL_DST, _SOCKADDR_IN6.size)
-            port, _flow, packed6, _scope = _SOCKADDR_IN6.unpack(raw[: _SOCKADDR_IN6.size].ljust(_SOCKADDR_IN6.size, b"\0"))
+            raw = sock.getsockopt(socket.IPPROTO_IPV6, IP6T_SO_ORIGINAL_DST, _SOCKADDR_IN6.size)
+            port, _flow, packed6, _scope = _SOCKADDR_IN6.unpack(
+                raw[: _SOCKADDR_IN6.size].ljust(_SOCKADDR_IN6.size, b"\0")
+            )
             return socket.inet_ntop(socket.AF_INET6, packed6), port
     except OSError as e:
         raise NoOriginalDestination(f"no original destination for this connection: {e.strerror or e}") from e

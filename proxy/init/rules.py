@@ -59,7 +59,9 @@ class CaptureSettings:
             if not 1 <= value <= 65535:
                 found.append(f"{name}: must be a port (1..65535), got {value}")
         for name in ("proxy_ports", "exclude_inbound_ports", "exclude_outbound_ports"):
-            found.extend(f"{name}: must be a port (1..65535), got {p}" for p in getattr(self, name) if not 1 <= p <= 65535)
+            found.extend(
+                f"{name}: must be a port (1..65535), got {p}" for p in getattr(self, name) if not 1 <= p <= 65535
+            )
         for cidr in self.exclude_outbound_cidrs:
             try:
                 if ipaddress.ip_network(cidr, strict=False).version != 4:

@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "smi.cli.status",
     "smi.cli.down",
     "smi.cli.proxy_init",
+    "smi.cli.webhook",
     "smi.cli.controller",
 )
 

@@ -48,8 +48,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--proxy-uid", type=int, default=DEFAULT_PROXY_UID, help="the sidecar's uid (not captured)")
     parser.add_argument("--inbound-port", type=int, default=DEFAULT_INBOUND_PORT, help="inbound TCP goes here")
     parser.add_argument("--outbound-port", type=int, default=DEFAULT_OUTBOUND_PORT, help="outbound TCP goes here")
-    parser.add_argument("--proxy-ports", type=_list_of(parse_ports, "--proxy-ports"), default=None, metavar="P,P",
-                        help="the sidecar's own ports, never redirected inbound (default 15000,15001,15003)")  # fmt: skip
+    parser.add_argument("--proxy-ports", type=_list_of(parse_ports, "--proxy-ports"), default=None,
+                        metavar="P,P", help="not redirected inbound (default 15000,15001,15003)")  # fmt: skip
     parser.add_argument("--exclude-inbound-ports", type=_list_of(parse_ports, "--exclude-inbound-ports"), default=(),
                         metavar="P,P", help="inbound destination ports not captured")  # fmt: skip
     parser.add_argument("--exclude-outbound-ports", type=_list_of(parse_ports, "--exclude-outbound-ports"), default=(),

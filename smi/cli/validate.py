@@ -2,6 +2,12 @@
 
 Prints one line per problem (``file: Kind ns/name: field: reason``) and a summary line;
 exits 1 when any error was found, 0 otherwise (warnings alone do not fail).
+
+``-o json`` prints one object: ``{"problems": [...], "summary": {...}}``.  Each problem has
+``severity`` (error/warning), ``source`` (the file, ``<stdin>``), ``document`` (0-based
+position in the file), ``kind``, ``namespace``, ``name``, ``path`` (the field), ``message``
+and ``line`` (the text form); the summary has ``objects``, ``errors``, ``warnings`` and
+``valid`` (no errors).
 """
 
 from __future__ import annotations
@@ -35,13 +41,14 @@ def run(args: argparse.Namespace) -> int:
     problems = validate_documents(documents)
     errors = sum(1 for p in problems if p.is_error)
     warnings = len(problems) - errors
+    objects = sum(1 for d in documents if d.raw is not None)
     if args.output == "json":
-        json.dump([p.to_json() for p in problems], sys.stdout, indent=2)
+        summary = {"objects": objects, "errors": errors, "warnings": warnings, "valid": errors == 0}
+        json.dump({"problems": [p.to_json() for p in problems], "summary": summary}, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         for problem in problems:
             print(problem)
-        objects = sum(1 for d in documents if d.raw is not None)
         print(
             f"{objects} object{'s' if objects != 1 else ''} checked: {errors} error{'s' if errors != 1 else ''}, "
             f"{warnings} warning{'s' if warnings != 1 else ''}"

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
-from smi.compile.index import MeshIndex
+from smi.compile.index import ENDPOINT_KINDS, MeshIndex
 from smi.model import EndpointAddress, EndpointPort, Pod, Service, ServicePort
 from smi.proxyconfig.types import Endpoint
 
@@ -29,7 +29,7 @@ PortEndpoints = Mapping[int, tuple[Endpoint, ...]]  # service port number -> end
 def service_endpoints(index: MeshIndex, service: Service) -> PortEndpoints:
     """The endpoints of every port of ``service`` (memoised in the index)."""
     key = ("endpoints", service.meta.namespace, service.meta.name)
-    return index.memo(key, lambda: _resolve(index, service))
+    return index.memo(key, lambda: _resolve(index, service), depends=ENDPOINT_KINDS)
 
 
 def _resolve(index: MeshIndex, service: Service) -> PortEndpoints:

@@ -14,14 +14,24 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from smi.compile.endpoints import service_endpoints
-from smi.compile.index import APP_ADDRESS_ANNOTATION, Key, MeshIndex
+from smi.compile.index import ACCESS_KINDS, APP_ADDRESS_ANNOTATION, ENDPOINT_KINDS, Key, MeshIndex
 from smi.compile.plans import access_plan
 from smi.compile.protocols import port_protocol
 from smi.model import Pod
 from smi.proxyconfig.types import AllowRule, InboundConfig, InboundPort
 
 
+_RULES_DEPEND = ACCESS_KINDS | {Pod.KIND}  # the rules, and the pods of their sources (peers)
+_INBOUND_DEPEND = ACCESS_KINDS | ENDPOINT_KINDS  # the rules and peers, the pod, the services targeting it
+
+
 def inbound_for(index: MeshIndex, pod: Pod) -> InboundConfig:
+    """The inbound config of ``pod``'s sidecar (memoised per pod; the same object while unchanged)."""
+    key = ("inbound", pod.meta.namespace, pod.meta.name)
+    return index.memo(key, lambda: _build(index, pod), depends=_INBOUND_DEPEND)
+
+
+def _build(index: MeshIndex, pod: Pod) -> InboundConfig:
     identity = index.identity_of(pod)
     rules, peers = _rules_and_peers(index, identity)
     return InboundConfig(
@@ -42,7 +52,7 @@ def _rules_and_peers(index: MeshIndex, identity: str) -> tuple[tuple[AllowRule, 
         }
         return rules, tuple(sorted(peers))
 
-    return index.memo(("inbound-rules", identity), build)
+    return index.memo(("inbound-rules", identity), build, depends=_RULES_DEPEND)
 
 
 def _ports(index: MeshIndex, pod: Pod) -> tuple[InboundPort, ...]:
@@ -73,4 +83,4 @@ def _service_target_protocols(index: MeshIndex) -> Mapping[Key, Mapping[int, str
                         found[(ep.namespace, ep.pod)].setdefault(ep.port, protocol)
         return MappingProxyType(found)
 
-    return index.memo("service-target-protocols", build)
+    return index.memo("service-target-protocols", build, depends=ENDPOINT_KINDS)

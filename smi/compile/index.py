@@ -5,7 +5,17 @@ again (which pods does this selector pick? which pod has this IP? which Deployme
 this pod? what are this service's endpoints?), so the index answers them from maps built
 once per (snapshot, settings).  Derived results that every proxy shares (the compiled
 splits, the compiled access rules, per-identity outbound views) are memoised in the index
-with ``memo(key, build)``: the index is the explicit cache, dropped with its snapshot.
+with ``memo(key, build, depends=...)``: the index is the explicit cache, dropped with its
+snapshot.
+
+Incremental: ``MeshIndex(snapshot, settings, previous=older)`` reuses what the older index
+built from the same inputs.  The store copies only the bucket of the kind that changed
+(copy-on-write), so a kind whose bucket is the *same object* in both snapshots did not
+change; every lookup map built from unchanged kinds, and every memo entry whose declared
+``depends`` kinds are all unchanged, is taken over as is.  A memo entry declared without
+``depends`` is never carried over.  The result is exactly what a fresh index would
+compute (buckets are immutable mappings; a hand-built snapshot with new buckets simply
+shares nothing).
 """
 
 from __future__ import annotations
@@ -33,6 +43,13 @@ from smi.state import Snapshot
 T = TypeVar("T")
 Key = tuple[str, str]  # (namespace, name)
 
+# What the shared results are computed from (memo ``depends``), by hub kind.
+ENDPOINT_KINDS: Final = frozenset({Service.KIND, Pod.KIND, Endpoints.KIND, EndpointSlice.KIND, Deployment.KIND})
+ROUTE_KINDS: Final = frozenset({HTTPRouteGroup.KIND, TCPRoute.KIND, UDPRoute.KIND})
+SPLIT_KINDS: Final = ENDPOINT_KINDS | {TrafficSplit.KIND, HTTPRouteGroup.KIND}
+ACCESS_KINDS: Final = ROUTE_KINDS | {TrafficTarget.KIND}
+COMPILE_KINDS: Final = SPLIT_KINDS | ACCESS_KINDS
+
 INBOUND_PORT_ANNOTATION: Final = "smi-mesh.io/inbound-port"
 APP_ADDRESS_ANNOTATION: Final = "smi-mesh.io/app-address"
 LB_POLICY_ANNOTATION: Final = "smi-mesh.io/lb-policy"
@@ -41,27 +58,82 @@ LB_POLICY_ANNOTATION: Final = "smi-mesh.io/lb-policy"
 class MeshIndex:
     """Lookups over one snapshot.  Build it with ``MeshIndex(snapshot, settings)``; never mutate it."""
 
-    def __init__(self, snapshot: Snapshot, settings: MeshSettings) -> None:
+    def __init__(self, snapshot: Snapshot, settings: MeshSettings, *, previous: MeshIndex | None = None) -> None:
         self.snapshot = snapshot
         self.settings = settings
-        self.services: dict[Key, Service] = _by_key(snapshot.all(Service))
-        self.pods: dict[Key, Pod] = _by_key(snapshot.all(Pod))
-        self.route_groups: dict[Key, HTTPRouteGroup] = _by_key(snapshot.all(HTTPRouteGroup))
-        self.tcp_routes: dict[Key, TCPRoute] = _by_key(snapshot.all(TCPRoute))
-        self.udp_routes: dict[Key, UDPRoute] = _by_key(snapshot.all(UDPRoute))
-        self.splits: tuple[TrafficSplit, ...] = tuple(snapshot.all(TrafficSplit))
-        self.targets: tuple[TrafficTarget, ...] = tuple(snapshot.all(TrafficTarget))
-        self.endpoints_objects: dict[Key, Endpoints] = _by_key(snapshot.all(Endpoints))
+        if previous is not None and previous.settings != settings:
+            previous = None
+        self.changed: frozenset[str] | None = None if previous is None else _changed_kinds(previous.snapshot, snapshot)
 
-        self.slices: dict[Key, list[EndpointSlice]] = defaultdict(list)
-        for eps in snapshot.all(EndpointSlice):
-            if eps.service:
-                self.slices[(eps.meta.namespace, eps.service)].append(eps)
+        def keep(*kinds: str) -> MeshIndex | None:
+            """``previous`` when none of ``kinds`` changed since it was built."""
+            if previous is None or self.changed is None or self.changed.intersection(kinds):
+                return None
+            return previous
 
-        self.services_by_ns: dict[str, list[Service]] = defaultdict(list)
-        for svc in self.services.values():
-            self.services_by_ns[svc.meta.namespace].append(svc)
+        def by_key(kind: type[T], old: Callable[[MeshIndex], dict[Key, T]]) -> dict[Key, T]:
+            same = keep(kind.KIND)  # type: ignore[attr-defined]
+            return old(same) if same is not None else _by_key(snapshot.all(kind))
 
+        self.services: dict[Key, Service] = by_key(Service, lambda i: i.services)
+        self.pods: dict[Key, Pod] = by_key(Pod, lambda i: i.pods)
+        self.route_groups: dict[Key, HTTPRouteGroup] = by_key(HTTPRouteGroup, lambda i: i.route_groups)
+        self.tcp_routes: dict[Key, TCPRoute] = by_key(TCPRoute, lambda i: i.tcp_routes)
+        self.udp_routes: dict[Key, UDPRoute] = by_key(UDPRoute, lambda i: i.udp_routes)
+        self.endpoints_objects: dict[Key, Endpoints] = by_key(Endpoints, lambda i: i.endpoints_objects)
+        same = keep(TrafficSplit.KIND)
+        self.splits: tuple[TrafficSplit, ...] = same.splits if same else tuple(snapshot.all(TrafficSplit))
+        same = keep(TrafficTarget.KIND)
+        self.targets: tuple[TrafficTarget, ...] = same.targets if same else tuple(snapshot.all(TrafficTarget))
+
+        same = keep(EndpointSlice.KIND)
+        if same is not None:
+            self.slices: dict[Key, list[EndpointSlice]] = same.slices
+        else:
+            self.slices = defaultdict(list)
+            for eps in snapshot.all(EndpointSlice):
+                if eps.service:
+                    self.slices[(eps.meta.namespace, eps.service)].append(eps)
+
+        same = keep(Service.KIND)
+        if same is not None:
+            self.services_by_ns: dict[str, list[Service]] = same.services_by_ns
+        else:
+            self.services_by_ns = defaultdict(list)
+            for svc in self.services.values():
+                self.services_by_ns[svc.meta.namespace].append(svc)
+
+        same = keep(Pod.KIND)
+        if same is not None:
+            self._pods_by_label = same._pods_by_label
+            self._pod_names_by_ns = same._pod_names_by_ns
+            self._pods_by_ip = same._pods_by_ip
+            self.pods_by_identity = same.pods_by_identity
+        else:
+            self._index_pods()
+
+        same = keep(Pod.KIND, Deployment.KIND)
+        if same is not None:
+            self._workloads: dict[Key, str] = same._workloads
+        else:
+            self._workloads = {}
+            for dep in snapshot.all(Deployment):  # in name order: the first owner by name wins
+                if not dep.selector:
+                    continue
+                for pod in self.select_pods(dep.meta.namespace, dep.selector):
+                    self._workloads.setdefault((dep.meta.namespace, pod.meta.name), dep.meta.name)
+
+        self._memo: dict[object, object] = {}
+        self._depends: dict[object, frozenset[str]] = {}
+        if previous is not None and self.changed is not None:
+            changed = self.changed
+            for key, depends in previous._depends.items():
+                if changed.isdisjoint(depends):
+                    self._memo[key] = previous._memo[key]
+                    self._depends[key] = depends
+        self.carried = len(self._memo)  # memo entries taken over (for tests and benchmarks)
+
+    def _index_pods(self) -> None:
         self._pods_by_label: dict[tuple[str, str, str], set[str]] = defaultdict(set)
         self._pod_names_by_ns: dict[str, set[str]] = defaultdict(set)
         self._pods_by_ip: dict[str, list[Pod]] = defaultdict(list)
@@ -74,24 +146,44 @@ class MeshIndex:
                 self._pods_by_ip[pod.pod_ip].append(pod)
             self.pods_by_identity[self.identity_of(pod)].append(pod)
 
-        self._workloads: dict[Key, str] = {}
-        for dep in snapshot.all(Deployment):  # in name order: the first owner by name wins
-            if not dep.selector:
-                continue
-            for pod in self.select_pods(dep.meta.namespace, dep.selector):
-                self._workloads.setdefault((dep.meta.namespace, pod.meta.name), dep.meta.name)
-
-        self._memo: dict[object, object] = {}
-
     # -- memoisation -----------------------------------------------------------------------
 
-    def memo(self, key: object, build: Callable[[], T]) -> T:
-        """The value of ``build()``, computed once per index for ``key``."""
+    def memo(self, key: object, build: Callable[[], T], *, depends: frozenset[str] | None = None) -> T:
+        """The value of ``build()``, computed once per index for ``key``.
+
+        ``depends``: the hub kinds the value is computed from (nothing else may matter but
+        the settings); a later index built with ``previous=self`` takes the value over when
+        none of them changed.  ``None``: never taken over.
+        """
         try:
             return self._memo[key]  # type: ignore[return-value]
         except KeyError:
             value = self._memo[key] = build()
+            if depends is not None:
+                self._depends[key] = depends
             return value
+
+
+
+    def memo_on(
+        self, key: object, inputs: tuple[object, ...], build: Callable[[], T], *, depends: frozenset[str]
+    ) -> T:
+        """Like ``memo``, for a value computed from ``inputs`` (objects of the snapshot) and ``depends``.
+
+        The value is reused while ``inputs`` are the very same objects (``is``) and none of
+        ``depends`` changed: a finer grain than a whole kind, e.g. the routes of one split
+        root stay valid while that root's TrafficSplits are the same objects, whatever
+        happens to other TrafficSplits.
+        """
+        hit = self._memo.get(key)
+        if hit is not None:
+            seen, value = hit  # type: ignore[misc]
+            if len(seen) == len(inputs) and all(a is b for a, b in zip(seen, inputs, strict=True)):
+                return value  # type: ignore[no-any-return]
+        value = build()
+        self._memo[key] = (inputs, value)
+        self._depends[key] = depends
+        return value
 
     # -- pods ------------------------------------------------------------------------------
 
@@ -138,6 +230,12 @@ class MeshIndex:
     def is_serving(pod: Pod) -> bool:
         """A pod receives traffic through a Service selector when it has an IP and is ready or Running."""
         return bool(pod.pod_ip) and (pod.ready or pod.phase == "Running")
+
+
+def _changed_kinds(old: Snapshot, new: Snapshot) -> frozenset[str]:
+    """The kinds whose bucket is not the very same mapping in both snapshots."""
+    kinds = set(old.objects) | set(new.objects)
+    return frozenset(k for k in kinds if old.objects.get(k) is not new.objects.get(k))
 
 
 def _by_key(objects: Iterable[T]) -> dict[Key, T]:

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from smi.compile.index import MeshIndex
+from smi.model import HTTPRouteGroup as _Group
 from smi.compile.status import INVALID_REGEX, Problem
 from smi.model import HTTPMatch, HTTPRouteGroup
 from smi.proxyconfig.types import HttpMatch
@@ -30,9 +31,12 @@ class GroupMatches:
         return None
 
 
+_DEPENDS = frozenset({_Group.KIND})
+
+
 def group_matches(index: MeshIndex, group: HTTPRouteGroup) -> GroupMatches:
     key = ("http-matches", group.meta.namespace, group.meta.name)
-    return index.memo(key, lambda: _convert(group))
+    return index.memo(key, lambda: _convert(group), depends=_DEPENDS)
 
 
 def _convert(group: HTTPRouteGroup) -> GroupMatches:

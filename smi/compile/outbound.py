@@ -12,7 +12,7 @@ namespace), so it is built once per identity per snapshot.
 from __future__ import annotations
 
 from smi.compile.endpoints import service_endpoints
-from smi.compile.index import LB_POLICY_ANNOTATION, Key, MeshIndex
+from smi.compile.index import COMPILE_KINDS, ENDPOINT_KINDS, LB_POLICY_ANNOTATION, SPLIT_KINDS, Key, MeshIndex
 from smi.compile.naming import cluster_name, hostnames
 from smi.compile.plans import access_plan, services_by_identity, split_plan
 from smi.compile.protocols import port_protocol
@@ -23,8 +23,10 @@ from smi.proxyconfig.types import Cluster, OutboundConfig, OutboundPort, Outboun
 def outbound_for(index: MeshIndex, *, namespace: str, identity: str) -> OutboundConfig:
     """The outbound config of a proxy in ``namespace`` running as ``identity``."""
     if index.settings.permissive:
-        return index.memo(("outbound-all", namespace), lambda: _build(index, namespace, set(index.services)))
-    return index.memo(("outbound", identity), lambda: _build(index, namespace, reachable(index, identity)))
+        key, depends, keys = ("outbound-all", namespace), SPLIT_KINDS, lambda: set(index.services)
+    else:
+        key, depends, keys = ("outbound", identity), COMPILE_KINDS, lambda: reachable(index, identity)
+    return index.memo(key, lambda: _build(index, namespace, keys()), depends=depends)
 
 
 def reachable(index: MeshIndex, identity: str) -> set[Key]:
@@ -68,7 +70,7 @@ def _service(index: MeshIndex, svc: Service, *, caller_namespace: str) -> Outbou
         names = hostnames(svc, caller_namespace=caller_namespace, cluster_domain=index.settings.cluster_domain)
         return OutboundService(namespace=ns, name=name, hostnames=names, ports=ports)
 
-    return index.memo(("outbound-service", ns, name, same), build)
+    return index.memo(("outbound-service", ns, name, same), build, depends=SPLIT_KINDS)
 
 
 def clusters_of(index: MeshIndex, svc: Service) -> tuple[Cluster, ...]:
@@ -94,4 +96,4 @@ def clusters_of(index: MeshIndex, svc: Service) -> tuple[Cluster, ...]:
             for sp in svc.ports
         )
 
-    return index.memo(("clusters", ns, name), build)
+    return index.memo(("clusters", ns, name), build, depends=ENDPOINT_KINDS)

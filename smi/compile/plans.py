@@ -11,17 +11,17 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from smi.compile.endpoints import service_endpoints
-from smi.compile.index import Key, MeshIndex
+from smi.compile.index import ACCESS_KINDS, ENDPOINT_KINDS, SPLIT_KINDS, Key, MeshIndex
 from traffic_access.compile import AccessPlan, compile_targets
 from traffic_split.compile import SplitPlan, compile_splits
 
 
 def split_plan(index: MeshIndex) -> SplitPlan:
-    return index.memo("split-plan", lambda: compile_splits(index))
+    return index.memo("split-plan", lambda: compile_splits(index), depends=SPLIT_KINDS)
 
 
 def access_plan(index: MeshIndex) -> AccessPlan:
-    return index.memo("access-plan", lambda: compile_targets(index))
+    return index.memo("access-plan", lambda: compile_targets(index), depends=ACCESS_KINDS)
 
 
 def services_by_identity(index: MeshIndex) -> Mapping[str, frozenset[Key]]:
@@ -36,4 +36,4 @@ def services_by_identity(index: MeshIndex) -> Mapping[str, frozenset[Key]]:
                         found[ep.identity].add(key)
         return MappingProxyType({k: frozenset(v) for k, v in found.items()})
 
-    return index.memo("services-by-identity", build)
+    return index.memo("services-by-identity", build, depends=ENDPOINT_KINDS)

@@ -7,6 +7,12 @@ status flips.  The ``status`` subresource is tried first; when the CRD has none 
 upstream SMI CRDs declare none) the object itself is patched.  A failed write is logged
 and retried at the next change or after ``retry`` seconds.
 
+Configs first, statuses second: the writer and the publisher wake on the same changes
+and share one event loop (and the compile's index cache).  Statuses are not on the
+change-to-proxy path, so before computing them the writer waits (at most
+``publish_first`` seconds) until the publisher has pushed the configs of the current
+store version; the statuses then reuse the index and plans that compile built.
+
 * ``Valid``: False (reason ``Invalid``, the problem text) when the latest version of the
   object does not parse; the previous valid version, if any, stays in effect.
 * ``Accepted``: the compile's verdict: whether the object has an effect, with the reason
@@ -90,6 +96,7 @@ class StatusWriter:
         mesh: MeshSettings,
         coalescing: CoalescingSettings | None = None,
         retry: float = 5.0,
+        publish_first: float = 1.0,
         clock: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
     ) -> None:
         self.store = store
@@ -98,6 +105,7 @@ class StatusWriter:
         self.api = api
         self.mesh = mesh
         self.retry = retry
+        self.publish_first = publish_first
         self.clock = clock
         self.coalescer = Coalescer(coalescing)
         self._written: dict[ObjectKey, tuple[Conditions, int | None]] = {}
@@ -113,6 +121,7 @@ class StatusWriter:
                 await self.coalescer.wait()
                 if not self.publisher.synced:
                     continue
+                await self.publisher.wait_published(self.store.version, within=self.publish_first)
                 failed = await self.write_once()
                 if failed:
                     asyncio.get_running_loop().call_later(self.retry, self.coalescer.poke)

@@ -2,7 +2,10 @@
 
 On every coalesced change the publisher takes one snapshot and recompiles the config of
 every *connected* proxy (memoised by snapshot version and pod, so several streams of one
-pod cost one compile).  A proxy gets a message only when its config differs from what it
+pod cost one compile).  Re-encoding is avoided where the compile shows nothing changed:
+a proxy whose new config equals the one it was last encoded from keeps its JSON text
+(cheap: the incremental compile hands back the very same sub-objects), and the encodings
+of shared sub-objects (clusters, services) are kept from one refresh to the next.  A proxy gets a message only when its config differs from what it
 last received; each proxy identity has its own version counter that grows by one with
 every distinct config, and a reconnecting proxy whose config has not changed gets the
 same version again.
@@ -30,7 +33,7 @@ from smi.distribution.coalescing import Coalescer
 from smi.distribution.identity import ProxyId
 from smi.distribution.metrics import DistributionMetrics
 from smi.distribution.streams import Message, Subscription
-from smi.proxyconfig import Cluster, OutboundService, ProxyConfig, encode
+from smi.proxyconfig import Cluster, InboundConfig, OutboundConfig, OutboundService, ProxyConfig, encode
 from smi.state import Snapshot, Store
 
 logger = logging.getLogger(__name__)
@@ -43,44 +46,87 @@ class ProxyCompiler(Protocol):
     def __call__(self, snapshot: Snapshot, *, namespace: str, pod: str) -> ProxyConfig | None: ...
 
 
-def canonical(config: ProxyConfig, *, shared: dict[int, tuple[object, Any]] | None = None) -> str:
+class SharedEncodings:
+    """Canonical JSON text of shared sub-objects, found by object identity.
+
+    The compile hands many proxies the very same Cluster objects, and an incremental
+    compile hands the same outbound/inbound parts again after a change that did not touch
+    them; their text is written once.  Entries keep a reference to their object, so an id
+    is never reused while it is remembered.  ``advance()`` starts a new generation: what
+    the last generation did not use is dropped, which bounds the memory to what two
+    consecutive refreshes used.
+    """
+
+    __slots__ = ("_current", "_previous")
+
+    def __init__(self) -> None:
+        self._current: dict[int, tuple[object, str]] = {}
+        self._previous: dict[int, tuple[object, str]] = {}
+
+    def get(self, value: object) -> str | None:
+        hit = self._current.get(id(value))
+        if hit is None:
+            hit = self._previous.get(id(value))
+            if hit is None or hit[0] is not value:
+                return None
+            self._current[id(value)] = hit
+        return hit[1] if hit[0] is value else None
+
+    def put(self, value: object, text: str) -> None:
+        self._current[id(value)] = (value, text)
+
+    def advance(self) -> None:
+        self._previous, self._current = self._current, {}
+
+
+def canonical(config: ProxyConfig, *, shared: SharedEncodings | None = None) -> str:
     """The config as canonical JSON text: equal configs give equal text.
 
-    ``shared`` memoises the encoding of sub-objects by identity across the configs of one
-    refresh (the compile hands many proxies the very same Cluster objects); it keeps a
-    reference to each object so that an id is never reused while the memo lives.
+    The text is exactly ``json.dumps(encode(config), sort_keys=True, separators=(",", ":"))``,
+    written directly; ``shared`` keeps the text of shared parts across configs and refreshes.
     """
-    return json.dumps(_encode(config, shared if shared is not None else {}), sort_keys=True, separators=(",", ":"))
+    return _text(config, shared if shared is not None else SharedEncodings())
 
 
-_FIELDS: dict[type, tuple[str, ...]] = {}
+_FIELDS: dict[type, tuple[tuple[str, str], ...] | None] = {}
+_string = json.encoder.encode_basestring_ascii  # what json.dumps uses for str (ensure_ascii)
 
 
-def _fields(cls: type) -> tuple[str, ...] | None:
-    names = _FIELDS.get(cls)
-    if names is None and dataclasses.is_dataclass(cls):
-        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
-    return names
+def _fields(cls: type) -> tuple[tuple[str, str], ...] | None:
+    """A dataclass's (field name, its JSON key text) in sorted order; None for other types."""
+    try:
+        return _FIELDS[cls]
+    except KeyError:
+        names = None
+        if dataclasses.is_dataclass(cls):
+            names = tuple((n, _string(n) + ":") for n in sorted(f.name for f in dataclasses.fields(cls)))
+        _FIELDS[cls] = names
+        return names
 
 
-def _encode(value: Any, shared: dict[int, tuple[object, Any]]) -> Any:
-    """``smi.proxyconfig.encode``'s output, faster: field names cached per class, shared parts once."""
+def _text(value: Any, shared: SharedEncodings) -> str:
     cls = type(value)
+    if cls is str:
+        return _string(value)
+    if cls is int:
+        return int.__repr__(value)
     if cls is tuple or cls is list:
-        return [_encode(v, shared) for v in value]
+        return "[" + ",".join([_text(v, shared) for v in value]) + "]"
     names = _fields(cls)
-    if names is None:
-        return value if cls is not dict else encode(value)
-    hit = shared.get(id(value))
-    if hit is not None and hit[0] is value:
-        return hit[1]
-    out = {n: _encode(getattr(value, n), shared) for n in names}
-    if cls in _SHARED_TYPES:
-        shared[id(value)] = (value, out)
+    if names is None:  # None, bool, float, dict: as json.dumps writes them
+        return json.dumps(encode(value), sort_keys=True, separators=(",", ":"))
+    is_shared = cls in _SHARED_TYPES
+    if is_shared:
+        hit = shared.get(value)
+        if hit is not None:
+            return hit
+    out = "{" + ",".join([key + _text(getattr(value, name), shared) for name, key in names]) + "}"
+    if is_shared:
+        shared.put(value, out)
     return out
 
 
-_SHARED_TYPES = frozenset({Cluster, OutboundService})
+_SHARED_TYPES = frozenset({Cluster, OutboundService, OutboundConfig, InboundConfig})
 
 
 def config_message(*, version: int, config_json: str) -> Message:
@@ -116,7 +162,10 @@ class Publisher:
         self._issued: dict[ProxyId, _Issued] = {}
         self._memo_version = -1
         self._memo: dict[ProxyId, str | None] = {}
-        self._shared: dict[int, tuple[object, Any]] = {}
+        self._shared = SharedEncodings()
+        self._encoded: dict[ProxyId, tuple[ProxyConfig, str]] = {}  # the config each JSON text came from
+        self.published_version = -1  # the snapshot version of the last complete refresh
+        self._published = asyncio.Event()
         self._synced = synced
         self._synced_event = asyncio.Event()
         if synced:
@@ -160,6 +209,7 @@ class Publisher:
             self.metrics.streams.dec()
         if not subs:
             self._subs.pop(sub.proxy, None)
+            self._encoded.pop(sub.proxy, None)
         sub.close()
 
     def close_all(self) -> None:
@@ -188,7 +238,28 @@ class Publisher:
         for proxy, subs in list(self._subs.items()):
             queued += self._update(proxy, snapshot, list(subs))
         self.metrics.refresh_seconds.observe(time.perf_counter() - started)
+        self.published_version = snapshot.version
+        self._published.set()
         return queued
+
+    async def wait_published(self, version: int, *, within: float) -> bool:
+        """Wait (at most ``within`` seconds) until a refresh has pushed ``version`` or newer.
+
+        Lets work that is not on the change-to-proxy path (status writing) run after the
+        configs of that change are queued, not before.  False when it timed out.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while self.published_version < version:
+            self._published.clear()
+            left = deadline - loop.time()
+            if left <= 0:
+                return False
+            try:
+                await asyncio.wait_for(self._published.wait(), timeout=left)
+            except TimeoutError:
+                return self.published_version >= version
+        return True
 
     async def run(self, coalescer: Coalescer) -> None:
         """Refresh after every coalesced batch of store changes, for ever."""
@@ -204,12 +275,19 @@ class Publisher:
         if snapshot.version != self._memo_version:
             self._memo_version = snapshot.version
             self._memo = {}
-            self._shared = {}
+            self._shared.advance()
         if proxy in self._memo:
             return self._memo[proxy]
         self.metrics.compiles.inc()
         config = self.compiler(snapshot, namespace=proxy.namespace, pod=proxy.pod)
-        result = None if config is None else canonical(config, shared=self._shared)
+        result: str | None = None
+        if config is not None:
+            before = self._encoded.get(proxy)
+            if before is not None and (before[0] is config or before[0] == config):
+                result = before[1]
+            else:
+                result = canonical(config, shared=self._shared)
+                self._encoded[proxy] = (config, result)
         self._memo[proxy] = result
         return result
 

@@ -1,14 +1,16 @@
 """Kubernetes quantities (``10m``, ``1500m``, ``1``, ``1k``, ``1Ki``, ``1e3``) as exact decimals.
 
 TrafficSplit v1alpha1 weights are quantities.  :func:`parse_weight` reads one exactly into a
-:class:`~decimal.Decimal` (no float on the way) and refuses what a weight cannot be:
-negative, not a number, garbage, or absurdly large.  :func:`format_weight` writes a decimal
-back: whole numbers as integers, exact milli values as ``500m``, anything else as a plain
-decimal string (also a valid quantity), so parse/format round trips are exact.
+:class:`~decimal.Decimal` (a float through its shortest text, never its binary value) and
+refuses what a weight cannot be: negative, NaN/infinite, garbage, or absurdly large.
+:func:`format_weight` writes a decimal back: whole numbers as integers, exact milli values
+as ``500m``, anything else as a plain decimal string (also a valid quantity), so
+parse/format round trips are exact.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from decimal import Decimal, localcontext
 
@@ -29,11 +31,20 @@ class QuantityError(ValueError):
 
 
 def parse_weight(value: object) -> Decimal:
-    """A v1alpha1 weight (int or quantity string) as an exact, non-negative Decimal."""
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise QuantityError(f"must be an integer or a quantity string such as '500m', got {type(value).__name__}")
+    """A v1alpha1 weight (number or quantity string) as an exact, non-negative Decimal.
+
+    A YAML/JSON number with a fraction or exponent (``1.5``, ``2.5e3``) is read through its
+    shortest round-trip text (``repr``), so ``0.1`` is exactly ``Decimal("0.1")``: exact
+    for every literal of up to 15 significant digits (longer ones: write a string).
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise QuantityError(f"must be a number or a quantity string such as '500m', got {type(value).__name__}")
     if isinstance(value, int):
         number = Decimal(value)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise QuantityError(f"is not a valid quantity: must be a finite number, got {value}")
+        number = Decimal(repr(value))
     else:
         text = value.strip()
         if len(text) > 64:

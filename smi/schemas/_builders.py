@@ -3,9 +3,11 @@
 Conventions (the CRD builder in :mod:`smi.crds` relies on them):
 
 * every node has a ``type``, except int-or-string and preserve-unknown-fields nodes;
-* SMI objects close their objects with ``additionalProperties: false`` (unknown fields are
-  errors in ``smi validate``; the CRD drops the keyword, where pruning does that job);
+* SMI objects close their objects with ``additionalProperties: false`` (an unknown field is
+  a warning in ``smi validate``, an error when it is a known field in the wrong place or
+  version; the CRD drops the keyword, where pruning does that job);
 * ``x-smi-message`` on a node replaces the generic reason when that node fails;
+* ``x-smi-ignored`` on an object node maps field names that are pruned on purpose to why;
 * the top-level ``apiVersion``/``kind`` enums and ``metadata`` details are for validation
   only; the CRD reduces them to what Kubernetes allows.
 """

@@ -70,7 +70,10 @@ def http_route_group(version: str) -> Schema:
 
 def _l4_spec(description: str) -> Schema:
     ports = array(port(), f"{description} ports; an empty list means every port.")
-    return closed({"matches": closed({"ports": ports}, required=("ports",))}, required=("matches",))
+    matches = closed({"ports": ports}, required=("ports",))
+    # smi-sdk-go's Go type has matches.name; its CRD does not, so the API server prunes it.
+    matches["x-smi-ignored"] = {"name": "in smi-sdk-go's Go type, pruned by the upstream CRD"}
+    return closed({"matches": matches}, required=("matches",))
 
 
 def tcp_route(version: str) -> Schema:

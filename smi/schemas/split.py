@@ -10,12 +10,16 @@ VERSIONS = ("v1alpha1", "v1alpha2", "v1alpha3", "v1alpha4")
 
 def _weight(version: str) -> Schema:
     if version == "v1alpha1":
+        # A Kubernetes quantity: an integer, a number with a fraction or exponent (1.5,
+        # 2.5e3) or a quantity string.  The CRD keeps x-kubernetes-int-or-string (what every
+        # CRD quantity uses), so the API server refuses a fractional *number*; smi validate
+        # says so in a warning, and the local runtime accepts it (docs/api.md).
         return {
             "description": "Relative weight as a Kubernetes quantity (1 = 1000m).",
             "x-kubernetes-int-or-string": True,
-            "anyOf": [{"type": "integer"}, {"type": "string"}],
+            "anyOf": [{"type": "number"}, {"type": "string"}],
             "pattern": QUANTITY_PATTERN,
-            "x-smi-message": "must be an integer or a quantity string such as '500m'",
+            "x-smi-message": "must be a number or a quantity string such as '500m'",
         }
     return integer("Relative weight: a whole number >= 0.", minimum=0, maximum=2**31 - 1)
 

@@ -6,19 +6,34 @@ project's wording (``must be >= 0, got -5``), keyed by the failing keyword.  A n
 int-or-string weights) the branch whose type fits the value is reported, so a list of
 headers with a two-key item reads ``headers[1]: must have at most 1 key, got 2`` rather
 than "not valid under any of the given schemas".
+
+Unknown fields in SMI objects (whose schemas are closed) follow the API server: the
+upstream CRDs prune fields they do not declare, so a manifest with an extra field works
+on other meshes.  Such a field is a *warning* naming it (with a "did you mean" hint for a
+likely typo).  It stays an *error* when the field is known but misplaced, because pruning
+would silently change what the object means:
+
+* at the wrong level (``matches`` at the top of a v1alpha3+ HTTPRouteGroup belongs under
+  ``spec``; ``spec`` in a version without one);
+* a field of another served version of the kind (``spec.matches`` in a v1alpha2
+  TrafficSplit, ``destination.port`` in an access v1alpha3 TrafficTarget).
+
+A node's ``x-smi-ignored`` map names fields that are known to be pruned on purpose (TCPRoute
+``spec.matches.name``: in smi-sdk-go's Go type, not in its CRD); they get a fixed warning.
 """
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterator, Mapping
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from smi.schemas import schema_for
-from smi.validation.problems import format_path, show, type_name
+from smi.schemas import SERVED, schema_for
+from smi.validation.problems import ERROR, WARNING, Severity, format_path, show, type_name
 
 MAX_PROBLEMS = 50
 
@@ -33,32 +48,49 @@ _TYPE_WORDS = {
 }
 
 
+PRUNED = "ignored: not part of the CRD schema, the API server prunes it"
+
+
+class SchemaIssue(NamedTuple):
+    """One schema finding: the field path, the reason and how severe it is."""
+
+    path: str
+    reason: str
+    severity: Severity = ERROR
+
+
 @cache
 def _validator(kind: str, api_version: str) -> Draft202012Validator | None:
     schema = schema_for(kind, api_version)
     return None if schema is None else Draft202012Validator(schema)
 
 
-def check_schema(raw: Mapping[str, Any], *, kind: str, api_version: str) -> list[tuple[str, str]]:
-    """``(path, reason)`` for every schema violation of ``raw``; empty when it conforms."""
+def check_schema(raw: Mapping[str, Any], *, kind: str, api_version: str) -> list[SchemaIssue]:
+    """Every schema finding of ``raw`` (errors and warnings); empty when it conforms."""
     validator = _validator(kind, api_version)
     if validator is None:
-        return [("apiVersion", f"{api_version} does not serve kind {kind}")]
-    found: list[tuple[str, str]] = []
-    seen: set[tuple[str, str]] = set()
+        return [SchemaIssue("apiVersion", f"{api_version} does not serve kind {kind}")]
+    found: list[SchemaIssue] = []
+    seen: set[SchemaIssue] = set()
     errors = sorted(validator.iter_errors(raw), key=lambda e: [str(p) for p in e.absolute_path])
+    context = _Context(kind=kind, api_version=api_version)
     for error in errors:
-        for item in _translate(error, root=raw):
+        for item in _translate(error, context):
             if item not in seen:
                 seen.add(item)
                 found.append(item)
         if len(found) >= MAX_PROBLEMS:
-            found.append(("", f"too many problems; showing the first {MAX_PROBLEMS}"))
+            found.append(SchemaIssue("", f"too many problems; showing the first {MAX_PROBLEMS}"))
             break
     return found
 
 
-def _translate(error: ValidationError, *, root: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+class _Context(NamedTuple):
+    kind: str
+    api_version: str
+
+
+def _translate(error: ValidationError, context: _Context) -> Iterator[SchemaIssue]:
     parts: list[str | int] = list(error.absolute_path)
     path = format_path(parts)
     schema = error.schema if isinstance(error.schema, Mapping) else {}
@@ -69,36 +101,36 @@ def _translate(error: ValidationError, *, root: Mapping[str, Any]) -> Iterator[t
         present = instance if isinstance(instance, Mapping) else {}
         for name in value if isinstance(value, list) else ():
             if name not in present:
-                yield format_path([*parts, name]), "required field is missing"
+                yield SchemaIssue(format_path([*parts, name]), "required field is missing")
     elif keyword == "additionalProperties" and value is False:
         known = schema.get("properties", {})
         for name in instance if isinstance(instance, Mapping) else ():
             if name not in known:
-                yield format_path([*parts, str(name)]), _unknown_field(str(name), known, root=root, at_top=not parts)
+                yield _unknown_field(parts, str(name), schema, context)
     elif keyword == "anyOf":
-        yield from _translate_any_of(error, path=path, custom=custom, root=root)
+        yield from _translate_any_of(error, path=path, custom=custom, context=context)
     elif custom and keyword in ("type", "enum", "pattern", "anyOf"):
-        yield path, f"{custom}, got {show(instance)}"
+        yield SchemaIssue(path, f"{custom}, got {show(instance)}")
     else:
-        yield path, _reason(keyword, value, instance)
+        yield SchemaIssue(path, _reason(keyword, value, instance))
 
 
 def _translate_any_of(
-    error: ValidationError, *, path: str, custom: str | None, root: Mapping[str, Any]
-) -> Iterator[tuple[str, str]]:
+    error: ValidationError, *, path: str, custom: str | None, context: _Context
+) -> Iterator[SchemaIssue]:
     branches = error.validator_value if isinstance(error.validator_value, list) else []
     fitting = [i for i, branch in enumerate(branches) if _fits_type(error.instance, branch.get("type"))]
     if len(fitting) == 1:
         inner = [e for e in error.context or () if e.schema_path and e.schema_path[0] == fitting[0]]
         if inner:
             for sub in inner:
-                yield from _translate(sub, root=root)
+                yield from _translate(sub, context)
             return
     if custom:
-        yield path, f"{custom}, got {type_name(error.instance)} {show(error.instance)}"
+        yield SchemaIssue(path, f"{custom}, got {type_name(error.instance)} {show(error.instance)}")
     else:
         kinds = " or ".join(_TYPE_WORDS.get(str(b.get("type")), str(b.get("type"))) for b in branches)
-        yield path, f"must be {kinds}, got {type_name(error.instance)}"
+        yield SchemaIssue(path, f"must be {kinds}, got {type_name(error.instance)}")
 
 
 def _fits_type(instance: Any, expected: Any) -> bool:
@@ -115,15 +147,57 @@ def _fits_type(instance: Any, expected: Any) -> bool:
     return bool(check and check(instance))
 
 
-def _unknown_field(name: str, known: Mapping[str, Any], *, root: Mapping[str, Any], at_top: bool) -> str:
+def _unknown_field(parts: list[str | int], name: str, schema: Mapping[str, Any], context: _Context) -> SchemaIssue:
+    """An error when the field is known but misplaced, else a warning (the API server prunes it)."""
+    path = format_path([*parts, name])
+    known: Mapping[str, Any] = schema.get("properties", {})
+    version = context.api_version
+    at_top = not parts
     spec = known.get("spec")
     if at_top and isinstance(spec, Mapping) and name in spec.get("properties", {}):
-        version = root.get("apiVersion", "this version")
-        return f"unknown field; in {version} '{name}' belongs under 'spec'"
+        return SchemaIssue(path, f"unknown field; in {version} '{name}' belongs under 'spec'")
     if at_top and name == "spec" and "spec" not in known:
-        version = root.get("apiVersion", "this version")
-        return f"unknown field; {version} has no 'spec' (its fields sit at the top level)"
-    return "unknown field"
+        return SchemaIssue(path, f"unknown field; {version} has no 'spec' (its fields sit at the top level)")
+    shape = _shape([*parts, name])
+    elsewhere = [v for v in SERVED.get(context.kind, ()) if v != version and shape in _field_shapes(context.kind, v)]
+    if elsewhere:
+        versions = ", ".join(v.rpartition("/")[2] for v in elsewhere)
+        return SchemaIssue(
+            path,
+            f"unknown field in {version} (only {versions} ha{'s' if len(elsewhere) == 1 else 've'} it); "
+            "the API server would drop it and change what the object means",
+        )
+    ignored = schema.get("x-smi-ignored", {})
+    if isinstance(ignored, Mapping) and name in ignored:
+        return SchemaIssue(path, PRUNED, WARNING)
+    hint = difflib.get_close_matches(name, [str(k) for k in known], n=1, cutoff=0.75)
+    suffix = f"; did you mean '{hint[0]}'?" if hint else ""
+    return SchemaIssue(path, f"unknown field, {PRUNED}{suffix}", WARNING)
+
+
+def _shape(parts: list[str | int]) -> tuple[str, ...]:
+    """A field path without list positions: ``spec.backends[1].weight`` -> spec, [], weight."""
+    return tuple("[]" if isinstance(p, int) else p for p in parts)
+
+
+@cache
+def _field_shapes(kind: str, api_version: str) -> frozenset[tuple[str, ...]]:
+    """Every field path (as :func:`_shape`) the schema of ``kind`` in ``api_version`` declares."""
+    shapes: set[tuple[str, ...]] = set()
+
+    def walk(node: Any, prefix: tuple[str, ...]) -> None:
+        if not isinstance(node, Mapping):
+            return
+        for name, child in node.get("properties", {}).items():
+            shapes.add((*prefix, name))
+            walk(child, (*prefix, name))
+        if isinstance(node.get("items"), Mapping):
+            walk(node["items"], (*prefix, "[]"))
+        for branch in node.get("anyOf", ()):
+            walk(branch, prefix)
+
+    walk(schema_for(kind, api_version), ())
+    return frozenset(shapes)
 
 
 def _reason(keyword: str, value: Any, instance: Any) -> str:

@@ -1,7 +1,8 @@
 """``python _client.py HOST PORT [UID]``: connect (as UID if given), print the endpoint's JSON line.
 
 Started as root by ``ip netns exec``; drops to UID itself before connecting, so the
-iptables owner match sees that uid.  Prints ``{"error": ...}`` and exits 1 on failure.
+iptables owner match sees that uid (everything it needs is imported before that: the
+interpreter's files may not be readable by UID).  Prints ``{"error": ...}`` and exits 1 on failure.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ def main(host: str, port: int, uid: int | None) -> int:
         os.setgid(uid)
         os.setuid(uid)
     try:
-        with socket.create_connection((host, port), timeout=5) as sock:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # numeric address: no getaddrinfo
+            sock.settimeout(5)
+            sock.connect((host, port))
             data = b""
             while not data.endswith(b"\n"):
                 chunk = sock.recv(4096)

@@ -143,4 +143,3 @@ def net(netns_available: None) -> Iterator[Net]:
                 pass
         _delete_netns(net.pod)
         _delete_netns(net.peer)
-

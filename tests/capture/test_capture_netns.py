@@ -53,9 +53,7 @@ def test_connections_to_the_proxy_ports_are_not_redirected(net: Net) -> None:
 def test_excluded_ports_and_cidrs_are_not_redirected(net: Net) -> None:
     net.endpoint(net.pod, 15003, 15001, 8080, 8081)
     net.endpoint(net.peer, 9090, 9091)
-    net.smi(
-        net.pod, "proxy-init", "--exclude-inbound-ports", "8081", "--exclude-outbound-ports", "9091"
-    )
+    net.smi(net.pod, "proxy-init", "--exclude-inbound-ports", "8081", "--exclude-outbound-ports", "9091")
     assert net.connect(net.peer, POD_IP, 8081)["listener"] == 8081
     assert net.connect(net.peer, POD_IP, 8080)["listener"] == 15003
     assert net.connect(net.pod, PEER_IP, 9091, uid=APP_UID)["listener"] == 9091
@@ -95,7 +93,7 @@ def test_cleanup_removes_every_chain_and_restores_direct_traffic(net: Net) -> No
     assert "nothing to remove" in net.smi(net.pod, "proxy-init", "--cleanup").stdout
 
 
-def test_iptables_failure_is_reported_with_its_reason(net: Net) -> None:
+def test_invalid_settings_are_refused_before_touching_iptables(net: Net) -> None:
     done = net.smi(net.pod, "proxy-init", "--proxy-uid", "-5", check=False)
     assert done.returncode == 2
     assert "proxy_uid: must be a uid" in done.stderr

@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime
-import socket
 import ssl
 from pathlib import Path
 
 import pytest
 
-from proxy.identity import Mode, PeerIdentityRejected, TlsContexts, connect_mesh
+from proxy.identity import InboundListener, Mode, PeerIdentityRejected, TlsContexts, connect_mesh
 from proxy.identity.contexts import peer_identity, sni_name
 from proxy.identity.material import WorkloadMaterial
 from smi.identity import CertificateAuthority, x509s
@@ -181,12 +180,6 @@ async def test_listening_context_follows_renewals_through_sni_switching(
     await server.wait_closed()
 
 
-def test_unused_port_helper_is_loopback_only() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        assert s.getsockname()[0] == "127.0.0.1"
-
-
 @pytest.mark.parametrize("intermediate", [False, True], ids=["root-signs", "intermediate-signs"])
 async def test_during_root_rotation_old_and_new_trust_accept_each_other(
     tmp_path: Path, start_server: StartServer, intermediate: bool
@@ -219,3 +212,29 @@ async def test_without_the_cross_signed_root_old_trust_rejects_new_leaves(
     listener = await start_server(leaf_only)
     with pytest.raises(ssl.SSLCertVerificationError):
         await _ask(old_a, listener.port, expected=sid("b"))
+
+
+async def test_protocol_listener_sees_the_peer_identity_in_connection_made(ca: CertificateAuthority) -> None:
+    """The seam for the sidecar's Protocol-based inbound acceptor."""
+    seen: list[str | None] = []
+
+    class Acceptor(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            assert isinstance(transport, asyncio.Transport)
+            self.transport = transport
+            seen.append(peer_identity(transport.get_extra_info("ssl_object")))
+
+        def data_received(self, data: bytes) -> None:
+            self.transport.write(data.upper())
+
+    listener = InboundListener(protocol_factory=Acceptor, contexts=TlsContexts(issue(ca, "b")))
+    await listener.start("127.0.0.1")
+    try:
+        client = TlsContexts(issue(ca, "a"))
+        stream = await connect_mesh("127.0.0.1", listener.port, contexts=client, expected={sid("b")})
+        stream.writer.write(b"hi\n")
+        assert await stream.reader.readline() == b"HI\n"
+        stream.release()
+        assert seen == [sid("a")]
+    finally:
+        await listener.close()

@@ -1,7 +1,7 @@
 """Certificate renewal and root rotation under continuous traffic lose no request.
 
 Two workloads (``a`` calls ``b``) each run a :class:`CertificateManager` against the CA API
-with 3-second certificates; a bounded traffic loop sends requests alternately over one
+with 4-second certificates; a bounded traffic loop sends requests alternately over one
 pooled connection (opened before everything else, kept throughout) and over new
 connections, while certificates renew several times and, in the second test, the root
 is rotated and the old one retired.
@@ -46,7 +46,7 @@ class Mesh:
 
 @pytest.fixture
 async def mesh(ca: CertificateAuthority) -> AsyncIterator[Mesh]:
-    short = CertificateAuthority(ca.material, leaf_lifetime=datetime.timedelta(seconds=3))
+    short = CertificateAuthority(ca.material, leaf_lifetime=datetime.timedelta(seconds=4))
     tokens = BootstrapTokenAuthenticator()
     url, runner = await serve_ca(short, tokens)
     workloads = []
@@ -136,7 +136,7 @@ async def test_renewal_under_continuous_traffic_loses_no_request(mesh: Mesh) -> 
     serials = [m.serial for m in mesh.b.materials]
     assert len(set(serials)) == len(serials)
     assert mesh.b.contexts.material is mesh.b.manager.current
-    # The pooled connection outlived the certificate it was made with (3 s).
+    # The pooled connection outlived the certificate it was made with (4 s).
     assert datetime.datetime.now(datetime.UTC) > mesh.b.materials[0].not_after
 
 

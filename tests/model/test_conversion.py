@@ -43,6 +43,12 @@ SPLIT_V1: dict[str, Any] = {
         (".5", "0.5"),
         ("100u", "0.0001"),
         ("+2", "2"),
+        (1.5, "1.5"),
+        (0.25, "0.25"),
+        (0.1, "0.1"),
+        (2.5e3, "2500"),
+        (1e-3, "0.001"),
+        (7.0, "7"),
     ],
 )
 def test_quantities_parse_exactly(text: Any, value: str) -> None:
@@ -50,7 +56,9 @@ def test_quantities_parse_exactly(text: Any, value: str) -> None:
     assert parse_weight(format_weight(parse_weight(text))) == Decimal(value)
 
 
-@pytest.mark.parametrize("text", ["-1", "-500m", "abc", "1.2.3", "", "1x", "NaN", "inf", "1E", "1e40", True, None, 1.5])
+@pytest.mark.parametrize(
+    "text", ["-1", "-500m", "abc", "1.2.3", "", "1x", "NaN", "inf", "1E", "1e40", True, None, -1.5, float("nan"), float("inf"), 1e40, [1]]
+)
 def test_bad_quantities_are_refused(text: Any) -> None:
     with pytest.raises(QuantityError):
         parse_weight(text)

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import smi.model.parsing
 from smi.errors import InvalidObject
 from smi.model.parsing import check, parse
 from smi.validation.problems import Problem
@@ -102,6 +103,12 @@ VALID: list[dict[str, Any]] = [
         "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": "http", "appProtocol": "http"}]},
     },
 ]
+
+
+@pytest.fixture(autouse=True)
+def builders_must_not_crash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The builders read ill-formed parts tolerantly: turn off the parser's last-resort guard."""
+    monkeypatch.setattr(smi.model.parsing, "TOLERATED_BUILD_ERRORS", ())
 
 
 def _parse_only_invalid_object(raw: Any) -> None:

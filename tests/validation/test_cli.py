@@ -57,12 +57,66 @@ def test_validate_walks_folders_and_warnings_do_not_fail(tmp_path: Path, capsys:
 def test_validate_stdin_and_json(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO(BAD + "---\n- just a list\n---\n{{{"))
     assert main(["validate", "-f", "-", "-o", "json"]) == 1
-    problems = json.loads(capsys.readouterr().out)
-    assert [p["path"] for p in problems][:1] == ["spec.backends[1].weight"]
+    output = json.loads(capsys.readouterr().out)
+    problems = output["problems"]
+    assert problems[0] == {
+        "severity": "error",
+        "source": "<stdin>",
+        "document": 0,
+        "kind": "TrafficSplit",
+        "namespace": "default",
+        "name": "web-split",
+        "path": "spec.backends[1].weight",
+        "message": "must be >= 0, got -5",
+        "line": "<stdin>: TrafficSplit default/web-split: spec.backends[1].weight: must be >= 0, got -5",
+    }
     assert problems[1]["message"].startswith("a manifest must be a mapping")
     assert problems[1]["document"] == 1
     assert problems[2]["message"].startswith("not valid YAML")
     assert all(p["source"] == "<stdin>" for p in problems)
+    assert output["summary"] == {"objects": 1, "errors": 3, "warnings": 0, "valid": False}
+
+
+def test_validate_json_counts_warnings_and_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "split.yaml").write_text(WARN + "---\n" + GOOD.replace("web-split", "other"))
+    assert main(["validate", "-f", str(tmp_path / "split.yaml"), "-o", "json"]) == 0
+    output = json.loads(capsys.readouterr().out)
+    assert output["summary"] == {"objects": 2, "errors": 0, "warnings": 1, "valid": True}
+    (warning,) = output["problems"]
+    assert warning["severity"] == "warning" and warning["path"] == "spec.backends[1].service"
+    assert warning["source"] == str(tmp_path / "split.yaml") and warning["name"] == "web-split"
+
+
+def test_validate_prints_every_problem_of_an_object(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    split = GOOD.replace("weight: 10\n", "weight: -5\n  - service: web-v1\n    weight: 3\n")
+    routes = """\
+apiVersion: specs.smi-spec.io/v1alpha4
+kind: HTTPRouteGroup
+metadata:
+  name: api
+spec:
+  matches:
+  - name: m
+    methods: [GET, FETCH]
+    pathRegex: "/(unclosed"
+    headers: {user-agent: ".*", User-Agent: "x"}
+"""
+    (tmp_path / "all.yaml").write_text(split + "---\n" + routes)
+    assert main(["validate", "-f", str(tmp_path / "all.yaml")]) == 1
+    out = capsys.readouterr().out.splitlines()
+    prefix = f"{tmp_path}/all.yaml: "
+    assert out == [
+        prefix + "TrafficSplit default/web-split: spec.backends[1].weight: must be >= 0, got -5",
+        prefix + "TrafficSplit default/web-split: spec.backends[2].service: duplicate backend 'web-v1' "
+        "(also spec.backends[0])",
+        prefix + "HTTPRouteGroup default/api: spec.matches[0].methods[1]: must be an upper-case HTTP method or '*' "
+        "(GET, HEAD, PUT, POST, DELETE, CONNECT, OPTIONS, TRACE, PATCH), got 'FETCH'",
+        prefix + "HTTPRouteGroup default/api: spec.matches[0].pathRegex: invalid regex '/(unclosed': "
+        "missing ), unterminated subpattern at position 1",
+        prefix + "HTTPRouteGroup default/api: spec.matches[0].headers.User-Agent: duplicate header 'user-agent' "
+        "(header names are case-insensitive)",
+        "2 objects checked: 5 errors, 0 warnings",
+    ]
 
 
 def test_validate_missing_file_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:

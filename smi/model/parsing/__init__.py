@@ -4,15 +4,20 @@
 
     obj = parse(raw, source="split.yaml")      # a hub object, or InvalidObject
 
-It works in three steps, stopping at the first that finds errors:
+It works in three steps:
 
 1. identify: the document is a mapping with a known ``kind`` and an ``apiVersion`` that
-   serves it (the parser never guesses an apiVersion);
-2. schema: the JSON Schema of that kind and version (:mod:`smi.schemas`), so every field
-   below is of the right type and shape;
+   serves it (the parser never guesses an apiVersion); errors here stop the parse;
+2. schema: the JSON Schema of that kind and version (:mod:`smi.schemas`): types, shapes,
+   required and unknown fields;
 3. build: the per-kind builders construct the hub object and run the semantic checks
    (regexes compile, DNS names, duplicates, weights...), restoring fields kept in the
    ``smi-mesh.io/preserved-fields`` annotation by an earlier conversion.
+
+Step 3 runs even when step 2 found errors, on whatever parts are well-formed (the
+builders read raw values through :mod:`~smi.model.parsing._shapes`), so ``smi validate``
+prints every problem at once; a problem the schema already reported at a field is not
+repeated (:class:`~smi.model.parsing._reporting.Report`).
 
 :func:`check` returns the object (None on errors) with every problem, warnings included:
 that is what ``smi validate`` prints.  Nothing but :class:`~smi.errors.InvalidObject`
@@ -89,11 +94,31 @@ def _check(raw: Any, report: Report) -> Resource | None:
     version = _version_of(raw, report)
     if version is None or report.has_errors() or not isinstance(kind, str):
         return None
-    for path, reason in check_schema(raw, kind=kind, api_version=raw["apiVersion"]):
-        report.error(path, reason)
-    if report.has_errors():
+    for issue in check_schema(raw, kind=kind, api_version=raw["apiVersion"]):
+        report.schema_issue(issue)
+    malformed = report.has_errors()
+    try:
+        return _build(raw, kind=kind, version=version, report=report)
+    except TOLERATED_BUILD_ERRORS:
+        # Last line of defence: the builders read ill-formed parts tolerantly, but if one
+        # still trips over a shape the schema has already reported, the semantic checks
+        # of the rest are skipped rather than crashing (the tests make this tuple empty).
+        if not malformed:
+            raise
         return None
-    meta, preserved = build_meta(raw["metadata"], kind=kind, cluster_scoped=kind in CLUSTER_SCOPED, report=report)
+
+
+TOLERATED_BUILD_ERRORS: tuple[type[Exception], ...] = (KeyError, TypeError, ValueError, AttributeError, IndexError)
+
+
+def _build(raw: Mapping[str, Any], *, kind: str, version: str, report: Report) -> Resource:
+    metadata = raw.get("metadata")
+    meta, preserved = build_meta(
+        metadata if isinstance(metadata, Mapping) else {},
+        kind=kind,
+        cluster_scoped=kind in CLUSTER_SCOPED,
+        report=report,
+    )
     if kind in _SMI_BUILDERS:
         return _SMI_BUILDERS[kind](raw, version=version, meta=meta, preserved=preserved, report=report)
     return _CORE_BUILDERS[kind](raw, meta=meta, report=report)

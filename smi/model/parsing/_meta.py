@@ -8,6 +8,7 @@ from typing import Any
 from smi.model import _preserved
 from smi.model.meta import ObjectMeta
 from smi.model.parsing._reporting import Report
+from smi.model.parsing._shapes import mapping, text, whole
 from smi.validation.checks import dns_label_problem, dns_subdomain_problem
 
 DEFAULT_NAMESPACE = "default"
@@ -18,31 +19,31 @@ _PRESERVED_PATH = f'metadata.annotations["{_preserved.ANNOTATION}"]'
 def build_meta(
     metadata: Mapping[str, Any], *, kind: str, cluster_scoped: bool, report: Report
 ) -> tuple[ObjectMeta, dict[str, Any]]:
-    """The hub metadata (schema-checked input) and the preserved fields it carried."""
-    name = str(metadata.get("name", ""))
+    """The hub metadata and the preserved fields it carried (ill-formed values read as absent)."""
+    name = text(metadata.get("name")) or ""
     check = dns_label_problem if kind in _LABEL_NAMED else dns_subdomain_problem
     report.check("metadata.name", check(name))
     namespace = ""
     if not cluster_scoped:
-        namespace = str(metadata.get("namespace") or DEFAULT_NAMESPACE)
+        namespace = text(metadata.get("namespace")) or DEFAULT_NAMESPACE
         report.check("metadata.namespace", dns_label_problem(namespace, what="namespace"))
-    annotations = dict(metadata.get("annotations") or {})
+    annotations = dict(mapping(metadata.get("annotations")))
     preserved: dict[str, Any] = {}
-    text = annotations.pop(_preserved.ANNOTATION, None)
-    if text is not None:
+    encoded = annotations.pop(_preserved.ANNOTATION, None)
+    if isinstance(encoded, str):
         try:
-            preserved = _preserved.decode(str(text))
+            preserved = _preserved.decode(encoded)
         except ValueError as exc:
             report.error(_PRESERVED_PATH, str(exc))
     generation = metadata.get("generation")
     meta = ObjectMeta(
         name=name,
         namespace=namespace,
-        labels=dict(metadata.get("labels") or {}),
+        labels=dict(mapping(metadata.get("labels"))),
         annotations=annotations,
-        generation=generation if isinstance(generation, int) else None,
-        resource_version=metadata.get("resourceVersion"),
-        uid=metadata.get("uid"),
+        generation=whole(generation),
+        resource_version=text(metadata.get("resourceVersion")),
+        uid=text(metadata.get("uid")),
     )
     return meta, preserved
 

@@ -14,18 +14,21 @@ from smi.model.access import IdentityRef, RuleRef, TrafficTarget
 from smi.model.meta import ObjectMeta
 from smi.model.parsing._meta import bad_preserved
 from smi.model.parsing._reporting import Report
+from smi.model.parsing._shapes import mapping, sequence, strings, text, whole
 from smi.validation.checks import dns_label_problem, dns_subdomain_problem
 
 
 def build(
     raw: Mapping[str, Any], *, version: str, meta: ObjectMeta, preserved: dict[str, Any], report: Report
 ) -> TrafficTarget:
-    body, prefix = (raw, "") if version == "v1alpha1" else (raw["spec"], "spec.")
+    body, prefix = (raw, "") if version == "v1alpha1" else (mapping(raw.get("spec")), "spec.")
     rules_key = "specs" if version == "v1alpha1" else "rules"
-    destination = _subject(body["destination"], f"{prefix}destination", report)
-    port = body["destination"].get("port")
-    sources = tuple(_subject(s, f"{prefix}sources[{i}]", report) for i, s in enumerate(body.get("sources", ())))
-    rules = [_rule(r, f"{prefix}{rules_key}[{i}]", report) for i, r in enumerate(body.get(rules_key, ()))]
+    destination = _subject(body.get("destination"), f"{prefix}destination", report)
+    port = whole(mapping(body.get("destination")).get("port"))
+    sources = tuple(
+        _subject(s, f"{prefix}sources[{i}]", report) for i, s in enumerate(sequence(body.get("sources")))
+    )
+    rules = [_rule(r, f"{prefix}{rules_key}[{i}]", report) for i, r in enumerate(sequence(body.get(rules_key)))]
     if version == "v1alpha3" and port is None and _preserved.TARGET_PORT in preserved:
         port = preserved[_preserved.TARGET_PORT]
         if not (isinstance(port, int) and not isinstance(port, bool) and 1 <= port <= 65535):
@@ -43,28 +46,38 @@ def build(
     )
 
 
-def _subject(item: Mapping[str, Any], path: str, report: Report) -> IdentityRef:
-    name = str(item["name"])
-    report.check(f"{path}.name", dns_subdomain_problem(name, what="service account name"))
-    namespace = item.get("namespace")
+def _subject(value: Any, path: str, report: Report) -> IdentityRef:
+    item = mapping(value)
+    name = text(item.get("name"))
+    if name is not None:
+        report.check(f"{path}.name", dns_subdomain_problem(name, what="service account name"))
+    namespace = text(item.get("namespace"))
     if namespace is not None:
-        report.check(f"{path}.namespace", dns_label_problem(str(namespace), what="namespace"))
-    return IdentityRef(kind=str(item["kind"]), name=name, namespace=namespace)
+        report.check(f"{path}.namespace", dns_label_problem(namespace, what="namespace"))
+    return IdentityRef(kind=text(item.get("kind")) or "", name=name or "", namespace=namespace)
 
 
-def _rule(item: Mapping[str, Any], path: str, report: Report) -> RuleRef:
-    name = str(item["name"])
-    report.check(f"{path}.name", dns_subdomain_problem(name))
+def _rule(value: Any, path: str, report: Report) -> RuleRef:
+    item = mapping(value)
+    name = text(item.get("name"))
+    if name is not None:
+        report.check(f"{path}.name", dns_subdomain_problem(name))
     matches = item.get("matches")
-    if matches is not None:
+    if isinstance(matches, list):
         seen: set[str] = set()
         for i, match in enumerate(matches):
+            if not isinstance(match, str):
+                continue
             if not match:
                 report.error(f"{path}.matches[{i}]", "match name must not be empty")
             if match in seen:
                 report.error(f"{path}.matches[{i}]", f"duplicate match name {match!r}")
             seen.add(match)
-    return RuleRef(kind=str(item["kind"]), name=name, matches=None if matches is None else tuple(matches))
+    return RuleRef(
+        kind=text(item.get("kind")) or "",
+        name=name or "",
+        matches=strings(matches) if isinstance(matches, list) else None,
+    )
 
 
 def _restore_rules(rules: list[RuleRef], value: Any, report: Report) -> list[RuleRef]:

@@ -29,6 +29,7 @@ from smi.model.core import (
 )
 from smi.model.meta import ObjectMeta
 from smi.model.parsing._reporting import Report
+from smi.model.parsing._shapes import mapping, sequence, strings, text, whole
 from smi.validation.checks import dns_label_problem, dns_subdomain_problem
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
@@ -44,133 +45,150 @@ def build_service_account(raw: Raw, *, meta: ObjectMeta, report: Report) -> Serv
 
 
 def build_service(raw: Raw, *, meta: ObjectMeta, report: Report) -> Service:
-    spec = raw.get("spec") or {}
+    spec = mapping(raw.get("spec"))
+    items = sequence(spec.get("ports"))
     ports: list[ServicePort] = []
     names: set[str] = set()
-    for i, item in enumerate(spec.get("ports", ())):
+    for i, value in enumerate(items):
         path = f"spec.ports[{i}]"
-        name = str(item.get("name", ""))
+        item = mapping(value)
+        name = text(item.get("name")) or ""
         if name in names:
             report.error(f"{path}.name", f"duplicate port name {name!r}")
         names.add(name)
-        if not name and len(spec["ports"]) > 1:
+        if not name and len(items) > 1:
             report.error(f"{path}.name", "every port needs a name when a Service has several ports")
         target = item.get("targetPort")
         if isinstance(target, str):
             report.check(f"{path}.targetPort", dns_label_problem(target, what="port name"))
         ports.append(
             ServicePort(
-                port=item["port"],
+                port=whole(item.get("port")) or 0,
                 name=name,
-                target_port=target,
-                protocol=item.get("protocol", "TCP"),
-                app_protocol=item.get("appProtocol"),
+                target_port=target if isinstance(target, int | str) else None,
+                protocol=text(item.get("protocol")) or "TCP",
+                app_protocol=text(item.get("appProtocol")),
             )
         )
     selector = spec.get("selector")
-    cluster_ip = spec.get("clusterIP")
+    cluster_ip = text(spec.get("clusterIP"))
     if cluster_ip not in (None, "", "None"):
         _check_ip(cluster_ip, "spec.clusterIP", report)
     return Service(
         meta=meta,
         ports=tuple(ports),
-        selector=dict(selector) if selector is not None else None,
+        selector=dict(selector) if isinstance(selector, Mapping) else None,
         cluster_ip=cluster_ip or None,
-        type=str(spec.get("type", "ClusterIP")),
+        type=text(spec.get("type")) or "ClusterIP",
     )
 
 
 def build_pod_spec(spec: Raw, path: str, report: Report) -> PodSpec:
-    account = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
+    account = text(spec.get("serviceAccountName")) or text(spec.get("serviceAccount")) or "default"
     report.check(f"{path}.serviceAccountName", dns_subdomain_problem(account, what="service account name"))
     containers: list[Container] = []
-    for i, item in enumerate(spec.get("containers", ())):
+    for i, value in enumerate(sequence(spec.get("containers"))):
         where = f"{path}.containers[{i}]"
-        report.check(f"{where}.name", dns_label_problem(str(item["name"]), what="container name"))
+        item = mapping(value)
+        name = text(item.get("name"))
+        if name is not None:
+            report.check(f"{where}.name", dns_label_problem(name, what="container name"))
         env: list[EnvVar] = []
-        for j, var in enumerate(item.get("env", ())):
-            field_ref = (var.get("valueFrom") or {}).get("fieldRef", {}).get("fieldPath")
+        for j, entry in enumerate(sequence(item.get("env"))):
+            var = mapping(entry)
+            field_ref = text(mapping(mapping(var.get("valueFrom")).get("fieldRef")).get("fieldPath"))
             if field_ref is not None and "value" in var:
                 report.error(f"{where}.env[{j}]", "has both value and valueFrom")
-            env.append(EnvVar(name=var["name"], value=var.get("value"), field_ref=field_ref))
+            env.append(EnvVar(name=text(var.get("name")) or "", value=text(var.get("value")), field_ref=field_ref))
         ports = tuple(
-            ContainerPort(container_port=p["containerPort"], name=p.get("name", ""), protocol=p.get("protocol", "TCP"))
-            for p in item.get("ports", ())
+            ContainerPort(
+                container_port=whole(port.get("containerPort")) or 0,
+                name=text(port.get("name")) or "",
+                protocol=text(port.get("protocol")) or "TCP",
+            )
+            for port in map(mapping, sequence(item.get("ports")))
         )
         containers.append(
             Container(
-                name=item["name"],
-                image=item.get("image", ""),
-                command=tuple(item.get("command", ())),
-                args=tuple(item.get("args", ())),
+                name=name or "",
+                image=text(item.get("image")) or "",
+                command=strings(item.get("command")),
+                args=strings(item.get("args")),
                 env=tuple(env),
                 ports=ports,
-                working_dir=item.get("workingDir"),
+                working_dir=text(item.get("workingDir")),
             )
         )
     return PodSpec(service_account=account, containers=tuple(containers))
 
 
 def build_pod(raw: Raw, *, meta: ObjectMeta, report: Report) -> Pod:
-    status = raw.get("status") or {}
-    pod_ip = status.get("podIP") or None
+    status = mapping(raw.get("status"))
+    pod_ip = text(status.get("podIP")) or None
     if pod_ip is not None:
         _check_ip(pod_ip, "status.podIP", report)
-    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions", ()))
+    conditions = map(mapping, sequence(status.get("conditions")))
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
     return Pod(
         meta=meta,
-        spec=build_pod_spec(raw.get("spec") or {}, "spec", report),
+        spec=build_pod_spec(mapping(raw.get("spec")), "spec", report),
         pod_ip=pod_ip,
-        phase=str(status.get("phase", "Pending")),
+        phase=text(status.get("phase")) or "Pending",
         ready=ready,
     )
 
 
 def build_deployment(raw: Raw, *, meta: ObjectMeta, report: Report) -> Deployment:
-    spec = raw.get("spec") or {}
-    template = spec.get("template") or {}
-    template_meta = template.get("metadata") or {}
-    selector = (spec.get("selector") or {}).get("matchLabels") or {}
-    labels = template_meta.get("labels") or {}
+    spec = mapping(raw.get("spec"))
+    template = mapping(spec.get("template"))
+    template_meta = mapping(template.get("metadata"))
+    selector = mapping(mapping(spec.get("selector")).get("matchLabels"))
+    labels = mapping(template_meta.get("labels"))
     mismatched = [key for key, value in selector.items() if labels.get(key) != value]
     if mismatched:
         report.error(
             "spec.selector.matchLabels",
             f"selector does not match the template's labels (key {mismatched[0]!r})",
         )
+    replicas = whole(spec.get("replicas"))
     return Deployment(
         meta=meta,
-        replicas=spec.get("replicas", 1),
-        selector=selector,
-        template_labels=labels,
-        template_annotations=template_meta.get("annotations") or {},
-        template=build_pod_spec(template.get("spec") or {}, "spec.template.spec", report),
+        replicas=1 if replicas is None else replicas,
+        selector=dict(selector),
+        template_labels=dict(labels),
+        template_annotations=dict(mapping(template_meta.get("annotations"))),
+        template=build_pod_spec(mapping(template.get("spec")), "spec.template.spec", report),
     )
 
 
 def _endpoint_ports(items: Any) -> tuple[EndpointPort, ...]:
     return tuple(
         EndpointPort(
-            port=p["port"], name=p.get("name", ""), protocol=p.get("protocol", "TCP"), app_protocol=p.get("appProtocol")
+            port=whole(p.get("port")) or 0,
+            name=text(p.get("name")) or "",
+            protocol=text(p.get("protocol")) or "TCP",
+            app_protocol=text(p.get("appProtocol")),
         )
-        for p in items or ()
+        for p in map(mapping, sequence(items))
     )
 
 
-def _address(ip: str, *, ready: bool, target: Raw | None, path: str, report: Report) -> EndpointAddress:
+def _address(ip: str, *, ready: bool, target: Any, path: str, report: Report) -> EndpointAddress:
     _check_ip(ip, path, report)
-    target = target or {}
-    pod = target.get("name") if target.get("kind", "Pod") == "Pod" else None
-    return EndpointAddress(ip=ip, ready=ready, pod=pod, namespace=target.get("namespace"))
+    ref = mapping(target)
+    pod = text(ref.get("name")) if ref.get("kind", "Pod") == "Pod" else None
+    return EndpointAddress(ip=ip, ready=ready, pod=pod, namespace=text(ref.get("namespace")))
 
 
 def build_endpoints(raw: Raw, *, meta: ObjectMeta, report: Report) -> Endpoints:
     subsets = []
-    for i, subset in enumerate(raw.get("subsets", ())):
+    for i, value in enumerate(sequence(raw.get("subsets"))):
+        subset = mapping(value)
         addresses = [
-            _address(a["ip"], ready=ready, target=a.get("targetRef"), path=f"subsets[{i}].{key}[{j}].ip", report=report)
+            _address(ip, ready=ready, target=a.get("targetRef"), path=f"subsets[{i}].{key}[{j}].ip", report=report)
             for key, ready in (("addresses", True), ("notReadyAddresses", False))
-            for j, a in enumerate(subset.get(key, ()))
+            for j, a in enumerate(map(mapping, sequence(subset.get(key))))
+            if (ip := text(a.get("ip"))) is not None
         ]
         subsets.append((tuple(addresses), _endpoint_ports(subset.get("ports"))))
     return Endpoints(meta=meta, subsets=tuple(subsets))
@@ -180,11 +198,14 @@ def build_endpoint_slice(raw: Raw, *, meta: ObjectMeta, report: Report) -> Endpo
     service = meta.labels.get(SERVICE_NAME_LABEL, "")
     if not service:
         report.error(f'metadata.labels["{SERVICE_NAME_LABEL}"]', "required label is missing (names the Service)")
-    address_type = raw["addressType"]
+    address_type = text(raw.get("addressType")) or ""
     addresses: list[EndpointAddress] = []
-    for i, endpoint in enumerate(raw.get("endpoints", ())):
-        ready = (endpoint.get("conditions") or {}).get("ready")
-        for j, ip in enumerate(endpoint["addresses"]):
+    for i, value in enumerate(sequence(raw.get("endpoints"))):
+        endpoint = mapping(value)
+        ready = mapping(endpoint.get("conditions")).get("ready")
+        for j, ip in enumerate(sequence(endpoint.get("addresses"))):
+            if not isinstance(ip, str):
+                continue
             path = f"endpoints[{i}].addresses[{j}]"
             if address_type == "FQDN":
                 report.check(path, dns_subdomain_problem(ip, what="address"))
@@ -194,7 +215,7 @@ def build_endpoint_slice(raw: Raw, *, meta: ObjectMeta, report: Report) -> Endpo
                 addresses.append(_address(ip, ready=ready is not False, target=target, path=path, report=report))
     return EndpointSlice(
         meta=meta,
-        service=service,
+        service=service if isinstance(service, str) else "",
         address_type=address_type,
         endpoints=tuple(addresses),
         ports=_endpoint_ports(raw.get("ports")),

@@ -14,6 +14,7 @@ from smi.model import _preserved
 from smi.model.meta import ObjectMeta
 from smi.model.parsing._meta import bad_preserved
 from smi.model.parsing._reporting import Report
+from smi.model.parsing._shapes import mapping, sequence, strings, text, whole
 from smi.model.specs import HTTPMatch, HTTPRouteGroup, TCPRoute, UDPRoute
 from smi.validation.checks import header_name_problem, regex_problem
 from smi.validation.problems import key_path
@@ -23,24 +24,26 @@ def build_http_route_group(
     raw: Mapping[str, Any], *, version: str, meta: ObjectMeta, preserved: dict[str, Any], report: Report
 ) -> HTTPRouteGroup:
     top_level = version in ("v1alpha1", "v1alpha2")
-    items = raw["matches"] if top_level else raw["spec"]["matches"]
+    items = sequence(raw.get("matches") if top_level else mapping(raw.get("spec")).get("matches"))
     prefix = "matches" if top_level else "spec.matches"
     matches: list[HTTPMatch] = []
     first_seen: dict[str, int] = {}
-    for i, item in enumerate(items):
+    for i, value in enumerate(items):
         path = f"{prefix}[{i}]"
-        name = str(item["name"])
-        if not name:
-            report.error(f"{path}.name", "match name must not be empty")
-        if name in first_seen:
-            report.error(f"{path}.name", f"duplicate match name {name!r} (also {prefix}[{first_seen[name]}])")
-        first_seen.setdefault(name, i)
-        path_regex = item.get("pathRegex")
+        item = mapping(value)
+        name = text(item.get("name"))
+        if name is not None:
+            if not name:
+                report.error(f"{path}.name", "match name must not be empty")
+            if name in first_seen:
+                report.error(f"{path}.name", f"duplicate match name {name!r} (also {prefix}[{first_seen[name]}])")
+            first_seen.setdefault(name, i)
+        path_regex = text(item.get("pathRegex"))
         if path_regex is not None:
             report.check(f"{path}.pathRegex", regex_problem(path_regex))
         headers = _headers(item.get("headers"), f"{path}.headers", report)
         matches.append(
-            HTTPMatch(name=name, path_regex=path_regex, methods=tuple(item.get("methods", ())), headers=headers)
+            HTTPMatch(name=name or "", path_regex=path_regex, methods=strings(item.get("methods")), headers=headers)
         )
     if version == "v1alpha1" and _preserved.HTTP_HEADERS in preserved:
         matches = _restore_headers(matches, preserved[_preserved.HTTP_HEADERS], report)
@@ -48,15 +51,19 @@ def build_http_route_group(
 
 
 def _headers(value: Any, path: str, report: Report) -> tuple[tuple[str, str], ...]:
-    if value is None:
-        return ()
-    if isinstance(value, dict):
-        entries = [(key_path(path, name), name, regex) for name, regex in value.items()]
-    else:
-        entries = [(f"{path}[{i}]", *next(iter(item.items()))) for i, item in enumerate(value)]
+    """Header pairs from the map or the list form; ill-formed entries are skipped."""
+    entries: list[tuple[str, Any, Any]] = []
+    if isinstance(value, Mapping):
+        entries = [(key_path(path, str(name)), name, regex) for name, regex in value.items()]
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            if isinstance(item, Mapping) and len(item) == 1:
+                entries.append((f"{path}[{i}]", *next(iter(item.items()))))
     pairs: list[tuple[str, str]] = []
     seen: set[str] = set()
     for where, name, regex in entries:
+        if not (isinstance(name, str) and isinstance(regex, str)):
+            continue
         report.check(where, header_name_problem(name))
         report.check(where, regex_problem(regex))
         lowered = name.lower()
@@ -88,13 +95,16 @@ def _restore_headers(matches: list[HTTPMatch], value: Any, report: Report) -> li
 
 
 def _l4_ports(raw: Mapping[str, Any], report: Report) -> tuple[int, ...]:
-    ports = tuple(int(p) for p in raw.get("spec", {}).get("matches", {}).get("ports", ()))
-    seen: set[int] = set()
-    for i, port in enumerate(ports):
-        if port in seen:
+    items = sequence(mapping(mapping(raw.get("spec")).get("matches")).get("ports"))
+    ports: list[int] = []
+    for i, value in enumerate(items):
+        port = whole(value)
+        if port is None:
+            continue
+        if port in ports:
             report.warning(f"spec.matches.ports[{i}]", f"port {port} is listed twice")
-        seen.add(port)
-    return ports
+        ports.append(port)
+    return tuple(ports)
 
 
 def build_tcp_route(

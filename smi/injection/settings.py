@@ -1,0 +1,40 @@
+"""What the injector puts into pods (``InjectionSettings``) and the names users write on objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+NAMESPACE_LABEL = "smi-mesh.io/monitored-by"  # on a Namespace: its new pods are injected
+ANNOTATION_INJECT = "smi-mesh.io/inject"  # on a Pod (template): "false" opts out
+ANNOTATION_INBOUND_PORT = "smi-mesh.io/inbound-port"  # set by the injector: the pod is meshed
+ANNOTATION_EXCLUDE_INBOUND_PORTS = "smi-mesh.io/exclude-inbound-ports"  # "22,8081"
+ANNOTATION_EXCLUDE_OUTBOUND_PORTS = "smi-mesh.io/exclude-outbound-ports"  # "5432"
+ANNOTATION_EXCLUDE_OUTBOUND_CIDRS = "smi-mesh.io/exclude-outbound-cidrs"  # "10.96.0.1/32"
+
+SIDECAR_NAME = "smi-proxy"
+INIT_NAME = "smi-proxy-init"
+TOKEN_VOLUME = "smi-mesh-token"
+TOKEN_DIR = "/var/run/secrets/smi-mesh"
+TOKEN_FILE = "token"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InjectionSettings:
+    image: str = "smi-mesh:latest"
+    image_pull_policy: str = "IfNotPresent"
+    control_plane_url: str = "http://smi-controller.smi-system.svc:15010"  # smi controller --listen (plain HTTP today)
+    trust_bundle: str = ""  # PEM roots the proxy trusts the control plane with at first (env SMI_TRUST_BUNDLE)
+    proxy_uid: int = 1337
+    inbound_port: int = 15003
+    outbound_port: int = 15001
+    admin_port: int = 15000
+    token_audience: str = "smi-mesh"
+    token_expiration_seconds: int = 3600
+    # applied to every injected pod, before each pod's own annotations
+    exclude_outbound_cidrs: tuple[str, ...] = ()
+    exclude_inbound_ports: tuple[int, ...] = ()
+    exclude_outbound_ports: tuple[int, ...] = ()
+    cpu_request: str = "50m"
+    memory_request: str = "64Mi"
+    memory_limit: str = "256Mi"
+    log_level: str = "info"
