@@ -558,6 +558,8 @@ class HttpForwarder(asyncio.Protocol):
         ex = self.queue[0] if self.queue else None
         if ex is None or ex.upstream is not conn or ex.response_done:
             return
+        if ex.status == 101:
+            return  # the parser raises HttpParserUpgrade next: the connection becomes a tunnel
         self._response_done(ex)
 
     def _response_done(self, ex: Exchange) -> None:

@@ -61,7 +61,7 @@ class TcpSplice(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
-        transport.pause_reading()
+        self.transport.pause_reading()
         self.task = asyncio.get_event_loop().create_task(self._connect())
 
     async def _connect(self) -> None:
@@ -126,7 +126,7 @@ class TcpSplice(asyncio.Protocol):
         else:
             self.down_eof = True
             peer = up.transport
-        if self.up_eof and self.down_eof or not peer.can_write_eof():
+        if (self.up_eof and self.down_eof) or not peer.can_write_eof():
             self.transport.close()
             up.transport.close()
             return False

@@ -25,6 +25,7 @@ decided behaviours (docs/semantics.md, "TrafficSplit"):
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -89,9 +90,8 @@ def compile_splits(index: MeshIndex) -> SplitPlan:
     roots_by_backend: dict[Key, set[Key]] = defaultdict(set)
     for root_key, splits in by_root.items():
         members = tuple(splits)
-        result = index.memo_on(
-            ("split-root", root_key), members, lambda: _compile_root(index, members), depends=_ROOT_DEPENDS
-        )
+        build = functools.partial(_compile_root, index, members)
+        result = index.memo_on(("split-root", root_key), members, build, depends=_ROOT_DEPENDS)
         statuses.update(result.statuses)
         if result.routes:
             routes[root_key] = result.routes

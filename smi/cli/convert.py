@@ -3,7 +3,9 @@
 Objects of the target group are converted through the hub model and printed as YAML;
 other objects pass through unchanged.  A field the target version cannot express is kept
 in the ``smi-mesh.io/preserved-fields`` annotation, with one warning line on stderr
-(``--strict`` makes that an error instead).  Exit code 1 on any error.
+(``--strict`` makes that an error instead).  The input's warnings (unknown fields, which
+conversion drops as the API server would) are printed on stderr too.  Exit code 1 on any
+error.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import yaml
 from smi.errors import ConversionError, InvalidObject
 from smi.loading import load_documents
 from smi.model.conversion import convert
+from smi.model.parsing import check
 from smi.schemas import SERVED
 
 
@@ -72,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
             failed = True
             continue
         converted += 1
+        for problem in check(raw, source=document.source).problems:
+            print(problem, file=sys.stderr)  # warnings only here, e.g. unknown fields that are dropped
         meta = rendered.raw["metadata"]
         for field in sorted(rendered.preserved):
             print(

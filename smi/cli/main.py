@@ -8,35 +8,48 @@ import sys
 from collections.abc import Sequence
 
 # Each module defines ``register(subparsers) -> None`` and sets ``func`` on its parsers;
-# ``func(args) -> int`` is the exit code.
-COMMAND_MODULES: tuple[str, ...] = (
-    "smi.cli.proxy",
-    "smi.cli.ca",
-    "smi.cli.validate",
-    "smi.cli.convert",
-    "smi.cli.up",
-    "smi.cli.apply",
-    "smi.cli.delete",
-    "smi.cli.get",
-    "smi.cli.status",
-    "smi.cli.down",
-    "smi.cli.proxy_init",
-    "smi.cli.webhook",
-    "smi.cli.controller",
-)
+# ``func(args) -> int`` is the exit code.  The key is the sub-command's name: only the
+# module of the command being run is imported, so ``smi proxy`` never loads kopf or the
+# kubernetes client (its memory footprint is part of the sidecar's).
+COMMANDS: dict[str, str] = {
+    "up": "smi.cli.up",
+    "down": "smi.cli.down",
+    "status": "smi.cli.status",
+    "apply": "smi.cli.apply",
+    "delete": "smi.cli.delete",
+    "get": "smi.cli.get",
+    "validate": "smi.cli.validate",
+    "convert": "smi.cli.convert",
+    "controller": "smi.cli.controller",
+    "proxy": "smi.cli.proxy",
+    "proxy-init": "smi.cli.proxy_init",
+    "webhook": "smi.cli.webhook",
+    "ca": "smi.cli.ca",
+}
+COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(COMMANDS.values()))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_of(argv: Sequence[str]) -> str | None:
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg if arg in COMMANDS else None
+    return None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The full parser, or (``command`` given) one that knows only that sub-command."""
     parser = argparse.ArgumentParser(prog="smi", description="smi-mesh: a Service Mesh Interface implementation")
     parser.add_argument("--version", action="version", version="smi-mesh 0.1.0")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    modules = (COMMANDS[command],) if command is not None else COMMAND_MODULES
+    for name in modules:
         importlib.import_module(name).register(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command_of(argv))
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
     if func is None:

@@ -87,3 +87,12 @@ def main(args: argparse.Namespace) -> int:
         print(f"smi proxy: cannot listen: {e}", file=sys.stderr)
         return 1
     return 0
+
+
+if __name__ == "__main__":
+    # ``python -m smi.cli.proxy ...``: the same command without importing every other
+    # sub-command of ``smi`` (keeps the sidecar's memory small).
+    _parser = argparse.ArgumentParser(prog="smi")
+    register(_parser.add_subparsers())
+    _args = _parser.parse_args(["proxy", *sys.argv[1:]])
+    sys.exit(main(_args))

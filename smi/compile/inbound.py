@@ -20,7 +20,6 @@ from smi.compile.protocols import port_protocol
 from smi.model import Pod
 from smi.proxyconfig.types import AllowRule, InboundConfig, InboundPort
 
-
 _RULES_DEPEND = ACCESS_KINDS | {Pod.KIND}  # the rules, and the pods of their sources (peers)
 _INBOUND_DEPEND = ACCESS_KINDS | ENDPOINT_KINDS  # the rules and peers, the pod, the services targeting it
 

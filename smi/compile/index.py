@@ -20,9 +20,10 @@ shares nothing).
 
 from __future__ import annotations
 
+import operator
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from typing import Final, TypeVar
+from typing import Final, TypeVar, cast
 
 from smi.compile.identities import spiffe_id
 from smi.compile.settings import MeshSettings
@@ -58,6 +59,11 @@ LB_POLICY_ANNOTATION: Final = "smi-mesh.io/lb-policy"
 class MeshIndex:
     """Lookups over one snapshot.  Build it with ``MeshIndex(snapshot, settings)``; never mutate it."""
 
+    _pods_by_label: dict[tuple[str, str, str], set[str]]
+    _pod_names_by_ns: dict[str, set[str]]
+    _pods_by_ip: dict[str, list[Pod]]
+    pods_by_identity: dict[str, list[Pod]]
+
     def __init__(self, snapshot: Snapshot, settings: MeshSettings, *, previous: MeshIndex | None = None) -> None:
         self.snapshot = snapshot
         self.settings = settings
@@ -87,22 +93,9 @@ class MeshIndex:
         self.targets: tuple[TrafficTarget, ...] = same.targets if same else tuple(snapshot.all(TrafficTarget))
 
         same = keep(EndpointSlice.KIND)
-        if same is not None:
-            self.slices: dict[Key, list[EndpointSlice]] = same.slices
-        else:
-            self.slices = defaultdict(list)
-            for eps in snapshot.all(EndpointSlice):
-                if eps.service:
-                    self.slices[(eps.meta.namespace, eps.service)].append(eps)
-
+        self.slices: dict[Key, list[EndpointSlice]] = same.slices if same else _slices_by_service(snapshot)
         same = keep(Service.KIND)
-        if same is not None:
-            self.services_by_ns: dict[str, list[Service]] = same.services_by_ns
-        else:
-            self.services_by_ns = defaultdict(list)
-            for svc in self.services.values():
-                self.services_by_ns[svc.meta.namespace].append(svc)
-
+        self.services_by_ns: dict[str, list[Service]] = same.services_by_ns if same else _by_namespace(self.services)
         same = keep(Pod.KIND)
         if same is not None:
             self._pods_by_label = same._pods_by_label
@@ -111,17 +104,8 @@ class MeshIndex:
             self.pods_by_identity = same.pods_by_identity
         else:
             self._index_pods()
-
         same = keep(Pod.KIND, Deployment.KIND)
-        if same is not None:
-            self._workloads: dict[Key, str] = same._workloads
-        else:
-            self._workloads = {}
-            for dep in snapshot.all(Deployment):  # in name order: the first owner by name wins
-                if not dep.selector:
-                    continue
-                for pod in self.select_pods(dep.meta.namespace, dep.selector):
-                    self._workloads.setdefault((dep.meta.namespace, pod.meta.name), dep.meta.name)
+        self._workloads: dict[Key, str] = same._workloads if same else self._owners(snapshot)
 
         self._memo: dict[object, object] = {}
         self._depends: dict[object, frozenset[str]] = {}
@@ -133,11 +117,21 @@ class MeshIndex:
                     self._depends[key] = depends
         self.carried = len(self._memo)  # memo entries taken over (for tests and benchmarks)
 
+    def _owners(self, snapshot: Snapshot) -> dict[Key, str]:
+        """(ns, pod) -> the first Deployment, by name, whose selector picks the pod."""
+        owners: dict[Key, str] = {}
+        for dep in snapshot.all(Deployment):  # in name order: the first owner by name wins
+            if not dep.selector:
+                continue
+            for pod in self.select_pods(dep.meta.namespace, dep.selector):
+                owners.setdefault((dep.meta.namespace, pod.meta.name), dep.meta.name)
+        return owners
+
     def _index_pods(self) -> None:
-        self._pods_by_label: dict[tuple[str, str, str], set[str]] = defaultdict(set)
-        self._pod_names_by_ns: dict[str, set[str]] = defaultdict(set)
-        self._pods_by_ip: dict[str, list[Pod]] = defaultdict(list)
-        self.pods_by_identity: dict[str, list[Pod]] = defaultdict(list)
+        self._pods_by_label = defaultdict(set)
+        self._pod_names_by_ns = defaultdict(set)
+        self._pods_by_ip = defaultdict(list)
+        self.pods_by_identity = defaultdict(list)
         for (ns, name), pod in self.pods.items():
             self._pod_names_by_ns[ns].add(name)
             for label, value in pod.meta.labels.items():
@@ -163,11 +157,7 @@ class MeshIndex:
                 self._depends[key] = depends
             return value
 
-
-
-    def memo_on(
-        self, key: object, inputs: tuple[object, ...], build: Callable[[], T], *, depends: frozenset[str]
-    ) -> T:
+    def memo_on(self, key: object, inputs: tuple[object, ...], build: Callable[[], T], *, depends: frozenset[str]) -> T:
         """Like ``memo``, for a value computed from ``inputs`` (objects of the snapshot) and ``depends``.
 
         The value is reused while ``inputs`` are the very same objects (``is``) and none of
@@ -175,11 +165,11 @@ class MeshIndex:
         root stay valid while that root's TrafficSplits are the same objects, whatever
         happens to other TrafficSplits.
         """
-        hit = self._memo.get(key)
+        hit = cast("tuple[tuple[object, ...], T] | None", self._memo.get(key))
         if hit is not None:
-            seen, value = hit  # type: ignore[misc]
-            if len(seen) == len(inputs) and all(a is b for a, b in zip(seen, inputs, strict=True)):
-                return value  # type: ignore[no-any-return]
+            seen, value = hit
+            if len(seen) == len(inputs) and all(map(operator.is_, seen, inputs)):
+                return value
         value = build()
         self._memo[key] = (inputs, value)
         self._depends[key] = depends
@@ -230,6 +220,21 @@ class MeshIndex:
     def is_serving(pod: Pod) -> bool:
         """A pod receives traffic through a Service selector when it has an IP and is ready or Running."""
         return bool(pod.pod_ip) and (pod.ready or pod.phase == "Running")
+
+
+def _slices_by_service(snapshot: Snapshot) -> dict[Key, list[EndpointSlice]]:
+    found: dict[Key, list[EndpointSlice]] = defaultdict(list)
+    for eps in snapshot.all(EndpointSlice):
+        if eps.service:
+            found[(eps.meta.namespace, eps.service)].append(eps)
+    return found
+
+
+def _by_namespace(services: dict[Key, Service]) -> dict[str, list[Service]]:
+    found: dict[str, list[Service]] = defaultdict(list)
+    for svc in services.values():
+        found[svc.meta.namespace].append(svc)
+    return found
 
 
 def _changed_kinds(old: Snapshot, new: Snapshot) -> frozenset[str]:

@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass
 
 from smi.compile.index import MeshIndex
-from smi.model import HTTPRouteGroup as _Group
 from smi.compile.status import INVALID_REGEX, Problem
 from smi.model import HTTPMatch, HTTPRouteGroup
+from smi.model import HTTPRouteGroup as _Group
 from smi.proxyconfig.types import HttpMatch
 
 

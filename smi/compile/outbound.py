@@ -19,14 +19,16 @@ from smi.compile.protocols import port_protocol
 from smi.model import Service
 from smi.proxyconfig.types import Cluster, OutboundConfig, OutboundPort, OutboundService
 
+_SERVICE_DEPENDS = frozenset({Service.KIND})  # dropped with any Service change, so deleted ones go
+
 
 def outbound_for(index: MeshIndex, *, namespace: str, identity: str) -> OutboundConfig:
     """The outbound config of a proxy in ``namespace`` running as ``identity``."""
     if index.settings.permissive:
-        key, depends, keys = ("outbound-all", namespace), SPLIT_KINDS, lambda: set(index.services)
-    else:
-        key, depends, keys = ("outbound", identity), COMPILE_KINDS, lambda: reachable(index, identity)
-    return index.memo(key, lambda: _build(index, namespace, keys()), depends=depends)
+        every = ("outbound-all", namespace)
+        return index.memo(every, lambda: _build(index, namespace, set(index.services)), depends=SPLIT_KINDS)
+    build = lambda: _build(index, namespace, reachable(index, identity))  # noqa: E731
+    return index.memo(("outbound", identity), build, depends=COMPILE_KINDS)
 
 
 def reachable(index: MeshIndex, identity: str) -> set[Key]:
@@ -70,7 +72,10 @@ def _service(index: MeshIndex, svc: Service, *, caller_namespace: str) -> Outbou
         names = hostnames(svc, caller_namespace=caller_namespace, cluster_domain=index.settings.cluster_domain)
         return OutboundService(namespace=ns, name=name, hostnames=names, ports=ports)
 
-    return index.memo(("outbound-service", ns, name, same), build, depends=SPLIT_KINDS)
+    # Reused while the Service and its split routes are the same objects (a split change
+    # elsewhere leaves them so), which also lets the publisher reuse their encoded text.
+    inputs = (svc, split_plan(index).routes.get((ns, name)))
+    return index.memo_on(("outbound-service", ns, name, same), inputs, build, depends=_SERVICE_DEPENDS)
 
 
 def clusters_of(index: MeshIndex, svc: Service) -> tuple[Cluster, ...]:

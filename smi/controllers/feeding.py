@@ -10,6 +10,12 @@ Resync (a controller start or restart): between ``begin_sync()`` and ``end_sync(
 feed notes every key it sees; ``end_sync()`` deletes from the store every object of a
 watched kind that was not seen (deleted while no controller was watching).  Objects are
 stored without ``resourceVersion`` so that a status write (which bumps it) is not a change.
+
+Likewise an SMI object that differs from the stored one only in ``api_version`` is not a
+change: the same object seen through another served version (e.g. after the watched
+version was changed) must not recompile every proxy.  The stored object, and so the
+spelling of field paths in its status messages, stays until the object really changes.
+The controller watches one version per kind (``kinds``), so this is a safety net.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from smi.controllers.kinds import Watched
 from smi.errors import InvalidObject
@@ -79,7 +85,9 @@ class Feed:
             self.rejections[key] = rejection
             self._notify()
             return rejection
-        self.store.apply(_without_resource_version(obj))
+        obj = _without_resource_version(obj)
+        if not _same_but_version(self.store.get(key_of(obj)), obj):
+            self.store.apply(obj)
         if self.rejections.pop(key, None) is not None:
             self._notify()
         return None
@@ -119,6 +127,17 @@ class Feed:
     def _notify(self) -> None:
         for listener in list(self._listeners):
             listener()
+
+
+def _same_but_version(stored: Resource | None, obj: Resource) -> bool:
+    """Whether ``obj`` equals ``stored`` but for its ``api_version`` (SMI kinds carry one)."""
+    if stored is None or type(stored) is not type(obj) or not hasattr(obj, "api_version"):
+        return False
+    if stored == obj:
+        return True
+    version: str = getattr(stored, "api_version", "")
+    same: bool = dataclasses.replace(cast(Any, obj), api_version=version) == stored
+    return same
 
 
 def _without_resource_version(obj: Resource) -> Resource:

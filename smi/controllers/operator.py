@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +25,7 @@ import traffic_split.handlers
 from smi.compile import MeshSettings
 from smi.controllers.bridging import LoopBridge
 from smi.controllers.feeding import Feed
-from smi.controllers.kinds import ALL, CORE
+from smi.controllers.kinds import ACCESS_RESOURCES, CORE, SPLIT_RESOURCES, WATCHED_VERSIONS, Watched, smi_watches
 from smi.controllers.kubeapi import KubeApi
 from smi.controllers.registering import register_all
 from smi.controllers.statuses import StatusWriter
@@ -42,6 +42,17 @@ class ControllerSettings:
     mesh: MeshSettings = field(default_factory=MeshSettings)
     status_coalescing: CoalescingSettings = field(default_factory=CoalescingSettings)
     status_retry: float = 5.0
+    # The one version watched per SMI kind (the API server converts to it).  The default is
+    # each CRD's storage version; change it only for a cluster whose CRDs serve different
+    # versions.  See ``smi.controllers.kinds``.
+    smi_versions: Mapping[str, str] = field(default_factory=lambda: WATCHED_VERSIONS)
+
+    def smi_kinds(self) -> tuple[tuple[Watched, ...], tuple[Watched, ...]]:
+        """The watched (split, access) resources."""
+        return (
+            smi_watches(SPLIT_RESOURCES, versions=self.smi_versions),
+            smi_watches(ACCESS_RESOURCES, versions=self.smi_versions),
+        )
 
 
 def _login(config: ControllerSettings, **kwargs: Any) -> kopf.ConnectionInfo | None:
@@ -65,7 +76,8 @@ class Controller:
         self.store = store
         self.publisher = publisher
         self.settings = settings or ControllerSettings()
-        self.feed = Feed(store=store, kinds=ALL)
+        split_kinds, access_kinds = self.settings.smi_kinds()
+        self.feed = Feed(store=store, kinds=CORE + split_kinds + access_kinds)
         self.connection: kopf.ConnectionInfo | None = None
         self._api: KubeApi | None = None
         self.synced = asyncio.Event()
@@ -104,8 +116,12 @@ class Controller:
 
         feed, on_synced = self.feed, self._on_synced
         register_all(registry, feed=feed, kinds=CORE, on_synced=on_synced, bridge=bridge)
-        traffic_split.handlers.register(registry, feed=feed, on_synced=on_synced, bridge=bridge)
-        traffic_access.handlers.register(registry, feed=feed, on_synced=on_synced, bridge=bridge)
+        split_kinds, access_kinds = config.smi_kinds()
+        if split_kinds == traffic_split.handlers.KINDS and access_kinds == traffic_access.handlers.KINDS:
+            traffic_split.handlers.register(registry, feed=feed, on_synced=on_synced, bridge=bridge)
+            traffic_access.handlers.register(registry, feed=feed, on_synced=on_synced, bridge=bridge)
+        else:  # versions other than the default: the same thin handlers, at those versions
+            register_all(registry, feed=feed, kinds=split_kinds + access_kinds, on_synced=on_synced, bridge=bridge)
         return registry
 
     async def run(self, *, stop_flag: asyncio.Event, ready_flag: asyncio.Event | None = None) -> None:

@@ -5,10 +5,11 @@ every *connected* proxy (memoised by snapshot version and pod, so several stream
 pod cost one compile).  Re-encoding is avoided where the compile shows nothing changed:
 a proxy whose new config equals the one it was last encoded from keeps its JSON text
 (cheap: the incremental compile hands back the very same sub-objects), and the encodings
-of shared sub-objects (clusters, services) are kept from one refresh to the next.  A proxy gets a message only when its config differs from what it
-last received; each proxy identity has its own version counter that grows by one with
-every distinct config, and a reconnecting proxy whose config has not changed gets the
-same version again.
+of shared sub-objects (clusters, services) are kept from one refresh to the next.
+
+A proxy gets a message only when its config differs from what it last received; each
+proxy identity has its own version counter that grows by one with every distinct config,
+and a reconnecting proxy whose config has not changed gets the same version again.
 
 The synced gate: until ``mark_synced()`` the publisher sends nothing, so no proxy ever
 sees a config compiled from a half-listed cluster.  ``hold()`` closes the gate again (a

@@ -90,11 +90,13 @@ def skip_reason(pod: Mapping[str, Any]) -> str | None:
         return f"annotation {ANNOTATION_INJECT}={notes[ANNOTATION_INJECT]!r} opts out"
     if spec.get("hostNetwork") is True:
         return "hostNetwork pod (capture would change the node's iptables)"
-    names = {
-        _mapping(c, "spec.containers[]").get("name")
-        for field in ("containers", "initContainers")
-        for c in _list(spec.get(field), f"spec.{field}")
-    }
+    names = set()
+    for field in ("containers", "initContainers"):
+        for index, item in enumerate(_list(spec.get(field), f"spec.{field}")):
+            if not isinstance(item, Mapping):
+                raise MalformedPod(f"spec.{field}[{index}]: expected an object, got {type(item).__name__}")
+            names.add(item.get("name"))
+    _list(spec.get("volumes"), "spec.volumes")
     if ANNOTATION_INBOUND_PORT in notes or SIDECAR_NAME in names or INIT_NAME in names:
         return "already injected"
     if not _list(spec.get("containers"), "spec.containers"):

@@ -157,14 +157,13 @@ def app_argv(container: Container, env: Mapping[str, str]) -> list[str]:
 
 
 def sidecar_argv(*, pod: Pod, control_plane: str, forwards: Iterable[Forward]) -> list[str]:
-    """The ``smi proxy`` command line for ``pod``'s sidecar."""
+    """The ``smi proxy`` command line for ``pod``'s sidecar (see ``smi.runtime.sidecar``)."""
     assert pod.pod_ip is not None
     ip = pod.pod_ip
     argv = [
         sys.executable,
         "-m",
-        "smi.cli.main",
-        "proxy",
+        "smi.runtime.sidecar",
         "--control-plane",
         control_plane,
         "--namespace",

@@ -300,12 +300,12 @@ class LocalRuntime:
     def delete_keys(self, keys: list[ObjectKey]) -> list[str]:
         done = []
         for key in keys:
-            found = self.api_objects.pop(key, None) is not None
+            found = key in self._applied
+            self.api_objects.pop(key, None)
             if self.folder is not None:
                 for source, parsed in self.folder.files.items():
                     if key in parsed.objects:
                         self.tombstones[key] = source
-                        found = True
             done.append(f"{key} deleted" if found else f"{key} not found")
         self.sync()
         return done

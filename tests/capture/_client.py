@@ -19,7 +19,8 @@ def main(host: str, port: int, uid: int | None) -> int:
         os.setgid(uid)
         os.setuid(uid)
     try:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # numeric address: no getaddrinfo
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as sock:  # numeric address: no getaddrinfo
             sock.settimeout(5)
             sock.connect((host, port))
             data = b""

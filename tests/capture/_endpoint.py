@@ -1,6 +1,7 @@
 """A tiny TCP endpoint for the capture tests, run inside a network namespace.
 
-``python _endpoint.py PORT [PORT...]`` listens on 0.0.0.0:PORT for each port, prints
+``python _endpoint.py [--v6] PORT [PORT...]`` listens on 0.0.0.0:PORT (``--v6``: dual-stack
+[::]:PORT) for each port, prints
 ``ready`` once all are bound, and answers every connection with one JSON line
 ``{"listener": <port it was accepted on>, "orig": [ip, port] | null, "peer": ip}`` where
 ``orig`` is SO_ORIGINAL_DST (null when the connection was not redirected).  Runs until killed.
@@ -16,12 +17,14 @@ import sys
 from proxy.init.origdst import NoOriginalDestination, original_destination
 
 
-def main(ports: list[int]) -> None:
+def main(ports: list[int], *, v6: bool) -> None:
     selector = selectors.DefaultSelector()
     for port in ports:
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("0.0.0.0", port))
+        if v6:
+            listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        listener.bind(("::" if v6 else "0.0.0.0", port))
         listener.listen(16)
         selector.register(listener, selectors.EVENT_READ, port)
     print("ready", flush=True)
@@ -40,4 +43,5 @@ def main(ports: list[int]) -> None:
 
 
 if __name__ == "__main__":
-    main([int(p) for p in sys.argv[1:]])
+    args = sys.argv[1:]
+    main([int(p) for p in args if p != "--v6"], v6="--v6" in args)

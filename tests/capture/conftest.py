@@ -90,10 +90,11 @@ class Net:
     def smi(self, ns: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self.run(ns, sys.executable, "-m", "smi.cli.main", *args, check=check)
 
-    def endpoint(self, ns: str, *ports: int) -> None:
+    def endpoint(self, ns: str, *ports: int, v6: bool = False) -> None:
         """Start ``_endpoint.py`` in ``ns``, listening on ``ports``; returns once it says ready."""
+        flags = ["--v6"] if v6 else []
         proc = subprocess.Popen(
-            ["ip", "netns", "exec", ns, sys.executable, str(HERE / "_endpoint.py"), *map(str, ports)],
+            ["ip", "netns", "exec", ns, sys.executable, str(HERE / "_endpoint.py"), *flags, *map(str, ports)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

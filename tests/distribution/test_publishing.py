@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
-from smi.distribution import ProxyId, Publisher
+import pytest
+
+from smi.distribution import ProxyId, Publisher, canonical
 from smi.model import ObjectKey
 from smi.proxyconfig import ProxyConfig
 from smi.state import Snapshot, Store
@@ -167,3 +170,38 @@ def test_the_canonical_encoding_equals_the_contract_codec() -> None:
     from smi.proxyconfig import encode
 
     assert json.loads(canonical(config)) == encode(config)
+
+
+@pytest.mark.looptime
+async def test_status_work_can_wait_until_the_configs_of_a_change_are_pushed(looptime: float) -> None:
+    store = Store()
+    store.apply(pod("web-1"))
+    publisher = make(store, synced=True)
+    sub = publisher.subscribe(WEB)
+    drain(sub)
+    store.apply(service("a"))
+    waiter = asyncio.create_task(publisher.wait_published(store.version, within=5))
+    done, _ = await asyncio.wait({waiter}, timeout=0.01)
+    assert not done  # the change is not pushed yet
+    publisher.refresh()
+    assert await waiter is True
+    assert [service_names(m) for m in drain(sub) if m] == [["a"]]
+    # a version nobody publishes: the wait is bounded
+    assert await publisher.wait_published(store.version + 1, within=1.0) is False
+
+
+def test_the_canonical_text_is_the_contract_codec_text_and_shared_parts_are_reused() -> None:
+    from smi.distribution.publishing import SharedEncodings
+    from smi.proxyconfig import Cluster, Endpoint, OutboundConfig, ProxyNode, encode
+
+    cluster = Cluster(
+        name="default/a:80", namespace="default", service="a", port=80, endpoints=(Endpoint("10.0.0.1", 8080),)
+    )
+    node = ProxyNode(namespace="default", pod="web-1", service_account="web", identity="spiffe://x/ns/default/sa/web")
+    shared = SharedEncodings()
+    first = ProxyConfig(node=node, outbound=OutboundConfig(clusters=(cluster,)))
+    expected = json.dumps(encode(first), sort_keys=True, separators=(",", ":"))
+    assert canonical(first, shared=shared) == expected
+    shared.advance()  # the next refresh: the cluster's text is taken over, still exact
+    second = ProxyConfig(node=node, trust_domain="other.domain", outbound=OutboundConfig(clusters=(cluster,)))
+    assert canonical(second, shared=shared) == json.dumps(encode(second), sort_keys=True, separators=(",", ":"))

@@ -196,3 +196,15 @@ def test_json_pointer_escaping() -> None:
         "/metadata/annotations/smi-mesh.io~1inbound-port"
     )
     assert pointer("a~b", 0) == "/a~0b/0"
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"containers": [None]}, r"spec.containers\[0\]: expected an object, got NoneType"),
+        ({"containers": [{"name": "web"}], "volumes": False}, "spec.volumes: expected a list, got bool"),
+    ],
+)
+def test_found_by_hypothesis_items_and_volumes_of_the_wrong_type(spec: dict[str, Any], message: str) -> None:
+    with pytest.raises(MalformedPod, match=message):
+        inject({"spec": spec}, settings=SETTINGS)

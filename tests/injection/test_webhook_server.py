@@ -1,4 +1,4 @@
-"""``smi webhook`` as a real process: HTTPS on loopback with a certificate the test makes, as the API server calls it."""
+"""``smi webhook`` as a real process: HTTPS on loopback with a test-made certificate, as the API server calls it."""
 
 from __future__ import annotations
 

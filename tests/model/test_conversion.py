@@ -57,7 +57,26 @@ def test_quantities_parse_exactly(text: Any, value: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["-1", "-500m", "abc", "1.2.3", "", "1x", "NaN", "inf", "1E", "1e40", True, None, -1.5, float("nan"), float("inf"), 1e40, [1]]
+    "text",
+    [
+        "-1",
+        "-500m",
+        "abc",
+        "1.2.3",
+        "",
+        "1x",
+        "NaN",
+        "inf",
+        "1E",
+        "1e40",
+        True,
+        None,
+        -1.5,
+        float("nan"),
+        float("inf"),
+        1e40,
+        [1],
+    ],
 )
 def test_bad_quantities_are_refused(text: Any) -> None:
     with pytest.raises(QuantityError):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,9 +48,9 @@ def event_loop_policy() -> uvloop.EventLoopPolicy:
     return uvloop.EventLoopPolicy()
 
 
-async def wait_until(predicate: Callable[[], bool | Awaitable[bool]], *, timeout: float = 10.0, what: str = "") -> None:
-    """Poll ``predicate`` until true; fail after ``timeout`` seconds (a bound, not a sleep)."""
-    deadline = time.monotonic() + timeout
+async def wait_until(predicate: Callable[[], bool | Awaitable[bool]], *, within: float = 10.0, what: str = "") -> None:
+    """Poll ``predicate`` until true; fail after ``within`` seconds (a bound, not a sleep)."""
+    deadline = time.monotonic() + within
     while True:
         result = predicate()
         if not isinstance(result, bool):
@@ -175,7 +175,9 @@ def client_config(
     )
 
 
-def service(name: str, port: int, cluster_name: str, *, protocol: str = "http", splits: tuple[SplitRoute, ...] = ()) -> OutboundService:
+def service(
+    name: str, port: int, cluster_name: str, *, protocol: str = "http", splits: tuple[SplitRoute, ...] = ()
+) -> OutboundService:
     return OutboundService(
         "default",
         name,

@@ -12,7 +12,8 @@ from contextlib import asynccontextmanager
 import aiohttp
 
 from proxy import proxyproto
-from smi.proxyconfig import AllowRule, HttpMatch, InboundPort
+from proxy.running import Forward
+from smi.proxyconfig import AllowRule, HttpMatch
 from tests.proxy.harness import (
     CLIENT_ID,
     OTHER_ID,
@@ -26,7 +27,6 @@ from tests.proxy.harness import (
     service,
     wait_until,
 )
-from proxy.running import Forward
 
 API_RULE = AllowRule(
     "default/api-access/HTTPRouteGroup/api",
@@ -58,7 +58,7 @@ async def _get(client, path, **kw):
 
 
 async def test_allowed_request_reaches_the_app_through_both_sidecars(backends):
-    async with mesh(backends) as (app, server, client):
+    async with mesh(backends) as (_app, server, client):
         status, text = await _get(client, "/api/items", headers={"x-team": "blue"})
         assert (status, text) == (200, "app GET /api/items 0")
         metrics = server.registry.get_sample_value(
@@ -81,25 +81,28 @@ async def test_denied_requests_get_403_with_a_reason_and_the_app_sees_nothing(ba
             ("/api/items", "GET", {"x-team": "red"}),
             ("/api/items", "GET", {}),
         ):
-            async with aiohttp.ClientSession() as s:
-                async with s.request(method, f"http://app{path}", proxy=proxy_url(client), headers=headers) as r:
-                    assert r.status == 403
-                    assert f"no TrafficTarget allows {CLIENT_ID} to {method} {path}" in await r.text()
+            async with (
+                aiohttp.ClientSession() as s,
+                s.request(method, f"http://app{path}", proxy=proxy_url(client), headers=headers) as r,
+            ):
+                assert r.status == 403
+                assert f"no TrafficTarget allows {CLIENT_ID} to {method} {path}" in await r.text()
         assert app.count() == 0
         denied = sum(s.denied for s in server.metrics.edges.values())
         assert denied == 4
 
 
 async def test_unknown_caller_is_denied_and_permissive_mode_allows_it(backends):
-    async with mesh(backends, rules=(AllowRule("x", (OTHER_ID,), "http"),)) as (app, server, client):
-        status, text = await _get(client, "/api")
+    async with mesh(backends, rules=(AllowRule("x", (OTHER_ID,), "http"),)) as (app, _server, client):
+        status, _text = await _get(client, "/api")
         assert status == 403
-    async with mesh(backends, rules=(), permissive=True) as (app, server, client):
+        assert app.count() == 0
+    async with mesh(backends, rules=(), permissive=True) as (_app, _server, client):
         assert (await _get(client, "/anything"))[0] == 200
 
 
 async def test_connection_without_proxy_header_goes_to_the_only_port(backends):
-    async with mesh(backends, rules=(), permissive=True) as (app, server, client):
+    async with mesh(backends, rules=(), permissive=True) as (app, server, _client):
         host, port = server.addresses["inbound"]
         async with aiohttp.ClientSession() as s, s.get(f"http://{host}:{port}/direct") as r:
             assert r.status == 200
@@ -121,13 +124,19 @@ async def _echo_server(host):
 
 
 async def test_tcp_pass_through_via_forward_and_inbound_tcp_port(backends):
-    echo, received = await _echo_server(SERVER_IP)
+    echo, _received = await _echo_server(SERVER_IP)
     echo_port = echo.sockets[0].getsockname()[1]
     rules = (AllowRule("default/db/TCPRoute/db", (CLIENT_ID,), "tcp", (echo_port,)),)
     scfg = server_config(app_port=echo_port, protocol="tcp", rules=rules)
     async with running_proxy(scfg, inbound=(SERVER_IP, 0), outbound=None) as server:
-        endpoint = ep(type("B", (), {"host": SERVER_IP, "port": echo_port, "name": "db"})(), proxy_port=server.addresses["inbound"][1])
-        ccfg = client_config((service("db", 5432, "default/db:5432", protocol="tcp"),), (cluster("default/db:5432", endpoint, protocol="tcp"),))
+        endpoint = ep(
+            type("B", (), {"host": SERVER_IP, "port": echo_port, "name": "db"})(),
+            proxy_port=server.addresses["inbound"][1],
+        )
+        ccfg = client_config(
+            (service("db", 5432, "default/db:5432", protocol="tcp"),),
+            (cluster("default/db:5432", endpoint, protocol="tcp"),),
+        )
         fw = Forward(("127.0.0.1", 0), "default", "db", 5432)
         async with running_proxy(ccfg, inbound=None, outbound=None, forwards=(fw,)) as client:
             host, port = client.addresses["forward:db.default:5432"]
@@ -148,7 +157,9 @@ async def test_tcp_connection_without_a_rule_is_closed(backends):
     async with running_proxy(scfg, inbound=(SERVER_IP, 0), outbound=None) as server:
         host, port = server.addresses["inbound"]
         reader, writer = await asyncio.open_connection(host, port, local_addr=("127.0.0.11", 0))
-        writer.write(proxyproto.encode(src_address="127.0.0.11", src_port=1, dst_address=SERVER_IP, dst_port=echo_port) + b"data")
+        writer.write(
+            proxyproto.encode(src_address="127.0.0.11", src_port=1, dst_address=SERVER_IP, dst_port=echo_port) + b"data"
+        )
         assert await asyncio.wait_for(reader.read(), 5) == b""
         writer.close()
         assert sum(s.denied for s in server.metrics.edges.values()) == 1
@@ -165,7 +176,9 @@ async def test_forward_for_unknown_service_refuses_until_config_has_it(backends)
         assert await asyncio.wait_for(reader.read(), 5) == b""
         writer.close()
         app = await backends("app", "127.0.0.21")
-        client.holder.swap(client_config((service("app", 80, "default/app:80"),), (cluster("default/app:80", ep(app)),)), version=2)
+        client.holder.swap(
+            client_config((service("app", 80, "default/app:80"),), (cluster("default/app:80", ep(app)),)), version=2
+        )
         async with aiohttp.ClientSession() as s, s.get(f"http://{host}:{port}/via-forward") as r:
             assert r.status == 200
             assert await r.text() == "app GET /via-forward 0"

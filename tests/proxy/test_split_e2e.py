@@ -26,7 +26,10 @@ async def _split_setup(backends, weights, matches=()):
     v2 = await backends("v2", "127.0.0.23")
     split = SplitRoute(
         "default/web-split",
-        (WeightedCluster("default/web-v1:80", weights[0], "web-v1"), WeightedCluster("default/web-v2:80", weights[1], "web-v2")),
+        (
+            WeightedCluster("default/web-v1:80", weights[0], "web-v1"),
+            WeightedCluster("default/web-v2:80", weights[1], "web-v2"),
+        ),
         matches,
     )
     cfg = client_config(

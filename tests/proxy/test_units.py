@@ -128,7 +128,9 @@ def test_route_by_match_then_split_then_root():
         (WeightedCluster("default/v2:80", 1, "v2"),),
         (HttpMatch("beta", headers=(("x-user", "beta-.*"),)),),
     )
-    rest = SplitRoute("default/rest", (WeightedCluster("default/v1:80", 1, "v1"),), (HttpMatch("get", methods=("GET",)),))
+    rest = SplitRoute(
+        "default/rest", (WeightedCluster("default/v1:80", 1, "v1"),), (HttpMatch("get", methods=("GET",)),)
+    )
     cc = _outbound((canary, rest))
     port = cc.hosts[("web", 80)]
     beta = RequestHead("GET", "/", [(b"x-user", b"beta-7")])
@@ -146,7 +148,9 @@ def test_invalid_regex_is_reported_not_fatal():
 
 
 def _inbound(rules, permissive=False):
-    cfg = ProxyConfig(NODE, inbound=InboundConfig((InboundPort(80), InboundPort(5432, "tcp")), rules=rules, permissive=permissive))
+    cfg = ProxyConfig(
+        NODE, inbound=InboundConfig((InboundPort(80), InboundPort(5432, "tcp")), rules=rules, permissive=permissive)
+    )
     return compile_config(cfg).inbound
 
 

@@ -97,6 +97,26 @@ def test_the_split_sends_traffic_by_weight_and_a_saved_weight_change_shifts_it(m
     wait_for("v1 answering again", lambda: versions(buyer.lines()[-8:])["v1"] >= 4)
 
 
+def dashboard_row(mesh: Mesh, label: str) -> tuple[float, str] | None:
+    """(requests per second, success) of ``label`` in the last dashboard frame that shows it."""
+    for line in reversed(mesh.output().splitlines()):
+        if line.strip().startswith(label):
+            rps, success, _p99 = line[len(line.rstrip()) - 26 :].split()
+            return float(rps), success
+    return None
+
+
+def test_the_dashboard_shows_rates_success_and_p99_per_edge_and_backend(mesh: Mesh) -> None:
+    def shown() -> bool:
+        edge = dashboard_row(mesh, "shop/buyer → shop/store")
+        v1 = dashboard_row(mesh, "↳ store-v1")
+        v2 = dashboard_row(mesh, "↳ store-v2")
+        return bool(edge and v1 and v2 and edge[0] > 0 and v1[0] > v2[0] > 0 and edge[1] == "100.0%")
+
+    wait_for("buyer traffic on the dashboard, split 75/25", shown)
+    assert "ms" in next(x for x in reversed(mesh.output().splitlines()) if "shop/buyer → shop/store" in x)
+
+
 def test_access_is_denied_by_default_and_a_deleted_traffic_target_denies_again(mesh: Mesh) -> None:
     thief = LogTail(mesh.log_path("thief", "app"))
     nosy = LogTail(mesh.log_path("nosy", "app"))

@@ -151,6 +151,14 @@ def test_convert_preserves_what_the_target_cannot_express(tmp_path: Path, capsys
     assert back == yaml.safe_load(GOOD)
 
 
+def test_convert_reports_the_unknown_fields_it_drops(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "in.yaml").write_text(GOOD.replace("  service: web\n", "  service: web\n  owner: team-web\n"))
+    assert main(["convert", "-f", str(tmp_path / "in.yaml"), "--to", "split.smi-spec.io/v1alpha3"]) == 0
+    captured = capsys.readouterr()
+    assert "owner" not in yaml.safe_load(captured.out)["spec"]
+    assert "TrafficSplit default/web-split: spec.owner: warning: unknown field, ignored" in captured.err
+
+
 def test_convert_strict_and_bad_targets(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "in.yaml").write_text(GOOD)
     assert main(["convert", "-f", str(tmp_path / "in.yaml"), "--to", "split.smi-spec.io/v1alpha2", "--strict"]) == 1

@@ -69,7 +69,10 @@ def test_bad_method_does_not_hide_the_regex_or_the_duplicate_header() -> None:
     assert len(lines) == 3
     assert lines[0].startswith("spec.matches[0].methods[1]: must be an upper-case HTTP method")
     assert lines[1].startswith("spec.matches[0].pathRegex: invalid regex '/(unclosed'")
-    assert lines[2] == "spec.matches[0].headers.User-Agent: duplicate header 'user-agent' (header names are case-insensitive)"
+    assert (
+        lines[2]
+        == "spec.matches[0].headers.User-Agent: duplicate header 'user-agent' (header names are case-insensitive)"
+    )
 
 
 def test_parse_still_raises_with_every_error() -> None:
@@ -103,7 +106,12 @@ def _malformed() -> list[dict[str, Any]]:
     """Objects whose parts have the wrong shape, each with one well-formed part that is wrong."""
     cases: list[dict[str, Any]] = []
     split = copy.deepcopy(SPLIT)
-    split["spec"]["backends"] += ["web-v3", None, {"service": ["x"], "weight": {}}, {"service": "Bad_Name", "weight": 1}]
+    split["spec"]["backends"] += [
+        "web-v3",
+        None,
+        {"service": ["x"], "weight": {}},
+        {"service": "Bad_Name", "weight": 1},
+    ]
     split["spec"]["matches"] = "all"
     split["metadata"]["labels"] = ["x"]
     cases.append(split)
@@ -139,7 +147,9 @@ def _malformed() -> list[dict[str, Any]]:
             "apiVersion": "v1",
             "kind": "Pod",
             "metadata": {"name": "p"},
-            "spec": {"containers": [{"name": "Bad_Name", "env": ["x", {"name": 1}], "ports": [{"containerPort": "x"}]}]},
+            "spec": {
+                "containers": [{"name": "Bad_Name", "env": ["x", {"name": 1}], "ports": [{"containerPort": "x"}]}]
+            },
             "status": {"podIP": "not-an-ip", "conditions": "ready"},
         }
     )

@@ -110,5 +110,5 @@ def test_an_extra_field_is_a_warning_naming_it_and_the_object_still_parses() -> 
     ],
 )
 def test_a_misplaced_known_field_stays_an_error(raw: dict[str, Any], path: str, reason: str) -> None:
-    warnings, errors = _warnings_and_errors(raw)
+    _, errors = _warnings_and_errors(raw)
     assert f"{path}: {reason}" in errors

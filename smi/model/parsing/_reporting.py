@@ -51,9 +51,7 @@ class Report:
             self._append(path, message, severity)
 
     def _covered(self, path: str) -> bool:
-        return any(
-            path == flagged or path.startswith((f"{flagged}.", f"{flagged}[")) for flagged in self.schema_errors
-        )
+        return any(path == flagged or path.startswith((f"{flagged}.", f"{flagged}[")) for flagged in self.schema_errors)
 
     def _append(self, path: str, message: str, severity: str) -> None:
         problem = Problem(

@@ -25,9 +25,7 @@ def build(
     rules_key = "specs" if version == "v1alpha1" else "rules"
     destination = _subject(body.get("destination"), f"{prefix}destination", report)
     port = whole(mapping(body.get("destination")).get("port"))
-    sources = tuple(
-        _subject(s, f"{prefix}sources[{i}]", report) for i, s in enumerate(sequence(body.get("sources")))
-    )
+    sources = tuple(_subject(s, f"{prefix}sources[{i}]", report) for i, s in enumerate(sequence(body.get("sources"))))
     rules = [_rule(r, f"{prefix}{rules_key}[{i}]", report) for i, r in enumerate(sequence(body.get(rules_key)))]
     if version == "v1alpha3" and port is None and _preserved.TARGET_PORT in preserved:
         port = preserved[_preserved.TARGET_PORT]

@@ -15,6 +15,7 @@ from smi.model.parsing._shapes import mapping, sequence, text, whole
 from smi.model.split import SplitBackend, TrafficSplit, TypedRef
 from smi.validation.checks import dns_label_problem, dns_subdomain_problem
 
+
 def fraction_warning(value: float) -> str:
     """Why a fractional *number* weight works here but not with ``kubectl apply``."""
     return (

@@ -1,0 +1,358 @@
+"""Benchmark of the sidecar proxy against direct and HAProxy (a benchmark, not a test).
+
+Same workload for every case: small GET, keep-alive.
+
+* origin: HAProxy answering ``http-request return`` itself (a C server, one thread)
+* ``direct``: client -> origin
+* ``haproxy``: client -> HAProxy (nbthread 1, one hop) -> origin
+* ``proxy_outbound``: client -> ``smi proxy`` outbound listener (routing: a TrafficSplit with a
+  header match, round-robin, metrics) -> origin
+* ``proxy_inbound``: client -> ``smi proxy`` inbound listener (identity from the source
+  address, an HTTPRouteGroup allow rule with path regex/method/header, metrics) -> origin
+* ``mesh``: client -> client sidecar outbound -> PROXY v2 -> server sidecar inbound -> origin
+
+Measures saturation throughput with ``wrk -t1 -c32``, latency percentiles at a fixed
+1,000 requests/s with an open-loop generator (``OpenLoop`` below: asyncio + httptools,
+requests scheduled on a fixed timetable and timed from their scheduled start, so a stall
+is not hidden), and the proxy's idle and loaded RSS.  The generator's own overhead is the
+``direct`` row.  Writes ``bench/results/proxy.json``.
+
+Placement on the 2-core machine: proxies and HAProxy-under-test on CPU 0, wrk, the
+origin and the latency generator on CPU 1 (``taskset``).  Other work on the machine makes
+the figures noisy: compare the ratios, and re-run on a quiet machine.
+
+Needs the Debian packages ``haproxy`` and ``wrk``; installs nothing itself.
+Run: ``python bench/proxy_bench.py [--duration 10] [--rate 1000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httptools
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results" / "proxy.json"
+CLIENT_IP, SERVER_IP = "127.0.0.11", "127.0.0.12"
+CLIENT_ID = "spiffe://cluster.local/ns/default/sa/client"
+SERVER_ID = "spiffe://cluster.local/ns/default/sa/server"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(host: str, port: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {host}:{port}")
+
+
+def rss(pid: int) -> dict[str, float]:
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            fields[key] = int(value.split()[0]) / 1024
+    return fields
+
+
+@contextmanager
+def process(cmd: list[str], *, cpu: str | None, port: tuple[str, int]) -> Iterator[subprocess.Popen[bytes]]:
+    full = (["taskset", "-c", cpu] if cpu and shutil.which("taskset") else []) + cmd
+    proc = subprocess.Popen(full, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_port(*port)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def haproxy_cfg(body: str) -> str:
+    return (
+        "global\n  nbthread 1\n  maxconn 4000\n"
+        "defaults\n  mode http\n  timeout connect 1s\n  timeout client 30s\n  timeout server 30s\n" + body
+    )
+
+
+def proxy_config(*, origin_port: int, mesh_inbound_port: int) -> dict[str, Any]:
+    """One ProxyConfig JSON per role; built as plain JSON to keep the bench independent."""
+    match = {"name": "all", "path_regex": "/", "methods": ["GET"], "headers": []}
+    node_c = {"namespace": "default", "pod": "client", "service_account": "client", "identity": CLIENT_ID,
+              "address": CLIENT_IP, "workload": "client"}  # fmt: skip
+    node_s = {"namespace": "default", "pod": "server", "service_account": "server", "identity": SERVER_ID,
+              "address": SERVER_IP, "workload": "server"}  # fmt: skip
+
+    def outbound(endpoint: dict[str, Any]) -> dict[str, Any]:
+        cluster = {"name": "default/web-v1:80", "namespace": "default", "service": "web-v1", "port": 80,
+                   "protocol": "http", "endpoints": [endpoint], "lb_policy": "round_robin"}  # fmt: skip
+        root = {**cluster, "name": "default/web:80", "service": "web"}
+        split = {"name": "default/web-split", "matches": [match],
+                 "backends": [{"cluster": "default/web-v1:80", "weight": 100, "service": "web-v1"}]}  # fmt: skip
+        port = {"port": 80, "protocol": "http", "cluster": "default/web:80", "splits": [split]}
+        svc = {"namespace": "default", "name": "web", "hostnames": ["web", "web.default"], "ports": [port]}
+        return {"services": [svc], "clusters": [root, cluster]}
+
+    inbound = {
+        "ports": [{"port": origin_port, "protocol": "http", "name": "http"}],
+        "app_address": "127.0.0.1",
+        "permissive": False,
+        "rules": [
+            {
+                "name": "default/web-access/HTTPRouteGroup/all",
+                "sources": [CLIENT_ID],
+                "protocol": "http",
+                "ports": [origin_port],
+                "matches": [match],
+            }
+        ],
+        "peers": [[CLIENT_IP, CLIENT_ID], ["127.0.0.1", CLIENT_ID]],
+    }
+    direct_ep = {"address": "127.0.0.1", "port": origin_port, "workload": "web"}
+    mesh_ep = {"address": SERVER_IP, "port": origin_port, "proxy_port": mesh_inbound_port, "identity": SERVER_ID,
+               "workload": "server"}  # fmt: skip
+    return {
+        "one_hop": {"node": node_c, "outbound": outbound(direct_ep)},
+        "client": {"node": node_c, "outbound": outbound(mesh_ep)},
+        "server": {"node": node_s, "inbound": inbound},
+    }
+
+
+def run_wrk(port: int, *, duration: int, cpu: str) -> dict[str, float]:
+    cmd = ["wrk", "-t1", "-c32", f"-d{duration}s", "--latency", "-H", "Host: web", f"http://127.0.0.1:{port}/"]
+    if shutil.which("taskset"):
+        cmd = ["taskset", "-c", cpu, *cmd]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30).stdout
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    return {
+        "requests_per_second": float(rps.group(1)) if rps else 0.0,
+        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": errors.group(1) if errors else "",  # type: ignore[dict-item]
+    }
+
+
+class _Conn(asyncio.Protocol):
+    def __init__(self, done: asyncio.Queue[int]) -> None:
+        self.parser = httptools.HttpResponseParser(self)
+        self.done = done
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.parser.feed_data(data)
+
+    def on_message_complete(self) -> None:
+        self.done.put_nowait(self.parser.get_status_code())
+
+
+class OpenLoop:
+    """Requests at a fixed rate on a fixed timetable; latency from each scheduled start."""
+
+    def __init__(self, port: int, *, rate: int, seconds: float, connections: int = 16) -> None:
+        self.port, self.rate, self.seconds, self.connections = port, rate, seconds, connections
+
+    async def run(self) -> dict[str, float]:
+        loop = asyncio.get_running_loop()
+        request = b"GET / HTTP/1.1\r\nHost: web\r\n\r\n"
+        total = int(self.rate * self.seconds)
+        latencies: list[float] = []
+        failures = 0
+        idle: asyncio.Queue[tuple[_Conn, asyncio.Queue[int]]] = asyncio.Queue()
+        for _ in range(self.connections):
+            q: asyncio.Queue[int] = asyncio.Queue()
+            _, conn = await loop.create_connection(lambda q=q: _Conn(q), "127.0.0.1", self.port)  # type: ignore[misc]
+            idle.put_nowait((conn, q))
+
+        async def one(scheduled: float) -> None:
+            nonlocal failures
+            conn, q = await idle.get()
+            assert conn.transport is not None
+            conn.transport.write(request)
+            status = await q.get()
+            latencies.append(time.perf_counter() - scheduled)
+            failures += status != 200
+            idle.put_nowait((conn, q))
+
+        start = time.perf_counter() + 0.05
+        tasks = []
+        for i in range(total):
+            at = start + i / self.rate
+            delay = at - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.ensure_future(one(at)))
+        await asyncio.gather(*tasks)
+        latencies.sort()
+
+        def pct(p: float) -> float:
+            return latencies[min(len(latencies) - 1, int(p / 100 * len(latencies)))] * 1000
+
+        return {"requests": total, "failures": failures, "p50_ms": pct(50), "p90_ms": pct(90), "p99_ms": pct(99),
+                "max_ms": latencies[-1] * 1000}  # fmt: skip
+
+
+def latency(port: int, *, rate: int, seconds: float, cpu: str) -> dict[str, float]:
+    """Runs the open-loop generator in a child process pinned to ``cpu`` (on uvloop)."""
+    code = (
+        f"import asyncio, json, sys, uvloop; sys.path.insert(0, {str(REPO)!r}); "
+        "from bench.proxy_bench import OpenLoop; "
+        f"print(json.dumps(uvloop.run(OpenLoop({port}, rate={rate}, seconds={seconds}).run())))"
+    )
+    cmd = [sys.executable, "-c", code]
+    if shutil.which("taskset"):
+        cmd = ["taskset", "-c", cpu, *cmd]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
+    if out.returncode:
+        raise RuntimeError(out.stderr)
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def smi_proxy(config_path: Path, *, outbound: int, inbound: tuple[str, int], admin: int) -> list[str]:
+    # ``python -m smi.cli.proxy`` is ``smi proxy`` without importing the other sub-commands
+    return [sys.executable, "-m", "smi.cli.proxy", "--config-file", str(config_path), "--log-level", "warning",
+            "--outbound", f"127.0.0.1:{outbound}", "--inbound", f"{inbound[0]}:{inbound[1]}",
+            "--admin", f"127.0.0.1:{admin}"]  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=10, help="wrk seconds per case")
+    parser.add_argument("--rate", type=int, default=1000, help="fixed rate for the latency run")
+    parser.add_argument("--latency-seconds", type=float, default=5.0)
+    parser.add_argument("--proxy-cpu", default="0")
+    parser.add_argument("--load-cpu", default="1")
+    args = parser.parse_args()
+    missing = [tool for tool in ("haproxy", "wrk") if shutil.which(tool) is None]
+    if missing:
+        print(f"missing: {', '.join(missing)} (apt-get install -y {' '.join(missing)})", file=sys.stderr)
+        return 2
+
+    tmp = Path(tempfile.mkdtemp(prefix="proxy-bench-"))
+    origin_port = free_port()
+    mesh_inbound = free_port(SERVER_IP)
+    configs = proxy_config(origin_port=origin_port, mesh_inbound_port=mesh_inbound)
+    for name, cfg in configs.items():
+        (tmp / f"{name}.json").write_text(json.dumps(cfg))
+    (tmp / "origin.cfg").write_text(
+        haproxy_cfg(
+            f"frontend origin\n  bind 127.0.0.1:{origin_port}\n"
+            '  http-request return status 200 content-type text/plain string "hello from origin"\n'
+        )
+    )
+    lb_port = free_port()
+    (tmp / "lb.cfg").write_text(
+        haproxy_cfg(
+            f"frontend fe\n  bind 127.0.0.1:{lb_port}\n  default_backend be\n"
+            f"backend be\n  http-reuse always\n  server s1 127.0.0.1:{origin_port}\n"
+        )
+    )
+    results: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "note": "2-core dev machine shared with other work: noisy"},
+        "workload": "GET / small body, keep-alive; wrk -t1 -c32; latency at fixed rate, open loop",
+        "origin": "haproxy http-request return (nbthread 1)",
+        "cases": {},
+    }
+    cases: dict[str, Any] = results["cases"]
+    with process(["haproxy", "-db", "-f", str(tmp / "origin.cfg")], cpu=args.load_cpu, port=("127.0.0.1", origin_port)):
+
+        def measure(name: str, port: int, pids: list[int]) -> None:
+            idle = {str(p): rss(p) for p in pids}
+            sat = run_wrk(port, duration=args.duration, cpu=args.load_cpu)
+            lat = latency(port, rate=args.rate, seconds=args.latency_seconds, cpu=args.load_cpu)
+            loaded = {str(p): rss(p) for p in pids}
+            cases[name] = {"saturation": sat, "latency": lat, "idle_rss_mb": idle, "loaded_rss_mb": loaded}
+            line = f"{name:15s} {sat['requests_per_second']:10.0f} req/s   p50 {lat['p50_ms']:.3f} ms  "
+            print(line + f"p99 {lat['p99_ms']:.3f} ms  failures {lat['failures']} non2xx {sat['non_2xx']}", flush=True)
+
+        measure("direct", origin_port, [])
+        with process(
+            ["haproxy", "-db", "-f", str(tmp / "lb.cfg")], cpu=args.proxy_cpu, port=("127.0.0.1", lb_port)
+        ) as p:
+            measure("haproxy", lb_port, [p.pid])
+        out_port = free_port()
+        cmd = smi_proxy(tmp / "one_hop.json", outbound=out_port, inbound=("127.0.0.1", 0), admin=free_port())
+        with process(cmd, cpu=args.proxy_cpu, port=("127.0.0.1", out_port)) as p:
+            time.sleep(0.5)
+            measure("proxy_outbound", out_port, [p.pid])
+        in_port = free_port()
+        cmd = smi_proxy(tmp / "server.json", outbound=free_port(), inbound=("127.0.0.1", in_port), admin=free_port())
+        with process(cmd, cpu=args.proxy_cpu, port=("127.0.0.1", in_port)) as p:
+            time.sleep(0.5)
+            measure("proxy_inbound", in_port, [p.pid])
+        c_out = free_port()
+        server_cmd = smi_proxy(
+            tmp / "server.json", outbound=free_port(), inbound=(SERVER_IP, mesh_inbound), admin=free_port()
+        )
+        client_cmd = smi_proxy(tmp / "client.json", outbound=c_out, inbound=("127.0.0.1", 0), admin=free_port())
+        with (
+            process(server_cmd, cpu=args.proxy_cpu, port=(SERVER_IP, mesh_inbound)) as ps,
+            process(client_cmd, cpu=args.proxy_cpu, port=("127.0.0.1", c_out)) as pc,
+        ):
+            time.sleep(0.5)
+            measure("mesh", c_out, [pc.pid, ps.pid])
+
+    def ratio(a: str, b: str) -> float:
+        return round(
+            cases[a]["saturation"]["requests_per_second"] / max(cases[b]["saturation"]["requests_per_second"], 1), 3
+        )
+
+    direct_lat = cases["direct"]["latency"]
+    summary: dict[str, Any] = {}
+    for name in ("haproxy", "proxy_outbound", "proxy_inbound", "mesh"):
+        hops = 2 if name == "mesh" else 1
+        lat = cases[name]["latency"]
+        summary[name] = {
+            "throughput_vs_haproxy": ratio(name, "haproxy"),
+            "throughput_vs_direct": ratio(name, "direct"),
+            "added_p50_ms_per_hop": round((lat["p50_ms"] - direct_lat["p50_ms"]) / hops, 3),
+            "added_p99_ms_per_hop": round((lat["p99_ms"] - direct_lat["p99_ms"]) / hops, 3),
+        }
+        if name != "haproxy":
+            summary[name]["idle_rss_mb"] = max(v["VmRSS"] for v in cases[name]["idle_rss_mb"].values())
+            summary[name]["loaded_rss_mb"] = max(v["VmHWM"] for v in cases[name]["loaded_rss_mb"].values())
+    results["summary"] = summary
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print("\nratios (throughput) and added latency per hop at", args.rate, "req/s:")
+    for name, s in summary.items():
+        print(f"  {name:15s} {s['throughput_vs_haproxy']:.2f}x haproxy  {s['throughput_vs_direct']:.2f}x direct  "
+              f"+p50 {s['added_p50_ms_per_hop']:.3f} ms  +p99 {s['added_p99_ms_per_hop']:.3f} ms"
+              + (f"  idle RSS {s['idle_rss_mb']:.1f} MB  loaded {s['loaded_rss_mb']:.1f} MB"
+                 if "idle_rss_mb" in s else ""))  # fmt: skip
+    print(f"wrote {RESULTS}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
