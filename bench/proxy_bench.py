@@ -10,6 +10,10 @@ Same workload for every case: small GET, keep-alive.
 * ``proxy_inbound``: client -> ``smi proxy`` inbound listener (identity from the source
   address, an HTTPRouteGroup allow rule with path regex/method/header, metrics) -> origin
 * ``mesh``: client -> client sidecar outbound -> PROXY v2 -> server sidecar inbound -> origin
+* ``mesh_mtls``: the same full mesh path with ``--mtls strict``: both sidecars get their
+  certificates from a real CA (``ConfigService`` + the CA API over HTTPS, in a thread of this
+  process, bootstrap tokens), the hop between them is pooled mTLS (TLS 1.3, session
+  resumption); the summary gives its ratio to ``mesh`` (plain text)
 
 Measures saturation throughput with ``wrk -t1 -c32``, latency percentiles at a fixed
 1,000 requests/s with an open-loop generator (``OpenLoop`` below: asyncio + httptools,
@@ -37,6 +41,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -244,6 +249,45 @@ def smi_proxy(config_path: Path, *, outbound: int, inbound: tuple[str, int], adm
             "--admin", f"127.0.0.1:{admin}"]  # fmt: skip
 
 
+@contextmanager
+def control_plane(tmp: Path) -> Iterator[tuple[str, str, dict[str, Path]]]:
+    """A CA API over HTTPS in a thread: (CA URL, trust bundle file, token file per service account)."""
+    from smi.distribution import ConfigService
+    from smi.identity import BootstrapTokenAuthenticator, CertificateAuthority
+    from smi.identity.server import make_app
+    from smi.identity.serving import ControlPlaneTls
+    from smi.state import Store
+
+    ca = CertificateAuthority.open(tmp / "ca", trust_domain="cluster.local")
+    tokens = BootstrapTokenAuthenticator()
+    files: dict[str, Path] = {}
+    for sa in ("client", "server"):
+        files[sa] = tmp / f"{sa}.token"
+        files[sa].write_text(tokens.mint(namespace="default", pod=f"{sa}-pod", service_account=sa))
+    bundle = tmp / "bundle.pem"
+    bundle.write_text(ca.trust_bundle_pem)
+    loop = asyncio.new_event_loop()
+    service = ConfigService(
+        store=Store(), compiler=lambda snapshot, *, namespace, pod: None,
+        tls=ControlPlaneTls(ca, namespace="smi-system", service_account="smi-controller"),
+        ca_app=make_app(ca, tokens),
+    )  # fmt: skip
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(service.start(), loop).result(15)
+    try:
+        yield service.url + "/ca", str(bundle), files
+    finally:
+        asyncio.run_coroutine_threadsafe(service.stop(), loop).result(15)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+
+
+def mtls_flags(ca_url: str, bundle: str, token: Path, sa: str) -> list[str]:
+    return ["--mtls", "strict", "--ca-url", ca_url, "--trust-bundle", bundle, "--token-file", str(token),
+            "--namespace", "default", "--service-account", sa]  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=10, help="wrk seconds per case")
@@ -320,6 +364,27 @@ def main() -> int:
         ):
             time.sleep(0.5)
             measure("mesh", c_out, [pc.pid, ps.pid])
+        with control_plane(tmp) as (ca_url, bundle, tokens):
+            c_out, s_in = free_port(), free_port(SERVER_IP)
+            server_cmd = smi_proxy(
+                tmp / "server.json", outbound=free_port(), inbound=(SERVER_IP, s_in), admin=free_port()
+            )
+            client_cmd = smi_proxy(tmp / "client.json", outbound=c_out, inbound=("127.0.0.1", 0), admin=free_port())
+            client_json = json.loads((tmp / "client.json").read_text())
+            for cluster in client_json["outbound"]["clusters"]:
+                for endpoint in cluster["endpoints"]:
+                    if endpoint.get("proxy_port"):
+                        endpoint["proxy_port"] = s_in
+            (tmp / "client_mtls.json").write_text(json.dumps(client_json))
+            client_cmd[client_cmd.index(str(tmp / "client.json"))] = str(tmp / "client_mtls.json")
+            with (
+                process(server_cmd + mtls_flags(ca_url, bundle, tokens["server"], "server"), cpu=args.proxy_cpu,
+                        port=(SERVER_IP, s_in)) as ps,
+                process(client_cmd + mtls_flags(ca_url, bundle, tokens["client"], "client"), cpu=args.proxy_cpu,
+                        port=("127.0.0.1", c_out)) as pc,
+            ):  # fmt: skip
+                time.sleep(0.5)
+                measure("mesh_mtls", c_out, [pc.pid, ps.pid])
 
     def ratio(a: str, b: str) -> float:
         return round(
@@ -328,8 +393,8 @@ def main() -> int:
 
     direct_lat = cases["direct"]["latency"]
     summary: dict[str, Any] = {}
-    for name in ("haproxy", "proxy_outbound", "proxy_inbound", "mesh"):
-        hops = 2 if name == "mesh" else 1
+    for name in ("haproxy", "proxy_outbound", "proxy_inbound", "mesh", "mesh_mtls"):
+        hops = 2 if name.startswith("mesh") else 1
         lat = cases[name]["latency"]
         summary[name] = {
             "throughput_vs_haproxy": ratio(name, "haproxy"),
@@ -340,6 +405,12 @@ def main() -> int:
         if name != "haproxy":
             summary[name]["idle_rss_mb"] = max(v["VmRSS"] for v in cases[name]["idle_rss_mb"].values())
             summary[name]["loaded_rss_mb"] = max(v["VmHWM"] for v in cases[name]["loaded_rss_mb"].values())
+    plain, mtls = cases["mesh"], cases["mesh_mtls"]
+    summary["mesh_mtls"]["vs_plain_mesh"] = {
+        "throughput": ratio("mesh_mtls", "mesh"),
+        "p50": round(mtls["latency"]["p50_ms"] / max(plain["latency"]["p50_ms"], 1e-9), 3),
+        "p99": round(mtls["latency"]["p99_ms"] / max(plain["latency"]["p99_ms"], 1e-9), 3),
+    }
     results["summary"] = summary
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
@@ -349,6 +420,9 @@ def main() -> int:
               f"+p50 {s['added_p50_ms_per_hop']:.3f} ms  +p99 {s['added_p99_ms_per_hop']:.3f} ms"
               + (f"  idle RSS {s['idle_rss_mb']:.1f} MB  loaded {s['loaded_rss_mb']:.1f} MB"
                  if "idle_rss_mb" in s else ""))  # fmt: skip
+    vs = summary["mesh_mtls"]["vs_plain_mesh"]
+    print(f"  mesh with mTLS vs plain mesh: throughput {vs['throughput']:.2f}x  "
+          f"p50 {vs['p50']:.2f}x  p99 {vs['p99']:.2f}x")  # fmt: skip
     print(f"wrote {RESULTS}")
     shutil.rmtree(tmp, ignore_errors=True)
     return 0

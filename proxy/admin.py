@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import CollectorRegistry
@@ -10,8 +12,15 @@ from proxy.holder import ConfigHolder
 from smi.proxyconfig import encode
 
 
-def build_admin_app(*, holder: ConfigHolder, registry: CollectorRegistry) -> web.Application:
+def build_admin_app(
+    *, holder: ConfigHolder, registry: CollectorRegistry, not_ready: Callable[[], str | None] | None = None
+) -> web.Application:
+    """``not_ready`` names another reason to answer 503 on ``/ready`` (e.g. no workload certificate yet)."""
+
     async def ready(request: web.Request) -> web.Response:
+        reason = not_ready() if not_ready is not None else None
+        if reason is not None:
+            return web.Response(status=503, text=f"not ready: {reason}\n")
         if holder.current is None:
             return web.Response(status=503, text="not ready: no config from the control plane yet\n")
         return web.Response(text=f"ready: config version {holder.current.version}\n")

@@ -5,6 +5,11 @@ keep the read timeout from firing.  When the stream cannot be opened or breaks, 
 good config stays active and the client reconnects with exponential backoff and jitter
 (the delay resets after a config arrives).  An invalid message is counted and logged and
 changes nothing.
+
+With mTLS the stream is HTTPS: ``tls`` returns the client context for each attempt (built
+from the current workload certificate and trust bundle, so a renewed certificate or a
+rotated root is used from the next reconnect on); the server identifies the proxy by that
+certificate.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import asyncio
 import json
 import logging
 import random
+import ssl
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -74,6 +81,7 @@ class ConfigStreamClient:
         backoff_initial: float = 0.1,
         backoff_max: float = 5.0,
         read_timeout: float = 30.0,
+        tls: Callable[[], ssl.SSLContext] | None = None,
     ) -> None:
         self.url = stream_url(url)
         self.namespace = namespace
@@ -83,6 +91,7 @@ class ConfigStreamClient:
         self.backoff_max = backoff_max
         self.read_timeout = read_timeout
         self.attempts = 0
+        self.tls = tls
 
     def next_delay(self, delay: float) -> tuple[float, float]:
         """(sleep now, next delay): equal jitter over an exponentially growing delay."""
@@ -110,7 +119,8 @@ class ConfigStreamClient:
     async def _stream_once(self, session: aiohttp.ClientSession) -> bool:
         params = {"namespace": self.namespace, "pod": self.pod}
         applied = False
-        async with session.get(self.url, params=params) as response:
+        context: ssl.SSLContext | bool = self.tls() if self.tls is not None else True
+        async with session.get(self.url, params=params, ssl=context) as response:
             if response.status != 200:
                 text = (await response.text())[:256]
                 raise StreamError(f"HTTP {response.status}: {text}")

@@ -16,6 +16,11 @@ Design (the hot path of the mesh):
   response on a connection both sides keep alive.  A request without a body that meets a
   reused connection closed by the server before any response byte is retried once.
 * Upgrade (WebSocket): after a 101 both sockets are spliced as raw TCP.
+* Few system calls and allocations per request (this is the hot path): the pieces of a
+  response (head, body chunks, end) read from one upstream read are joined into one write
+  to the client (``_emit``; flushed at the end of the response or right after that read);
+  the response-head timeout is a deadline on the exchange checked by one lazy timer per
+  connection, not a timer per request.
 * Errors: 400 for a malformed request (then close), 503 when the upstream is unreachable,
   504 on connect or response-head timeout, each counted.  Every callback is guarded so an
   exception closes this one connection and nothing else.
@@ -42,6 +47,7 @@ _PAUSE_PIPELINE: Final = 2
 _PAUSE_WAIT: Final = 4
 _PAUSE_UPGRADE: Final = 8
 _MAX_PENDING: Final = 256 * 1024
+_COALESCE_LIMIT: Final = 16 * 1024  # smaller response pieces are joined into one write
 
 _REASONS: Final = {
     400: "Bad Request",
@@ -73,6 +79,8 @@ class Exchange:
         "activated",
         "clean",
         "close_after",
+        "deadline",
+        "fed_back",
         "framing",
         "head_bytes",
         "head_done",
@@ -93,7 +101,6 @@ class Exchange:
         "stats",
         "status",
         "target",
-        "timer",
         "upgrade",
         "upstream",
         "url",
@@ -128,7 +135,8 @@ class Exchange:
         self.req_bytes = 0
         self.resp_bytes = 0
         self.started = 0.0
-        self.timer: asyncio.TimerHandle | None = None
+        self.deadline = 0.0  # loop time by which the response head is due; 0: no deadline running
+        self.fed_back = False  # the picker has been told how this request went
 
 
 class HttpForwarder(asyncio.Protocol):
@@ -152,6 +160,10 @@ class HttpForwarder(asyncio.Protocol):
         self._upgrade_buffer: list[bytes] = []
         self.tunnel: UpstreamConnection | None = None
         self._connecting: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None  # the one deadline timer of this connection
+        self._timer_at = 0.0
+        self._out: list[bytes] = []  # response bytes not yet written to the client
+        self._flush_handle: asyncio.Handle | None = None
 
     # ------------------------------------------------------------------ downstream events
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -194,14 +206,16 @@ class HttpForwarder(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._dead = True
+        self._out = []
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._connecting is not None:
             self._connecting.cancel()
         if self.tunnel is not None:
             self.tunnel.close()
             self.tunnel = None
         for ex in self.queue:
-            if ex.timer is not None:
-                ex.timer.cancel()
             if ex.upstream is not None:
                 ex.upstream.abort()
                 ex.upstream = None
@@ -404,9 +418,10 @@ class HttpForwarder(asyncio.Protocol):
             self._fail_connection("proxy_error")
 
     def _upstream_failed(self, ex: Exchange, status: int, text: str, reason: str) -> None:
-        if ex.target is not None and ex.target.feedback is not None and ex.target.endpoint is not None:
-            ex.target.feedback.done(ex.target.endpoint, seconds=self.loop.time() - ex.started, ok=False)
-            ex.target.feedback = None
+        target = ex.target
+        if target is not None and target.feedback is not None and target.endpoint is not None and not ex.fed_back:
+            ex.fed_back = True
+            target.feedback.done(target.endpoint, seconds=self.loop.time() - ex.started, ok=False)
         if self.transport is None or self.transport.is_closing() or not self.queue or self.queue[0] is not ex:
             return
         if ex.response_started:
@@ -434,12 +449,42 @@ class HttpForwarder(asyncio.Protocol):
             self._arm_timer(ex)
 
     def _arm_timer(self, ex: Exchange) -> None:
-        """The response-head timeout runs from the end of the request to the response head."""
-        if ex.target is not None and ex.timer is None and not ex.response_started:
-            ex.timer = self.loop.call_later(ex.target.request_timeout, self._on_timeout, ex)
+        """The response-head timeout runs from the end of the request to the response head.
+
+        No timer per request: the exchange records its deadline and the connection keeps one
+        lazy timer.  When it fires it looks at the head of the queue (the only exchange bound
+        to an upstream): past its deadline -> timeout; otherwise it is set again for that
+        deadline.  A finished request only clears its deadline, so a busy keep-alive
+        connection costs one timer event per timeout period instead of a timer per request.
+        """
+        if ex.target is None or ex.deadline or ex.response_started:
+            return
+        deadline = ex.deadline = self.loop.time() + ex.target.request_timeout
+        timer = self._timer
+        if timer is not None:
+            if self._timer_at <= deadline:
+                return
+            timer.cancel()
+        self._timer_at = deadline
+        self._timer = self.loop.call_at(deadline, self._check_deadline)
+
+    def _check_deadline(self) -> None:
+        self._timer = None
+        ex = self.queue[0] if self.queue else None
+        if ex is None or not ex.deadline or ex.response_started:
+            return
+        if self.loop.time() >= ex.deadline - 0.001:  # timers may fire up to a millisecond early
+            try:
+                self._on_timeout(ex)
+            except Exception:
+                logger.exception("connection from %s: error while timing out a request", self.peer)
+                self._fail_connection("proxy_error")
+            return
+        self._timer_at = ex.deadline
+        self._timer = self.loop.call_at(ex.deadline, self._check_deadline)
 
     def _on_timeout(self, ex: Exchange) -> None:
-        ex.timer = None
+        ex.deadline = 0.0
         if ex.response_started or ex.response_done:
             return
         if ex.upstream is not None:
@@ -451,9 +496,7 @@ class HttpForwarder(asyncio.Protocol):
         self._advance()
 
     def _reply_local(self, ex: Exchange, reply: LocalReply) -> None:
-        if ex.timer is not None:
-            ex.timer.cancel()
-            ex.timer = None
+        ex.deadline = 0.0
         ex.target = None
         ex.stats = reply.stats
         ex.pending = []
@@ -471,15 +514,13 @@ class HttpForwarder(asyncio.Protocol):
         if ex.upgrade:
             ex.close_after = True
         if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(local_response(reply.status, reply.text, close=ex.close_after))
+            self._write(local_response(reply.status, reply.text, close=ex.close_after))
         ex.response_started = ex.response_done = True
         ex.status = reply.status
         stats.response(reply.status, self.loop.time() - ex.started)
 
     def _finish(self, ex: Exchange) -> None:
-        if ex.timer is not None:
-            ex.timer.cancel()
-            ex.timer = None
+        ex.deadline = 0.0
         conn = ex.upstream
         ex.upstream = None
         target = ex.target
@@ -494,7 +535,8 @@ class HttpForwarder(asyncio.Protocol):
             stats.request_bytes += ex.req_bytes
             stats.response_bytes += ex.resp_bytes
             stats.response(ex.status, seconds)
-            if target.feedback is not None and target.endpoint is not None:
+            if target.feedback is not None and target.endpoint is not None and not ex.fed_back:
+                ex.fed_back = True
                 target.feedback.done(target.endpoint, seconds=seconds, ok=ex.status < 500)
 
     # ------------------------------------------------------------------ upstream events (called by UpstreamConnection)
@@ -507,17 +549,14 @@ class HttpForwarder(asyncio.Protocol):
         reason = conn.reason or b"-"
         if 100 <= status < 200 and status != 101:
             conn.informational = True
-            self._write_head(status, reason, clean, b"")
+            self._write(self._head_bytes(status, reason, clean, b""))
             return
-        if ex.timer is not None:
-            ex.timer.cancel()
-            ex.timer = None
+        ex.deadline = 0.0
         ex.response_started = True
         ex.status = status
         if status == 101:
-            self._write_head(
-                status, reason, clean, b"connection: upgrade\r\nupgrade: " + (clean.upgrade or b"") + b"\r\n"
-            )
+            extra = b"connection: upgrade\r\nupgrade: " + (clean.upgrade or b"") + b"\r\n"
+            self._write(self._head_bytes(status, reason, clean, extra))
             return
         extra = b""
         if ex.is_head or status in _NO_BODY_STATUS or (clean.content_length is not None and not clean.chunked):
@@ -531,28 +570,58 @@ class HttpForwarder(asyncio.Protocol):
             extra = b"transfer-encoding: chunked\r\n"
         if ex.close_after:
             extra += b"connection: close\r\n"
-        self._write_head(status, reason, clean, extra)
+        # Held back until the end of this upstream read: a small response goes out in one write.
+        self._emit(self._head_bytes(status, reason, clean, extra))
         if ex.is_head:
             # httptools does not know the request was HEAD: the response ends with its head
             self._response_done(ex)
 
-    def _write_head(self, status: int, reason: bytes, clean: CleanHead, extra: bytes) -> None:
+    @staticmethod
+    def _head_bytes(status: int, reason: bytes, clean: CleanHead, extra: bytes) -> bytes:
         parts = [b"HTTP/1.1 %d %b\r\n" % (status, reason)]
         for name, value in clean.headers:
             parts += (name, b": ", value, b"\r\n")
         parts += (extra, b"\r\n")
-        if self.transport is not None:
-            self.transport.write(b"".join(parts))
+        return b"".join(parts)
+
+    # ------------------------------------------------------------------ writing to the client
+    def _emit(self, data: bytes) -> None:
+        """Queue response bytes; they are written when the response ends or after this upstream read."""
+        self._out.append(data)
+        if self._flush_handle is None:
+            self._flush_handle = self.loop.call_soon(self._flush_soon)
+
+    def _flush_soon(self) -> None:
+        self._flush_handle = None
+        self._flush()
+
+    def _flush(self) -> None:
+        out = self._out
+        if out:
+            self._out = []
+            if self.transport is not None:
+                self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+
+    def _write(self, data: bytes) -> None:
+        """Write now, after anything queued (keeps the byte order)."""
+        if self._out:
+            self._out.append(data)
+            self._flush()
+        elif self.transport is not None:
+            self.transport.write(data)
 
     def response_body(self, body: bytes) -> None:
         ex = self.queue[0] if self.queue else None
         if ex is None or ex.response_done or self.transport is None:
             return
-        ex.resp_bytes += len(body)
+        size = len(body)
+        ex.resp_bytes += size
         if ex.resp_chunked:
-            self.transport.write(b"%x\r\n%b\r\n" % (len(body), body))
+            body = b"%x\r\n%b\r\n" % (size, body)
+        if size < _COALESCE_LIMIT:
+            self._emit(body)
         else:
-            self.transport.write(body)
+            self._write(body)
 
     def response_complete(self, conn: UpstreamConnection) -> None:
         ex = self.queue[0] if self.queue else None
@@ -563,8 +632,9 @@ class HttpForwarder(asyncio.Protocol):
         self._response_done(ex)
 
     def _response_done(self, ex: Exchange) -> None:
-        if ex.resp_chunked and self.transport is not None:
-            self.transport.write(b"0\r\n\r\n")
+        if ex.resp_chunked:
+            self._out.append(b"0\r\n\r\n")
+        self._flush()
         ex.response_done = True
         if not ex.request_done and ex.upstream is not None:
             # The upstream answered before the whole request arrived: do not reuse it.
@@ -580,6 +650,7 @@ class HttpForwarder(asyncio.Protocol):
         conn.tunnel = True
         self.tunnel = conn
         self._dead = True
+        self._flush()
         if self.transport is not None and rest:
             self.transport.write(rest)
         if self._upgrade_buffer:
@@ -588,13 +659,11 @@ class HttpForwarder(asyncio.Protocol):
         self._unpause(_PAUSE_UPGRADE | _PAUSE_PIPELINE | _PAUSE_WAIT)
         if ex.stats is not None:
             ex.stats.response(101, self.loop.time() - ex.started)
-        if ex.timer is not None:
-            ex.timer.cancel()
+        ex.deadline = 0.0
         self.queue.clear()
 
     def tunnel_from_upstream(self, data: bytes) -> None:
-        if self.transport is not None:
-            self.transport.write(data)
+        self._write(data)
 
     def upstream_broken(self, conn: UpstreamConnection, reason: str) -> None:
         ex = self.queue[0] if self.queue else None
@@ -623,9 +692,7 @@ class HttpForwarder(asyncio.Protocol):
             if conn.served and ex.framing == 0 and not ex.retried and target is not None and ex.request_done:
                 # A kept-alive connection closed by the server just as we reused it: retry once.
                 ex.retried = True
-                if ex.timer is not None:
-                    ex.timer.cancel()
-                    ex.timer = None
+                ex.deadline = 0.0
                 self._connecting = self.loop.create_task(self._connect(ex, target))
                 return
             self._upstream_failed(ex, 503, "upstream connection closed before a response", "upstream_reset")
@@ -680,7 +747,7 @@ class HttpForwarder(asyncio.Protocol):
         stats.error("bad_request")
         stats.response(400, 0.0)
         if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(local_response(400, f"malformed request: {why}", close=True))
+            self._write(local_response(400, f"malformed request: {why}", close=True))
         self._close()
 
     def _fail_connection(self, reason: str) -> None:
@@ -697,6 +764,7 @@ class HttpForwarder(asyncio.Protocol):
 
     def _close(self) -> None:
         self._dead = True
+        self._flush()
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
 

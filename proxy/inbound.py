@@ -1,11 +1,16 @@
 """Inbound: what other sidecars call.  PROXY header, caller identity, then HTTP or TCP per port.
 
-A connection starts with a PROXY v2 header (sent by the calling sidecar) naming the target
-port.  A connection without one is taken as a direct call to the only inbound port when
-there is exactly one, and refused otherwise.  Before mTLS the caller's identity is looked
-up from the connection's source address in ``InboundConfig.peers`` (the socket's peer
-address, not the header's claim); an unknown address has no identity and is allowed only
-in permissive mode.
+A connection starts with a PROXY v2 header (sent by the calling sidecar, inside TLS with
+mTLS) naming the target port.  A connection without one (e.g. an unmeshed client whose
+traffic iptables redirected here in cluster mode) goes to the port it originally dialled
+(``SO_ORIGINAL_DST``) when that is an inbound port, else to the only inbound port when
+there is exactly one, and is refused otherwise.
+
+The caller's identity: with mTLS, the SPIFFE id of the verified client certificate (the
+listener in ``proxy.identity.inbound`` ran the handshake).  Without TLS (mTLS off, or a
+plain-text connection accepted in permissive mode) it is looked up from the connection's
+source address in ``InboundConfig.peers`` (the socket's peer address, not the header's
+claim); an unknown address has no identity and is allowed only in permissive mode.
 
 HTTP ports authorize every request (403 with a short reason, the app never sees it); TCP
 ports authorize once at connect (denied: closed).  UDP is not handled by the sidecar.
@@ -23,6 +28,8 @@ from proxy.compiled import PROTOCOL_HTTP, PROTOCOL_TCP, CompiledConfig
 from proxy.headers import RequestHead
 from proxy.holder import ConfigHolder
 from proxy.http1 import HttpForwarder
+from proxy.identity.contexts import peer_identity
+from proxy.init.origdst import NoOriginalDestination, original_destination
 from proxy.metrics import EdgeStats, Labels, Metrics
 from proxy.targets import LocalReply, Target
 from proxy.tcp import TcpSplice
@@ -98,12 +105,25 @@ class InboundAcceptor(asyncio.Protocol):
         self.buffer = b""
         self.address = ""
         self.peer = ""
+        self.verified: str | None = None  # the peer certificate's SPIFFE id (mTLS)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.address = str(peer[0]) if peer else ""
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is not None:
+            self.verified = peer_identity(ssl_object) or ""
+
+    def _original_port(self) -> int | None:
+        sock = self.transport.get_extra_info("socket") if self.transport is not None else None
+        if sock is None:
+            return None
+        try:
+            return original_destination(sock)[1]
+        except NoOriginalDestination:
+            return None
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
@@ -136,7 +156,7 @@ class InboundAcceptor(asyncio.Protocol):
         if cc is None:
             self._refuse("no_config", self.metrics.edge(inbound_labels(None, "")))
             return
-        identity = cc.inbound.peers.get(self.address, "")
+        identity = self.verified if self.verified is not None else cc.inbound.peers.get(self.address, "")
         inbound_port = cc.inbound.only_port
         rest = self.buffer
         if parsed is not None:
@@ -144,6 +164,10 @@ class InboundAcceptor(asyncio.Protocol):
             rest = self.buffer[used:]
             if not header.local:
                 inbound_port = cc.inbound.ports.get(header.dst_port)
+        else:
+            dialled = self._original_port()
+            if dialled is not None and dialled in cc.inbound.ports:
+                inbound_port = cc.inbound.ports[dialled]
         self.buffer = b""
         if inbound_port is None:
             self._refuse("unknown_port", self.metrics.edge(inbound_labels(cc, identity)))

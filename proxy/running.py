@@ -2,6 +2,15 @@
 
 ``Proxy`` is used both by ``smi proxy`` (through ``run``) and in-process by the tests.
 Addresses may use port 0; the bound addresses are in ``Proxy.addresses`` after ``start``.
+
+Mutual TLS (``ProxySettings.mtls``: ``strict``, ``permissive`` or ``off``): before any
+listener opens, the proxy gets its workload certificate from the CA (``ca_url``, proving
+who it is with the token in ``token_file``, trusting the CA through ``trust_bundle_pem``) and
+keeps renewing it (``proxy.identity.CertificateManager``; ``/ready`` stays 503 until it
+has one).  The inbound listener then accepts mTLS only (strict) or also plain text
+(permissive); connections to meshed endpoints are mTLS with the endpoint's identity
+checked; the config stream (an ``https://`` control plane) presents the certificate.
+A ``TlsContexts`` can also be handed in (``Proxy(settings, tls=...)``), e.g. by tests.
 """
 
 from __future__ import annotations
@@ -11,6 +20,7 @@ import contextlib
 import json
 import logging
 import signal
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,11 +29,18 @@ from aiohttp import web
 from prometheus_client.registry import CollectorRegistry
 
 from proxy.admin import build_admin_app
+from proxy.compiled import CompiledConfig
 from proxy.configstream import ConfigStreamClient
 from proxy.holder import ConfigHolder
+from proxy.identity.contexts import control_plane_client_context
+from proxy.identity.inbound import InboundListener, InboundStats, Mode
+from proxy.identity.manager import CertificateManager
+from proxy.identity.metrics import TlsMetricsCollector
+from proxy.identity.switching import TlsContexts
 from proxy.inbound import InboundAcceptor
 from proxy.metrics import Metrics, MetricsCollector
 from proxy.outbound import forward_factory, outbound_factory
+from proxy.targets import PoolKey
 from proxy.upstream import UpstreamPool
 from smi.proxyconfig import ProxyConfig, decode
 
@@ -57,10 +74,57 @@ class ProxySettings:
     inbound_request_timeout: float = 60.0
     backoff_initial: float = 0.1
     backoff_max: float = 5.0
+    mtls: str = "off"  # "strict", "permissive" or "off"
+    ca_url: str | None = None  # the CA API, e.g. https://cp:15010/ca
+    token_file: Path | None = None  # bootstrap token (local runtime) or projected ServiceAccount token
+    trust_bundle_pem: str | None = None  # PEM roots to trust the control plane with before the first certificate
+    identity: str = ""  # the SPIFFE id to ask a certificate for ("" = the static config's node identity)
+    certificate_timeout: float = 60.0  # give up starting when no certificate arrives within this
+
+
+MTLS_MODES = ("strict", "permissive", "off")
 
 
 class ConfigFileError(ValueError):
     pass
+
+
+class IdentitySetupError(ValueError):
+    """mTLS is on but the proxy cannot get a certificate (missing setting, CA refused)."""
+
+
+def read_secret(path: Path | None) -> str:
+    """The token in ``path`` (re-read on every use: projected tokens rotate); "" without one."""
+    if path is None:
+        return ""
+    try:
+        return path.read_text().strip()
+    except OSError as e:
+        logger.warning("cannot read the token file %s: %s", path, e)
+        return ""
+
+
+class ExpectedIdentities:
+    """For the upstream pool: which identity the current config expects at (address, proxy port)."""
+
+    def __init__(self, holder: ConfigHolder) -> None:
+        self.holder = holder
+        self._for: CompiledConfig | None = None
+        self._map: dict[tuple[str, int], str] = {}
+
+    def __call__(self, key: PoolKey) -> str | None:
+        cc = self.holder.current
+        if cc is None:
+            return None
+        if cc is not self._for:
+            self._map = {
+                (e.address, e.proxy_port): e.identity
+                for c in cc.config.outbound.clusters
+                for e in c.endpoints
+                if e.proxy_port and e.identity
+            }
+            self._for = cc
+        return self._map.get((key[0], key[1]))
 
 
 def load_config_file(path: Path) -> tuple[ProxyConfig, int]:
@@ -79,16 +143,66 @@ class Proxy:
     settings: ProxySettings
     metrics: Metrics = field(default_factory=Metrics)
     addresses: dict[str, Address] = field(default_factory=dict)
+    tls: TlsContexts | None = None
 
     def __post_init__(self) -> None:
+        if self.settings.mtls not in MTLS_MODES:
+            raise IdentitySetupError(f"mtls: must be one of {', '.join(MTLS_MODES)}, got {self.settings.mtls!r}")
         self.holder = ConfigHolder(self.metrics)
         self.pool = UpstreamPool()
+        self.inbound_stats = InboundStats()
+        self.certificates: CertificateManager | None = None
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(MetricsCollector(self.metrics))
+        self.tls_metrics = TlsMetricsCollector(
+            mode=self.settings.mtls, inbound=self.inbound_stats, outbound=self.pool, manager=None
+        )
+        self.registry.register(self.tls_metrics)
         self._servers: list[asyncio.AbstractServer] = []
+        self._listeners: list[InboundListener] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._runner: web.AppRunner | None = None
         self.stream: ConfigStreamClient | None = None
+
+    @property
+    def mtls(self) -> bool:
+        return self.settings.mtls != "off"
+
+    def _not_ready(self) -> str | None:
+        return "no workload certificate yet" if self.mtls and self.tls is None else None
+
+    async def _start_identity(self) -> None:
+        """Get the first certificate (or take the given contexts) and wire renewal and the pool."""
+        s = self.settings
+        if self.tls is None:
+            identity = s.identity or (self.holder.current.config.node.identity if self.holder.current else "")
+            if not s.ca_url:
+                raise IdentitySetupError("mTLS needs the CA's URL (--ca-url) or --mtls off")
+            if not identity:
+                raise IdentitySetupError("mTLS needs the workload identity (--service-account)")
+            bundle = s.trust_bundle_pem or None
+            token_file = s.token_file
+            manager = CertificateManager(
+                ca_url=s.ca_url, identity=identity, credential=lambda: read_secret(token_file),
+                bootstrap_bundle_pem=bundle,
+            )  # fmt: skip
+            self.certificates = manager
+            self.tls_metrics.manager = manager
+            try:
+                material = await manager.start(give_up_after=s.certificate_timeout)
+            except Exception as e:
+                raise IdentitySetupError(f"no workload certificate for {identity}: {e}") from e
+            tls = TlsContexts(material)
+            manager.subscribe(tls.update)
+            self.tls = tls
+            logger.info("workload certificate for %s until %s", identity, material.not_after)
+        self.pool.tls = self.tls
+        self.pool.expected = ExpectedIdentities(self.holder)
+
+    def _control_plane_tls(self) -> ssl.SSLContext:
+        assert self.tls is not None
+        material = self.tls.material
+        return control_plane_client_context(material.bundle_pem, material)
 
     async def _listen(self, name: str, factory: Callable[[], asyncio.BaseProtocol], address: Address) -> None:
         loop = asyncio.get_running_loop()
@@ -97,11 +211,35 @@ class Proxy:
         sockname = server.sockets[0].getsockname()
         self.addresses[name] = (sockname[0], sockname[1])
 
+    async def _listen_inbound(self, factory: Callable[[], asyncio.BaseProtocol], address: Address) -> None:
+        assert self.tls is not None
+        mode = Mode.STRICT if self.settings.mtls == "strict" else Mode.PERMISSIVE
+        listener = InboundListener(protocol_factory=factory, contexts=self.tls, mode=mode, stats=self.inbound_stats)
+        await listener.start(address[0], address[1])
+        self._listeners.append(listener)
+        self.addresses["inbound"] = (address[0], listener.port)
+
+    async def _start_admin(self, address: Address) -> None:
+        app = build_admin_app(holder=self.holder, registry=self.registry, not_ready=self._not_ready)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, address[0], address[1], reuse_address=True)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        if sockets:
+            name = sockets[0].getsockname()
+            self.addresses["admin"] = (name[0], name[1])
+
     async def start(self) -> None:
         s = self.settings
         if s.config_file is not None:
             config, version = load_config_file(s.config_file)
             self.holder.swap(config, version=version)
+        if s.admin is not None:
+            await self._start_admin(s.admin)
+        if self.mtls:
+            await self._start_identity()
         if s.outbound is not None:
             factory = outbound_factory(
                 holder=self.holder, metrics=self.metrics, pool=self.pool, bind_address=s.bind_address
@@ -118,7 +256,10 @@ class Proxy:
                     request_timeout=s.inbound_request_timeout,
                 )
 
-            await self._listen("inbound", inbound, s.inbound)
+            if self.mtls:
+                await self._listen_inbound(inbound, s.inbound)
+            else:
+                await self._listen("inbound", inbound, s.inbound)
         for fw in s.forwards:
             factory = forward_factory(
                 holder=self.holder,
@@ -128,17 +269,8 @@ class Proxy:
                 bind_address=s.bind_address,
             )
             await self._listen(f"forward:{fw.service}.{fw.namespace}:{fw.port}", factory, fw.listen)
-        if s.admin is not None:
-            self._runner = web.AppRunner(build_admin_app(holder=self.holder, registry=self.registry), access_log=None)
-            await self._runner.setup()
-            site = web.TCPSite(self._runner, s.admin[0], s.admin[1], reuse_address=True)
-            await site.start()
-            server = site._server
-            sockets = getattr(server, "sockets", None) or []
-            if sockets:
-                name = sockets[0].getsockname()
-                self.addresses["admin"] = (name[0], name[1])
         if s.control_plane:
+            use_tls = self.mtls and s.control_plane.startswith("https:")
             self.stream = ConfigStreamClient(
                 url=s.control_plane,
                 namespace=s.namespace,
@@ -146,6 +278,7 @@ class Proxy:
                 holder=self.holder,
                 backoff_initial=s.backoff_initial,
                 backoff_max=s.backoff_max,
+                tls=self._control_plane_tls if use_tls else None,
             )
             self._tasks.append(asyncio.get_running_loop().create_task(self.stream.run(), name="config-stream"))
         logger.info("proxy listening: %s", ", ".join(f"{k}={a[0]}:{a[1]}" for k, a in self.addresses.items()))
@@ -156,8 +289,12 @@ class Proxy:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self.certificates is not None:
+            await self.certificates.stop()
         for server in self._servers:
             server.close()
+        for listener in self._listeners:
+            await listener.close()
         self.pool.close_all()
         if self._runner is not None:
             await self._runner.cleanup()

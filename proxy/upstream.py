@@ -5,21 +5,47 @@ while bound to a downstream exchange it forwards every parser event to its ``own
 ``http1.HttpForwarder``).  Idle connections wait in ``UpstreamPool`` per
 (address, port, announced port, bind address), and are reused only after a complete
 response with keep-alive.  An idle connection that the server closes leaves the pool.
+
+Mutual TLS (``UpstreamPool(tls=...)``): a connection to a peer sidecar (a target with an
+announced port) is TLS 1.3 with the workload certificate, and the server must prove the
+identity the endpoint may run as (``Endpoint.identity``); anything else fails the connect
+with :class:`UpstreamIdentityRejected` (an ``OSError``: the request gets a 503 naming the
+reason).  The PROXY v2 header is written after the handshake, inside TLS.  A connection
+remembers the identity it verified; ``expected`` (set by the proxy from the current
+config) lets ``acquire`` drop an idle connection whose peer is no longer the identity the
+config expects at that address.  On release the TLS 1.3 session ticket is kept for
+resumption of the next new connection to the same peer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import errno
 import logging
-from typing import TYPE_CHECKING, cast
+import ssl
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
 import httptools
 
 from proxy import proxyproto
+from proxy.identity.contexts import PeerIdentityRejected, ResumingClientContext, sni_name, verify_peer
+from proxy.identity.inbound import refusal_reason
 from proxy.targets import PoolKey, Target
 
 if TYPE_CHECKING:
     from proxy.http1 import HttpForwarder
+    from proxy.identity.switching import TlsContexts
+
+
+class UpstreamIdentityRejected(ConnectionError):
+    """The peer sidecar proved an identity the endpoint may not run as (or none)."""
+
+    def __init__(self, message: str, *, peer: str | None) -> None:
+        super().__init__(errno.EACCES, message)
+        self.peer = peer
+
 
 logger = logging.getLogger(__name__)
 
@@ -34,9 +60,12 @@ class UpstreamConnection(asyncio.Protocol):
         "key",
         "owner",
         "parser",
+        "peer_identity",
         "pool",
         "reason",
+        "remembered",
         "served",
+        "tls_context",
         "transport",
         "tunnel",
     )
@@ -55,6 +84,9 @@ class UpstreamConnection(asyncio.Protocol):
         self.closed = False
         self.tunnel = False
         self.served = 0  # responses completed on this connection
+        self.peer_identity: str | None = None  # the verified SPIFFE id (mTLS only)
+        self.tls_context: ResumingClientContext | None = None
+        self.remembered = False
 
     # -- transport events
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -154,19 +186,32 @@ class UpstreamConnection(asyncio.Protocol):
         self.pool.discard(self)
 
 
+ExpectedIdentity = Callable[[PoolKey], str | None]
+
+
 class UpstreamPool:
     """Idle keep-alive connections per upstream key."""
 
-    def __init__(self, *, max_idle_per_key: int = 64) -> None:
+    def __init__(self, *, max_idle_per_key: int = 64, tls: TlsContexts | None = None) -> None:
         self.idle: dict[PoolKey, list[UpstreamConnection]] = {}
         self.max_idle_per_key = max_idle_per_key
         self.opened = 0
+        self.tls = tls
+        self.expected: ExpectedIdentity | None = None
+        self.tls_opened = 0
+        self.tls_resumed = 0
+        self.tls_failures: collections.Counter[str] = collections.Counter()
 
     def acquire(self, key: PoolKey) -> UpstreamConnection | None:
         conns = self.idle.get(key)
         while conns:
             conn = conns.pop()
             if not conn.closed and conn.transport is not None and not conn.transport.is_closing():
+                if conn.peer_identity is not None and self.expected is not None:
+                    wanted = self.expected(key)
+                    if wanted is not None and wanted != conn.peer_identity:
+                        conn.close()
+                        continue
                 return conn
         return None
 
@@ -175,6 +220,9 @@ class UpstreamPool:
         if conn.closed or conn.tunnel or not conn.keep_alive:
             conn.close()
             return
+        if conn.tls_context is not None and not conn.remembered and conn.transport is not None:
+            conn.remembered = True
+            conn.tls_context.remember(conn.transport.get_extra_info("ssl_object"))
         conns = self.idle.setdefault(conn.key, [])
         if len(conns) >= self.max_idle_per_key:
             conn.close()
@@ -191,12 +239,15 @@ class UpstreamPool:
         """Open a new connection (the caller applies the connect timeout); sends the PROXY header."""
         loop = asyncio.get_running_loop()
         key = target.key
-        _, conn = await loop.create_connection(
-            lambda: UpstreamConnection(self, key),
-            target.address,
-            target.port,
-            local_addr=(target.bind, 0) if target.bind else None,
-        )
+        if self.tls is not None and target.announce_port:
+            conn = await self._connect_tls(target)
+        else:
+            _, conn = await loop.create_connection(
+                lambda: UpstreamConnection(self, key),
+                target.address,
+                target.port,
+                local_addr=(target.bind, 0) if target.bind else None,
+            )
         self.opened += 1
         if target.announce_port and conn.transport is not None:
             src = conn.transport.get_extra_info("sockname")
@@ -205,6 +256,39 @@ class UpstreamPool:
                     src_address=src[0], src_port=src[1], dst_address=target.address, dst_port=target.announce_port
                 )
             )
+        return conn
+
+    async def _connect_tls(self, target: Target) -> UpstreamConnection:
+        """mTLS to a peer sidecar; the server must be the endpoint's identity."""
+        assert self.tls is not None
+        loop = asyncio.get_running_loop()
+        key = target.key
+        context = self.tls.client
+        try:
+            _, conn = await loop.create_connection(
+                lambda: UpstreamConnection(self, key),
+                target.address,
+                target.port,
+                ssl=context,
+                server_hostname=sni_name(target.address, target.port),
+                ssl_handshake_timeout=max(target.connect_timeout, 0.1),
+                local_addr=(target.bind, 0) if target.bind else None,
+            )
+        except ssl.SSLError as e:
+            self.tls_failures[refusal_reason(e)] += 1
+            raise
+        ssl_object: Any = conn.transport.get_extra_info("ssl_object") if conn.transport is not None else None
+        expected = target.endpoint.identity if target.endpoint is not None else ""
+        try:
+            conn.peer_identity = verify_peer(ssl_object, {expected} if expected else ())
+        except PeerIdentityRejected as e:
+            self.tls_failures["identity_rejected"] += 1
+            conn.abort()
+            raise UpstreamIdentityRejected(f"peer identity rejected: {e}", peer=e.peer) from e
+        conn.tls_context = context
+        self.tls_opened += 1
+        if ssl_object is not None and ssl_object.session_reused:
+            self.tls_resumed += 1
         return conn
 
     def close_all(self) -> None:

@@ -3,17 +3,27 @@
 Config comes from the control plane's stream (``--control-plane URL --namespace NS --pod
 POD``) or from a static ProxyConfig JSON file (``--config-file``).  See docs/proxy.md for
 every flag, the listeners and the metrics.
+
+Mutual TLS (docs/identity.md): ``--mtls strict|permissive|off`` (default: strict when a CA
+is given, i.e. ``--ca-url`` or an ``https://`` control plane, whose CA is ``<url>/ca``);
+``--token-file`` (env ``SMI_TOKEN_FILE``) holds the credential the CA checks, and
+``--trust-bundle`` (env ``SMI_TRUST_BUNDLE``; a PEM file or the PEM text itself) the roots
+the control plane is trusted with; the identity asked for is
+``spiffe://<--trust-domain>/ns/<--namespace>/sa/<--service-account>`` (env
+``SMI_SERVICE_ACCOUNT``).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from proxy.running import Forward, ProxySettings, load_config_file, run
+from proxy.running import MTLS_MODES, Forward, IdentitySetupError, ProxySettings, load_config_file, run
+from smi.proxyconfig.spiffe import InvalidSpiffeId, spiffe_id
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -55,8 +65,75 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--forward", type=parse_forward, action="append", default=[],
                         metavar="LISTEN_ADDR:PORT=SERVICE.NAMESPACE:PORT",
                         help="a static outbound listener bound to one service port; repeatable")  # fmt: skip
+    mtls = parser.add_argument_group("mutual TLS (docs/identity.md)")
+    mtls.add_argument("--mtls", choices=MTLS_MODES, default=None,
+                      help="strict: mTLS only; permissive: also accept plain text inbound (migration); "
+                           "off: no TLS.  Default: strict when a CA is given (--ca-url or an https control plane), "
+                           "else off")  # fmt: skip
+    mtls.add_argument("--ca-url", metavar="URL", default=os.environ.get("SMI_CA_URL") or None,
+                      help="the CA API (default: <control plane>/ca when https; env SMI_CA_URL)")  # fmt: skip
+    mtls.add_argument("--token-file", type=Path, metavar="PATH", default=_env_path("SMI_TOKEN_FILE"),
+                      help="the credential for the CA: the local runtime's bootstrap token or the projected "
+                           "ServiceAccount token (re-read on every request; env SMI_TOKEN_FILE)")  # fmt: skip
+    mtls.add_argument("--trust-bundle", metavar="PATH|PEM", default=os.environ.get("SMI_TRUST_BUNDLE") or None,
+                      help="the roots that the control plane's certificate is checked against before the first "
+                           "workload certificate: a PEM file, or the PEM text (env SMI_TRUST_BUNDLE)")  # fmt: skip
+    mtls.add_argument("--service-account", default=os.environ.get("SMI_SERVICE_ACCOUNT", ""),
+                      help="the pod's ServiceAccount: the identity asked for (env SMI_SERVICE_ACCOUNT; "
+                           "default: the static config's node identity)")  # fmt: skip
+    mtls.add_argument("--trust-domain", default="cluster.local", help="SPIFFE trust domain; default cluster.local")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     parser.set_defaults(func=main)
+
+
+def _env_path(name: str) -> Path | None:
+    value = os.environ.get(name)
+    return Path(value) if value else None
+
+
+class UsageError(ValueError):
+    pass
+
+
+def trust_bundle_pem(value: str | None) -> str | None:
+    """``--trust-bundle``: PEM text as given, else the content of the file it names."""
+    if not value:
+        return None
+    if value.lstrip().startswith("-----BEGIN"):
+        return value
+    try:
+        return Path(value).read_text()
+    except OSError as e:
+        raise UsageError(f"--trust-bundle: cannot read {value}: {e.strerror or e}") from e
+
+
+def mtls_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The mTLS part of ``ProxySettings`` from the flags; raises :class:`UsageError`."""
+    ca_url = args.ca_url
+    if ca_url is None and args.control_plane and args.control_plane.startswith("https://"):
+        ca_url = args.control_plane.rstrip("/") + "/ca"
+    mode = args.mtls or ("strict" if ca_url else "off")
+    if mode == "off":
+        return {"mtls": "off"}
+    if not ca_url:
+        raise UsageError(f"--mtls {mode} needs --ca-url (or an https:// --control-plane)")
+    identity = ""
+    if args.service_account:
+        if not args.namespace:
+            raise UsageError("--service-account needs --namespace")
+        try:
+            identity = spiffe_id(args.trust_domain, args.namespace, args.service_account)
+        except InvalidSpiffeId as e:
+            raise UsageError(f"--service-account/--namespace/--trust-domain: {e}") from e
+    elif args.config_file is None:
+        raise UsageError(f"--mtls {mode} needs --service-account (or env SMI_SERVICE_ACCOUNT)")
+    return {
+        "mtls": mode,
+        "ca_url": ca_url,
+        "token_file": args.token_file,
+        "trust_bundle_pem": trust_bundle_pem(args.trust_bundle),
+        "identity": identity,
+    }
 
 
 def main(args: argparse.Namespace) -> int:
@@ -64,7 +141,13 @@ def main(args: argparse.Namespace) -> int:
     if args.control_plane and not (args.namespace and args.pod):
         print("smi proxy: --control-plane needs --namespace and --pod", file=sys.stderr)
         return 2
+    try:
+        tls = mtls_settings(args)
+    except UsageError as e:
+        print(f"smi proxy: {e}", file=sys.stderr)
+        return 2
     settings = ProxySettings(
+        **tls,
         namespace=args.namespace,
         pod=args.pod,
         control_plane=args.control_plane,
@@ -83,6 +166,9 @@ def main(args: argparse.Namespace) -> int:
             return 2
     try:
         run(settings)
+    except IdentitySetupError as e:
+        print(f"smi proxy: {e}", file=sys.stderr)
+        return 1
     except OSError as e:
         print(f"smi proxy: cannot listen: {e}", file=sys.stderr)
         return 1

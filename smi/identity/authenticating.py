@@ -6,7 +6,9 @@ proves, or raises :class:`AuthenticationFailed`.  Two exist:
 * :class:`BootstrapTokenAuthenticator` (local runtime): the runtime mints one random token
   per pod with :meth:`~BootstrapTokenAuthenticator.mint` and hands it to that pod's sidecar
   (environment or file).  Only a SHA-256 hash of each token is kept, mapped to
-  ``(namespace, pod, service account)``.
+  ``(namespace, pod, service account)``.  A separate control plane process
+  (``smi controller --authenticator bootstrap --bootstrap-tokens PATH``) loads tokens minted
+  elsewhere with :func:`load_bootstrap_tokens`.
 * ``TokenReviewAuthenticator`` (cluster, in ``smi.identity.tokenreview``): the proxy sends
   its projected ServiceAccount token, which the Kubernetes TokenReview API checks.
 """
@@ -14,10 +16,12 @@ proves, or raises :class:`AuthenticationFailed`.  Two exist:
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import threading
 from dataclasses import dataclass
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
 from smi.identity.errors import AuthenticationFailed
 from smi.proxyconfig.spiffe import spiffe_id
@@ -62,6 +66,16 @@ class BootstrapTokenAuthenticator:
             self._tokens[_digest(token)] = identity
         return token
 
+    def add(self, token: str, *, namespace: str, pod: str, service_account: str) -> None:
+        """Accept a token minted elsewhere (any earlier token of that pod is revoked)."""
+        spiffe_id("check.invalid", namespace, service_account)
+        if len(token) < 16:
+            raise ValueError(f"the bootstrap token of {namespace}/{pod} is too short (< 16 characters)")
+        identity = WorkloadIdentity(namespace=namespace, service_account=service_account, pod=pod)
+        with self._lock:
+            self._revoke(namespace, pod)
+            self._tokens[_digest(token)] = identity
+
     def revoke(self, *, namespace: str, pod: str) -> None:
         with self._lock:
             self._revoke(namespace, pod)
@@ -79,3 +93,30 @@ class BootstrapTokenAuthenticator:
         if identity is None:
             raise AuthenticationFailed("the bootstrap token is unknown or was revoked")
         return identity
+
+
+def load_bootstrap_tokens(path: Path, into: BootstrapTokenAuthenticator) -> int:
+    """Load ``path`` (a JSON file, or a directory of ``*.json`` files) into ``into``; returns the count.
+
+    Each file holds a list of ``{"token", "namespace", "pod", "service_account"}`` objects.
+    A bad file or entry raises ``ValueError`` naming the file, the entry and the problem.
+    """
+    files = sorted(path.glob("*.json")) if path.is_dir() else [path]
+    count = 0
+    for file in files:
+        try:
+            entries: Any = json.loads(file.read_text())
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{file}: not a readable JSON file: {e}") from e
+        if not isinstance(entries, list):
+            raise ValueError(f"{file}: expected a JSON list of token entries")
+        for i, entry in enumerate(entries):
+            try:
+                into.add(
+                    str(entry["token"]), namespace=str(entry["namespace"]), pod=str(entry["pod"]),
+                    service_account=str(entry["service_account"]),
+                )  # fmt: skip
+            except (KeyError, TypeError, ValueError) as e:
+                raise ValueError(f"{file}: entry {i}: {e!r}") from e
+            count += 1
+    return count

@@ -43,6 +43,9 @@ def sidecar(settings: InjectionSettings) -> dict[str, Any]:
         "--outbound", f"127.0.0.1:{settings.outbound_port}",
         "--admin", f"0.0.0.0:{settings.admin_port}",
         "--log-level", settings.log_level,
+        # mTLS (docs/identity.md): the CA is <control plane>/ca; token, trust bundle and
+        # ServiceAccount come from SMI_TOKEN_FILE, SMI_TRUST_BUNDLE and SMI_SERVICE_ACCOUNT.
+        "--mtls", "strict" if settings.control_plane_url.startswith("https://") else "off",
     ]  # fmt: skip
     if settings.trust_bundle:
         env.append({"name": "SMI_TRUST_BUNDLE", "value": settings.trust_bundle})

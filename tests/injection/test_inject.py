@@ -77,6 +77,32 @@ def test_the_sidecar_runs_smi_proxy_for_this_pod_as_uid_1337() -> None:
     assert security["capabilities"] == {"drop": ["ALL"]}
 
 
+def test_the_sidecar_runs_strict_mtls_with_the_injected_token_bundle_and_service_account(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    import dataclasses
+
+    from smi.cli.proxy import mtls_settings
+
+    settings = dataclasses.replace(SETTINGS, trust_bundle="-----BEGIN CERTIFICATE-----\nroots\n")
+    proxy = container(injected(app_pod(), settings), "smi-proxy")
+    env = {e["name"]: e for e in proxy["env"]}
+    assert env["SMI_SERVICE_ACCOUNT"]["valueFrom"]["fieldRef"]["fieldPath"] == "spec.serviceAccountName"
+    # The kubelet sets these; the proxy's flags default to them.
+    monkeypatch.setenv("SMI_TOKEN_FILE", env["SMI_TOKEN_FILE"]["value"])
+    monkeypatch.setenv("SMI_TRUST_BUNDLE", env["SMI_TRUST_BUNDLE"]["value"])
+    monkeypatch.setenv("SMI_SERVICE_ACCOUNT", "web")
+    args = build_parser().parse_args(
+        [a.replace("$(SMI_POD_NAMESPACE)", "shop").replace("$(SMI_POD_NAME)", "web-x1") for a in proxy["args"]]
+    )
+    tls = mtls_settings(args)
+    assert tls["mtls"] == "strict"
+    assert tls["ca_url"] == "https://cp.smi-system.svc:15010/ca"
+    assert str(tls["token_file"]) == "/var/run/secrets/smi-mesh/token"
+    assert tls["trust_bundle_pem"].startswith("-----BEGIN CERTIFICATE-----")
+    assert tls["identity"] == "spiffe://cluster.local/ns/shop/sa/web"
+
+
 def test_the_proxy_authenticates_with_a_projected_token_for_the_mesh_audience() -> None:
     pod = injected(app_pod())
     (volume,) = pod["spec"]["volumes"]

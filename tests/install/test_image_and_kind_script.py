@@ -30,8 +30,8 @@ def test_run_sh_uses_the_names_the_manifests_define() -> None:
     script = RUN_SH.read_text()
     controller = list(yaml.safe_load_all((REPO / "manifests/install/controller.yaml").read_text()))
     webhook = yaml.safe_load((REPO / "manifests/install/webhook.yaml").read_text())
-    (secret,) = [v["secret"]["secretName"] for v in controller[0]["spec"]["template"]["spec"]["volumes"]]
-    assert f"secret tls {secret}" in script
+    secrets = [v["secret"]["secretName"] for v in controller[0]["spec"]["template"]["spec"]["volumes"]]
+    assert "smi-webhook-tls" in secrets and "secret tls smi-webhook-tls" in script
     assert f"mutatingwebhookconfiguration {webhook['metadata']['name']}" in script
     assert "deployment/smi-controller" in script
     key = webhook["webhooks"][0]["namespaceSelector"]["matchExpressions"][0]["key"]

@@ -132,7 +132,7 @@ def test_the_webhook_calls_the_injection_route_of_the_https_container() -> None:
 
 def test_the_webhook_tls_files_come_from_the_mounted_secret() -> None:
     args = build_parser().parse_args(container("webhook")["args"])
-    (mount,) = container("webhook")["volumeMounts"]
+    (mount,) = [m for m in container("webhook")["volumeMounts"] if m["name"] == "webhook-tls"]
     for path in (args.tls_cert_file, args.tls_key_file):
         assert str(path).startswith(mount["mountPath"] + "/")
     (volume,) = [v for v in pod_spec()["volumes"] if v["name"] == mount["name"]]
@@ -149,6 +149,22 @@ def test_injected_proxies_are_pointed_at_the_config_server_service() -> None:
     listen_port = int(controller_args.listen.rpartition(":")[2])
     assert listen_port == next(p["containerPort"] for p in container("controller")["ports"] if p["name"] == "config")
     assert webhook_args.image == container("controller")["image"]
+
+
+def test_the_controller_serves_tls_from_the_ca_secret_and_injected_proxies_trust_it() -> None:
+    controller_args = build_parser().parse_args(container("controller")["args"])
+    assert not controller_args.insecure_plaintext
+    assert controller_args.authenticator == "tokenreview" and controller_args.token_audience == "smi-mesh"
+    (mount,) = [m for m in container("controller")["volumeMounts"] if m["name"] == "ca"]
+    assert str(controller_args.ca_dir) == mount["mountPath"]
+    (volume,) = [v for v in pod_spec()["volumes"] if v["name"] == "ca"]
+    assert volume["secret"]["secretName"] == "smi-ca"
+    webhook_args = build_parser().parse_args(container("webhook")["args"])
+    assert webhook_args.control_plane_url.startswith("https://")
+    assert str(webhook_args.trust_bundle_file) == f"{mount['mountPath']}/ca.crt"
+    assert urlsplit(webhook_args.control_plane_url).hostname in controller_args.tls_dns_name
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert container("controller")[probe]["httpGet"]["scheme"] == "HTTPS"
 
 
 @pytest.mark.parametrize("crd", sorted(CRDS.glob("*.yaml")), ids=lambda p: p.name)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -149,8 +150,13 @@ def test_ctrl_c_stops_everything_and_a_second_up_in_the_same_state_dir_is_refuse
     )
     mesh = Mesh(manifests=folder, work=tmp_path)
     try:
-        status = mesh.wait_ready(["store-v1"])
-        assert len([p for p in status["pods"] if p["ready"]]) == 2
+
+        def both_ready() -> dict[str, Any] | None:
+            now = mesh.status()
+            return now if sum(p["ready"] for p in now["pods"]) == 2 else None
+
+        status = wait_for("both replicas ready", both_ready)
+        assert [p["deployment"] for p in status["pods"]] == ["store-v1", "store-v1"]
         second = mesh.smi("up", "-f", str(folder), "--address-base", "127.9.0.0", check=False)
         assert second.returncode == 1 and "already running" in second.stderr
         pids = live_pids(status)
