@@ -54,7 +54,9 @@ def _edges(labels: dict[str, str]) -> list[Edge] | None:
     if labels.get("direction") != "outbound":
         return None
     source = f"{labels.get('source_namespace', '')}/{labels.get('source_workload', '')}"
-    destination = f"{labels.get('destination_namespace', '')}/{labels.get('destination_service', '')}"
+    service = labels.get("destination_service", "")
+    # A request its own sidecar could not route (no service of that name it may reach).
+    destination = f"{labels.get('destination_namespace', '')}/{service}" if service else "(no route)"
     edges = [Edge(source, destination)]
     if labels.get("backend"):
         edges.append(Edge(source, destination, labels["backend"]))

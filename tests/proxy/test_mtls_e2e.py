@@ -108,7 +108,8 @@ async def sidecar(
 
 def issue(ca: CertificateAuthority, sa: str) -> WorkloadMaterial:
     key = keys.generate_key()
-    issued = ca.issue(keys.build_csr(key, spiffe_id(ca.trust_domain, "default", sa)), identity=WorkloadIdentity("default", sa))
+    csr = keys.build_csr(key, spiffe_id(ca.trust_domain, "default", sa))
+    issued = ca.issue(csr, identity=WorkloadIdentity("default", sa))
     return from_response(key, issued.identity, issued.as_json())
 
 
@@ -246,9 +247,7 @@ async def test_a_client_without_a_certificate_is_refused_and_counted(cp: Control
         assert app.count() == 0
 
 
-async def test_the_client_refuses_a_server_that_is_not_the_endpoints_identity(
-    cp: ControlPlane, backends: Any
-) -> None:
+async def test_the_client_refuses_a_server_that_is_not_the_endpoints_identity(cp: ControlPlane, backends: Any) -> None:
     async with mesh_server(cp, backends) as (app, server):
         config = client_of(app, server, identity=spiffe_id(TD, "default", "database"))
         async with sidecar(cp, config, sa="client") as client:
@@ -259,47 +258,45 @@ async def test_the_client_refuses_a_server_that_is_not_the_endpoints_identity(
             assert app.count() == 0
 
 
-async def test_certificate_rotation_under_continuous_traffic_loses_no_request(
-    tmp_path: Path, backends: Any
-) -> None:
-    async with control_plane(tmp_path, lifetime=datetime.timedelta(seconds=3)) as plane:
-        async with (
-            mesh_server(plane, backends) as (app, server),
-            sidecar(plane, client_of(app, server), sa="client") as client,
-        ):
-            assert client.certificates is not None and server.certificates is not None
-            first = (client.tls.material.serial, server.tls.material.serial)  # type: ignore[union-attr]
-            failures: list[tuple[int, str]] = []
-            sent = 0
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + 40
+async def test_certificate_rotation_under_continuous_traffic_loses_no_request(tmp_path: Path, backends: Any) -> None:
+    async with (
+        control_plane(tmp_path, lifetime=datetime.timedelta(seconds=3)) as plane,
+        mesh_server(plane, backends) as (app, server),
+        sidecar(plane, client_of(app, server), sa="client") as client,
+    ):
+        assert client.certificates is not None and server.certificates is not None
+        first = (client.tls.material.serial, server.tls.material.serial)  # type: ignore[union-attr]
+        failures: list[tuple[int, str]] = []
+        sent = 0
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 40
 
-            def renewed_twice() -> bool:
-                return client.certificates.renewals >= 2 and server.certificates.renewals >= 2  # type: ignore[union-attr]
+        def renewed_twice() -> bool:
+            return client.certificates.renewals >= 2 and server.certificates.renewals >= 2  # type: ignore[union-attr]
 
-            async with aiohttp.ClientSession() as session:
+        async with aiohttp.ClientSession() as session:
 
-                async def worker() -> None:
-                    nonlocal sent
-                    while not renewed_twice() and loop.time() < deadline and sent < 20_000:
-                        sent += 1
-                        async with session.get("http://app/r", proxy=proxy_url(client)) as r:
-                            text = await r.text()
-                            if r.status != 200:
-                                failures.append((r.status, text))
+            async def worker() -> None:
+                nonlocal sent
+                while not renewed_twice() and loop.time() < deadline and sent < 20_000:
+                    sent += 1
+                    async with session.get("http://app/r", proxy=proxy_url(client)) as r:
+                        text = await r.text()
+                        if r.status != 200:
+                            failures.append((r.status, text))
 
-                async def churn() -> None:  # new mesh connections: new handshakes with the renewed certificates
-                    while not renewed_twice() and loop.time() < deadline:
-                        await wait_until(lambda: client.pool.tls_opened > 0, what="a connection")
-                        client.pool.close_all()
-                        await asyncio.sleep(0.2)
+            async def churn() -> None:  # new mesh connections: new handshakes with the renewed certificates
+                while not renewed_twice() and loop.time() < deadline:
+                    await wait_until(lambda: client.pool.tls_opened > 0, what="a connection")
+                    client.pool.close_all()
+                    await asyncio.sleep(0.2)
 
-                await asyncio.gather(*(worker() for _ in range(4)), churn())
-            assert renewed_twice(), "both sidecars should have renewed twice within the bound"
-            assert failures == []
-            assert sent > 0 and app.count() == sent
-            assert (client.tls.material.serial, server.tls.material.serial) != first  # type: ignore[union-attr]
-            assert client.pool.tls_opened > 1
+            await asyncio.gather(*(worker() for _ in range(4)), churn())
+        assert renewed_twice(), "both sidecars should have renewed twice within the bound"
+        assert failures == []
+        assert sent > 0 and app.count() == sent
+        assert (client.tls.material.serial, server.tls.material.serial) != first  # type: ignore[union-attr]
+        assert client.pool.tls_opened > 1
 
 
 async def test_ready_waits_for_the_certificate_and_metrics_show_it(cp: ControlPlane, backends: Any) -> None:
@@ -325,5 +322,3 @@ async def test_without_a_valid_token_the_sidecar_does_not_start(cp: ControlPlane
     with pytest.raises(ValueError, match=r"no workload certificate for .*sa/client: .*HTTP 401"):
         await proxy.start()
     await proxy.stop()
-
-
