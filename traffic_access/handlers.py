@@ -1,6 +1,7 @@
-"""Thin kopf handlers for TrafficTarget (access.smi-spec.io v1alpha1..v1alpha3) and the traffic
-specs they use: HTTPRouteGroup and TCPRoute (specs.smi-spec.io v1alpha1..v1alpha4), UDPRoute
-(v1alpha4).
+"""Thin kopf handlers for TrafficTarget (access.smi-spec.io) and the traffic specs it uses:
+HTTPRouteGroup, TCPRoute and UDPRoute (specs.smi-spec.io).  One version of each kind is
+watched (the storage version by default, see ``smi.controllers.kinds``); the API server
+converts objects written in any other served version.
 
 They only parse, validate and feed the store (see ``smi.controllers.registering``); the
 access semantics live in ``traffic_access.compile``.

@@ -1,4 +1,4 @@
-"""Thin kopf handlers for TrafficSplit (split.smi-spec.io v1alpha1..v1alpha4).
+"""Thin kopf handlers for TrafficSplit (split.smi-spec.io; the watched version is set in ``smi.controllers.kinds``).
 
 They only parse, validate and feed the store (see ``smi.controllers.registering``); the
 split semantics live in ``traffic_split.compile``.

@@ -64,6 +64,11 @@ kubectl apply -f "$REPO/manifests/crds/"
 kubectl apply -f "$REPO/manifests/install/namespace.yaml"
 kubectl -n "$NAMESPACE" create secret tls smi-webhook-tls \
   --cert="$WORK/tls.crt" --key="$WORK/tls.key" --dry-run=client -o yaml | kubectl apply -f -
+# The mesh's CA: made once here, kept in Secret smi-ca; re-running keeps the same trust.
+if ! kubectl -n "$NAMESPACE" get secret smi-ca >/dev/null 2>&1; then
+  smi ca init --dir "$WORK/mesh-ca" --trust-domain cluster.local
+  kubectl -n "$NAMESPACE" create secret generic smi-ca --from-file="$WORK/mesh-ca"
+fi
 kubectl apply -k "$REPO/manifests/install/"
 kubectl patch mutatingwebhookconfiguration smi-mesh-sidecar-injector --type=json \
   -p "[{\"op\": \"add\", \"path\": \"/webhooks/0/clientConfig/caBundle\", \"value\": \"$CA_BUNDLE\"}]"

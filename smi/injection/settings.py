@@ -22,7 +22,7 @@ TOKEN_FILE = "token"
 class InjectionSettings:
     image: str = "smi-mesh:latest"
     image_pull_policy: str = "IfNotPresent"
-    control_plane_url: str = "http://smi-controller.smi-system.svc:15010"  # smi controller --listen (plain HTTP today)
+    control_plane_url: str = "https://smi-controller.smi-system.svc:15010"  # smi controller: config stream + CA, TLS
     trust_bundle: str = ""  # PEM roots the proxy trusts the control plane with at first (env SMI_TRUST_BUNDLE)
     proxy_uid: int = 1337
     inbound_port: int = 15003
