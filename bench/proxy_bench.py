@@ -15,7 +15,9 @@ Same workload for every case: small GET, keep-alive.
   process, bootstrap tokens), the hop between them is pooled mTLS (TLS 1.3, session
   resumption); the summary gives its ratio to ``mesh`` (plain text)
 
-Measures saturation throughput with ``wrk -t1 -c32``, latency percentiles at a fixed
+Measures saturation throughput with ``wrk -t1 -c32`` and the CPU time the proxy (or HAProxy)
+under test spent per request during it (``/proc/<pid>/stat`` utime+stime / requests: far
+less sensitive to other work on the machine than req/s), latency percentiles at a fixed
 1,000 requests/s with an open-loop generator (``OpenLoop`` below: asyncio + httptools,
 requests scheduled on a fixed timetable and timed from their scheduled start, so a stall
 is not hidden), and the proxy's idle and loaded RSS.  The generator's own overhead is the
@@ -26,7 +28,9 @@ origin and the latency generator on CPU 1 (``taskset``).  Other work on the mach
 the figures noisy: compare the ratios, and re-run on a quiet machine.
 
 Needs the Debian packages ``haproxy`` and ``wrk``; installs nothing itself.
-Run: ``python bench/proxy_bench.py [--duration 10] [--rate 1000]``.
+Each figure is measured ``--repeat`` times (default 3) and the median is reported; every
+run is kept in the JSON.
+Run: ``python bench/proxy_bench.py [--duration 10] [--rate 1000] [--repeat 3]``.
 """
 
 from __future__ import annotations
@@ -148,16 +152,29 @@ def proxy_config(*, origin_port: int, mesh_inbound_port: int) -> dict[str, Any]:
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return float(ordered[len(ordered) // 2])
+
+
 def run_wrk(port: int, *, duration: int, cpu: str) -> dict[str, float]:
     cmd = ["wrk", "-t1", "-c32", f"-d{duration}s", "--latency", "-H", "Host: web", f"http://127.0.0.1:{port}/"]
     if shutil.which("taskset"):
         cmd = ["taskset", "-c", cpu, *cmd]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30).stdout
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    total = re.search(r"(\d+) requests in", out)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
     return {
         "requests_per_second": float(rps.group(1)) if rps else 0.0,
+        "requests": int(total.group(1)) if total else 0,
         "non_2xx": int(non2xx.group(1)) if non2xx else 0,
         "socket_errors": errors.group(1) if errors else "",  # type: ignore[dict-item]
     }
@@ -295,6 +312,7 @@ def main() -> int:
     parser.add_argument("--latency-seconds", type=float, default=5.0)
     parser.add_argument("--proxy-cpu", default="0")
     parser.add_argument("--load-cpu", default="1")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the median is reported")
     args = parser.parse_args()
     missing = [tool for tool in ("haproxy", "wrk") if shutil.which(tool) is None]
     if missing:
@@ -323,6 +341,7 @@ def main() -> int:
     results: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "note": "2-core dev machine shared with other work: noisy"},
         "workload": "GET / small body, keep-alive; wrk -t1 -c32; latency at fixed rate, open loop",
+        "repeat": args.repeat,
         "origin": "haproxy http-request return (nbthread 1)",
         "cases": {},
     }
@@ -331,11 +350,27 @@ def main() -> int:
 
         def measure(name: str, port: int, pids: list[int]) -> None:
             idle = {str(p): rss(p) for p in pids}
-            sat = run_wrk(port, duration=args.duration, cpu=args.load_cpu)
-            lat = latency(port, rate=args.rate, seconds=args.latency_seconds, cpu=args.load_cpu)
+            sats, lats = [], []
+            for _ in range(max(args.repeat, 1)):
+                before = sum(cpu_seconds(p) for p in pids)
+                sat = run_wrk(port, duration=args.duration, cpu=args.load_cpu)
+                used = sum(cpu_seconds(p) for p in pids) - before
+                if pids and sat["requests"]:
+                    sat["cpu_us_per_request"] = round(used / sat["requests"] * 1e6, 2)
+                sats.append(sat)
+                lats.append(latency(port, rate=args.rate, seconds=args.latency_seconds, cpu=args.load_cpu))
             loaded = {str(p): rss(p) for p in pids}
-            cases[name] = {"saturation": sat, "latency": lat, "idle_rss_mb": idle, "loaded_rss_mb": loaded}
-            line = f"{name:15s} {sat['requests_per_second']:10.0f} req/s   p50 {lat['p50_ms']:.3f} ms  "
+            sat_median: dict[str, Any] = {
+                key: median([s[key] for s in sats])
+                for key in ("requests_per_second", "cpu_us_per_request", "non_2xx")
+                if all(key in s for s in sats)
+            }
+            lat_median = {key: median([v[key] for v in lats]) for key in lats[0]}
+            cases[name] = {"saturation": sat_median, "latency": lat_median, "idle_rss_mb": idle,
+                           "loaded_rss_mb": loaded, "runs": {"saturation": sats, "latency": lats}}  # fmt: skip
+            sat, lat = sat_median, lat_median
+            cpu_text = f"  {sat['cpu_us_per_request']:.1f} us CPU/req" if "cpu_us_per_request" in sat else ""
+            line = f"{name:15s} {sat['requests_per_second']:10.0f} req/s{cpu_text}   p50 {lat['p50_ms']:.3f} ms  "
             print(line + f"p99 {lat['p99_ms']:.3f} ms  failures {lat['failures']} non2xx {sat['non_2xx']}", flush=True)
 
         measure("direct", origin_port, [])
@@ -398,6 +433,13 @@ def main() -> int:
         lat = cases[name]["latency"]
         summary[name] = {
             "throughput_vs_haproxy": ratio(name, "haproxy"),
+            # HAProxy's CPU per request / ours (per proxy process, so a mesh is shared by its 2 hops):
+            # the throughput ratio each would reach alone on one core
+            "cpu_efficiency_vs_haproxy": round(
+                cases["haproxy"]["saturation"]["cpu_us_per_request"]
+                / max(cases[name]["saturation"]["cpu_us_per_request"] / hops, 1e-9),
+                3,
+            ),
             "throughput_vs_direct": ratio(name, "direct"),
             "added_p50_ms_per_hop": round((lat["p50_ms"] - direct_lat["p50_ms"]) / hops, 3),
             "added_p99_ms_per_hop": round((lat["p99_ms"] - direct_lat["p99_ms"]) / hops, 3),
@@ -416,7 +458,8 @@ def main() -> int:
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print("\nratios (throughput) and added latency per hop at", args.rate, "req/s:")
     for name, s in summary.items():
-        print(f"  {name:15s} {s['throughput_vs_haproxy']:.2f}x haproxy  {s['throughput_vs_direct']:.2f}x direct  "
+        print(f"  {name:15s} {s['throughput_vs_haproxy']:.2f}x haproxy "
+              f"(CPU/req {s['cpu_efficiency_vs_haproxy']:.2f}x)  {s['throughput_vs_direct']:.2f}x direct  "
               f"+p50 {s['added_p50_ms_per_hop']:.3f} ms  +p99 {s['added_p99_ms_per_hop']:.3f} ms"
               + (f"  idle RSS {s['idle_rss_mb']:.1f} MB  loaded {s['loaded_rss_mb']:.1f} MB"
                  if "idle_rss_mb" in s else ""))  # fmt: skip

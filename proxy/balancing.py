@@ -21,7 +21,7 @@ class SmoothWeightedRoundRobin(Generic[T]):
     Items of weight 0 are never picked.
     """
 
-    __slots__ = ("_current", "_items", "_total", "_weights")
+    __slots__ = ("_current", "_items", "_only", "_total", "_weights")
 
     def __init__(self, items: Sequence[tuple[T, int]]) -> None:
         live = [(item, weight) for item, weight in items if weight > 0]
@@ -29,12 +29,15 @@ class SmoothWeightedRoundRobin(Generic[T]):
         self._weights: list[int] = [weight for _, weight in live]
         self._current: list[int] = [0] * len(live)
         self._total = sum(self._weights)
+        self._only = self._items[0] if len(live) == 1 else None  # one item: every pick is it
 
     def __len__(self) -> int:
         return len(self._items)
 
     def pick(self) -> T | None:
         """The next item, or None when every weight is 0."""
+        if self._only is not None:
+            return self._only
         if not self._items:
             return None
         current = self._current
@@ -54,13 +57,16 @@ class SmoothWeightedRoundRobin(Generic[T]):
 class RoundRobin(Generic[T]):
     """Each item in turn."""
 
-    __slots__ = ("_items", "_next")
+    __slots__ = ("_items", "_next", "_only")
 
     def __init__(self, items: Sequence[T]) -> None:
         self._items = tuple(items)
         self._next = 0
+        self._only = self._items[0] if len(self._items) == 1 else None
 
     def pick(self) -> T | None:
+        if self._only is not None:
+            return self._only
         if not self._items:
             return None
         i = self._next

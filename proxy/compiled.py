@@ -8,6 +8,11 @@ scores, EWMA latencies) lives here and starts afresh with each config.
 
 Bad parts of a config (an invalid regex, a split backend naming no cluster) are dropped
 with a warning in ``problems``: a bad rule never takes the proxy down.
+
+Everything a request needs that does not depend on the request is computed here, once:
+each split backend and each port's root carry their ``RouteDecision`` (routing returns
+these objects, it builds none), and a cluster whose picker learns nothing from outcomes
+(round-robin) has no ``feedback``, so the engine skips that call per request.
 """
 
 from __future__ import annotations
@@ -73,7 +78,11 @@ def compile_match(match: HttpMatch) -> CompiledMatch:
 
 
 def any_match(matches: tuple[CompiledMatch, ...], head: RequestHead) -> bool:
-    return any(m.matches(head) for m in matches)
+    # a plain loop, not any(<generator>): this runs per request and a generator costs more
+    for m in matches:  # noqa: SIM110
+        if m.matches(head):
+            return True
+    return False
 
 
 @dataclass(slots=True)
@@ -84,12 +93,24 @@ class ClusterState:
     picker: Picker
     connect_timeout: float
     request_timeout: float
+    feedback: Picker | None = None  # the picker when it learns from outcomes (EWMA), else None
+
+
+@dataclass(frozen=True, slots=True)
+class RouteDecision:
+    """Which cluster serves a request; built at compile time and shared by every request."""
+
+    cluster: ClusterState | None  # None: nothing can serve it (reason says why)
+    route: str = ""  # the split route's name, "" for the root cluster
+    backend: str = ""  # the backend service picked by a split, "" without a split
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class Backend:
     state: ClusterState
     service: str  # the backend service's name, for the ``backend`` metrics label
+    decision: RouteDecision  # (state, split name, service)
 
 
 @dataclass(slots=True)
@@ -97,6 +118,7 @@ class CompiledSplit:
     name: str
     matches: tuple[CompiledMatch, ...]  # empty = every request
     picker: SmoothWeightedRoundRobin[Backend]
+    no_backend: RouteDecision  # the 503 decision when no backend has weight > 0
 
 
 @dataclass(slots=True)
@@ -110,6 +132,7 @@ class PortRoute:
     root: ClusterState | None
     splits: tuple[CompiledSplit, ...]
     needs_head: bool  # some split has matches, so routing looks at the request
+    root_decision: RouteDecision  # when no split applies: the root cluster, or why there is none
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +154,8 @@ class CompiledInbound:
     permissive: bool
     rules: tuple[CompiledRule, ...]
     peers: dict[str, str]  # source address -> SPIFFE id
+    # (identity, port) -> the rules that may apply, filled by ``authz`` on first use (bounded there)
+    by_caller: dict[tuple[str, int], tuple[tuple[CompiledRule, object], ...]] = field(default_factory=dict)
 
     @property
     def only_port(self) -> InboundPort | None:
@@ -151,12 +176,14 @@ class CompiledConfig:
 
 def _cluster_state(cluster: Cluster) -> ClusterState:
     endpoints = list(cluster.endpoints)
-    picker: Picker = EwmaLeastLoaded(endpoints) if cluster.lb_policy == "ewma" else RoundRobin(endpoints)
+    learns = cluster.lb_policy == "ewma"
+    picker: Picker = EwmaLeastLoaded(endpoints) if learns else RoundRobin(endpoints)
     return ClusterState(
         cluster=cluster,
         picker=picker,
         connect_timeout=max(cluster.connect_timeout_ms, 1) / 1000.0,
         request_timeout=max(cluster.request_timeout_ms, 1) / 1000.0,
+        feedback=picker if learns else None,
     )
 
 
@@ -183,14 +210,21 @@ def _port_route(
             if state is None:
                 problems.append(f"split {split.name}: backend cluster {wc.cluster!r} is unknown; skipped")
                 continue
-            backends.append((Backend(state, wc.service or state.cluster.service), wc.weight))
+            name = wc.service or state.cluster.service
+            backends.append((Backend(state, name, RouteDecision(state, split.name, name)), wc.weight))
         matches = _matches(split.matches, f"split {split.name}", problems)
         if matches is None:
             continue
-        splits.append(CompiledSplit(split.name, matches, SmoothWeightedRoundRobin(backends)))
+        why = f"traffic split {split.name} has no backend with weight > 0"
+        no_backend = RouteDecision(None, split.name, "", why)
+        splits.append(CompiledSplit(split.name, matches, SmoothWeightedRoundRobin(backends), no_backend))
     root = clusters.get(port.cluster)
     if root is None and port.cluster:
         problems.append(f"service {namespace}/{service}:{port.port}: cluster {port.cluster!r} is unknown")
+    if root is None:
+        root_decision = RouteDecision(None, "", "", f"service {namespace}/{service}:{port.port} has no cluster")
+    else:
+        root_decision = RouteDecision(root)
     return PortRoute(
         namespace=namespace,
         service=service,
@@ -199,6 +233,7 @@ def _port_route(
         root=root,
         splits=tuple(splits),
         needs_head=any(s.matches for s in splits),
+        root_decision=root_decision,
     )
 
 
@@ -258,6 +293,7 @@ __all__ = [
     "CompiledRule",
     "CompiledSplit",
     "PortRoute",
+    "RouteDecision",
     "any_match",
     "compile_config",
     "compile_match",

@@ -37,34 +37,55 @@ class CleanHead:
     expect_continue: bool = False
 
 
+# What each header name that matters to the engine is (by lower-case name); others are just copied.
+_HOP, _CONNECTION, _TRANSFER_ENCODING, _UPGRADE, _HOST, _CONTENT_LENGTH, _EXPECT = range(7)
+_KINDS: Final = {
+    **dict.fromkeys(HOP_BY_HOP, _HOP),
+    b"connection": _CONNECTION,
+    b"transfer-encoding": _TRANSFER_ENCODING,
+    b"upgrade": _UPGRADE,
+    b"host": _HOST,
+    b"content-length": _CONTENT_LENGTH,
+    b"expect": _EXPECT,
+}
+
+
 def clean_headers(raw: list[tuple[bytes, bytes]]) -> CleanHead:
-    """Split ``raw`` headers into end-to-end headers and framing/connection facts."""
-    kept: list[tuple[bytes, bytes]] = []
-    head = CleanHead(kept)
+    """Split ``raw`` headers into end-to-end headers and framing/connection facts.
+
+    One pass with one dict lookup per header; when no hop-by-hop header is present (the
+    usual case) ``raw`` itself is the result's header list (it is not copied, so callers
+    must not change it afterwards).
+    """
+    head = CleanHead(raw)
+    hop = False
     named: set[bytes] | None = None
+    kinds = _KINDS
     for name, value in raw:
-        lname = name.lower()
-        if lname in HOP_BY_HOP:
-            if lname == b"connection":
+        kind = kinds.get(name.lower())
+        if kind is None:
+            continue
+        if kind == _HOST:
+            head.host = value
+        elif kind == _CONTENT_LENGTH:
+            head.content_length = value
+        elif kind == _EXPECT:
+            head.expect_continue = value.lower() == b"100-continue"
+        else:
+            hop = True
+            if kind == _CONNECTION:
                 for token in value.lower().split(b","):
                     token = token.strip()
                     if token and token not in (b"close", b"keep-alive", b"upgrade"):
                         named = named or set()
                         named.add(token)
-            elif lname == b"transfer-encoding":
+            elif kind == _TRANSFER_ENCODING:
                 head.chunked = value.lower().rstrip().endswith(b"chunked")
-            elif lname == b"upgrade":
+            elif kind == _UPGRADE:
                 head.upgrade = value
-            continue
-        if lname == b"host":
-            head.host = value
-        elif lname == b"content-length":
-            head.content_length = value
-        elif lname == b"expect":
-            head.expect_continue = value.lower() == b"100-continue"
-        kept.append((name, value))
-    if named:
-        head.headers = [(n, v) for n, v in kept if n.lower() not in named]
+    if hop:
+        drop = HOP_BY_HOP | named if named else HOP_BY_HOP
+        head.headers = [(n, v) for n, v in raw if n.lower() not in drop]
     return head
 
 

@@ -336,7 +336,7 @@ class HttpForwarder(asyncio.Protocol):
                 self._activate(ex)
                 continue
             break
-        if len(queue) <= 1:
+        if self._paused and len(queue) <= 1:
             self._unpause(_PAUSE_PIPELINE)
         if not queue and self._broken is not None:
             self._reply_broken()
@@ -346,9 +346,13 @@ class HttpForwarder(asyncio.Protocol):
         ex.started = self.loop.time()
         clean = ex.clean
         assert clean is not None
-        authority, origin = split_target(ex.url)
-        if authority is None:
-            authority = clean.host
+        url = ex.url
+        if url[:1] == b"/":
+            authority, origin = clean.host, url  # origin-form, the common case
+        else:
+            authority, origin = split_target(url)
+            if authority is None:
+                authority = clean.host
         head = RequestHead(ex.method.decode("latin-1"), path_of(origin), clean.headers)
         if ex.method == b"CONNECT":
             decision: Target | LocalReply = LocalReply(
@@ -442,7 +446,8 @@ class HttpForwarder(asyncio.Protocol):
             ex.pending_size = 0
         else:
             conn.write(ex.head_bytes)
-        self._unpause(_PAUSE_WAIT)
+        if self._paused:
+            self._unpause(_PAUSE_WAIT)
         if self._write_paused:
             conn.pause_reading()
         if ex.request_done:
@@ -501,7 +506,8 @@ class HttpForwarder(asyncio.Protocol):
         ex.stats = reply.stats
         ex.pending = []
         ex.pending_size = 0
-        self._unpause(_PAUSE_WAIT)
+        if self._paused:
+            self._unpause(_PAUSE_WAIT)
         stats = reply.stats
         stats.requests += 1
         if reply.error:

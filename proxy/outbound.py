@@ -10,6 +10,12 @@ A ``--forward LISTEN=SERVICE.NAMESPACE:PORT`` listener is bound to one service p
 routing with the service fixed when that port is http, otherwise opaque TCP with the same
 split, load balancing and PROXY header.  Until the config has the service it refuses
 connections.
+
+Per request the router does as little as it can: a router keeps, for the config it last
+saw, the ``PortRoute`` of each authority already seen and one ``Target`` (with its
+metrics edge) per (route decision, endpoint), so the steady state is two dict lookups, the
+split and endpoint picks and no allocation.  Both caches are dropped when the config
+changes, and the authority cache is bounded (authorities come from clients).
 """
 
 from __future__ import annotations
@@ -17,8 +23,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Final
 
-from proxy.compiled import PROTOCOL_HTTP, CompiledConfig, PortRoute
+from proxy.compiled import PROTOCOL_HTTP, CompiledConfig, PortRoute, RouteDecision
 from proxy.headers import RequestHead, parse_authority
 from proxy.holder import ConfigHolder
 from proxy.http1 import HttpForwarder
@@ -27,10 +34,14 @@ from proxy.routing import route
 from proxy.targets import LocalReply, Target
 from proxy.tcp import Refuse, TcpSplice
 from proxy.upstream import UpstreamPool
+from smi.proxyconfig import Endpoint
 
 logger = logging.getLogger(__name__)
 
 ServiceKey = tuple[str, str, int]  # (namespace, name, port)
+TargetCache = dict[tuple[int, int], Target]  # (id(RouteDecision), id(Endpoint)) -> Target, for one config
+
+_MAX_AUTHORITIES: Final = 1024
 
 
 def _labels(cc: CompiledConfig | None, port: PortRoute | None, workload: str = "", identity: str = "",
@@ -43,9 +54,19 @@ def _labels(cc: CompiledConfig | None, port: PortRoute | None, workload: str = "
 
 
 def target_for(
-    cc: CompiledConfig, port: PortRoute, head: RequestHead | None, *, metrics: Metrics, bind_address: str
+    cc: CompiledConfig,
+    port: PortRoute,
+    head: RequestHead | None,
+    *,
+    metrics: Metrics,
+    bind_address: str,
+    cache: TargetCache | None = None,
 ) -> Target | LocalReply:
-    """Split, load-balance and address one request or connection to ``port``."""
+    """Split, load-balance and address one request or connection to ``port``.
+
+    ``cache`` (owned by the caller, for ``cc`` and ``metrics`` only) memoizes the Target of
+    each (decision, endpoint).
+    """
     decision = route(head, port)
     cluster = decision.cluster
     if cluster is None:
@@ -55,6 +76,21 @@ def target_for(
     if endpoint is None:
         stats = metrics.edge(_labels(cc, port, route_name=decision.route, backend=decision.backend))
         return LocalReply(503, f"no endpoints available for {cluster.cluster.name}", stats, error="no_endpoints")
+    if cache is None:
+        return _target(cc, port, decision, endpoint, metrics=metrics, bind_address=bind_address)
+    key = (id(decision), id(endpoint))
+    target = cache.get(key)
+    if target is None:
+        target = cache[key] = _target(cc, port, decision, endpoint, metrics=metrics, bind_address=bind_address)
+    return target
+
+
+def _target(
+    cc: CompiledConfig, port: PortRoute, decision: RouteDecision, endpoint: Endpoint, *, metrics: Metrics,
+    bind_address: str,
+) -> Target:  # fmt: skip
+    cluster = decision.cluster
+    assert cluster is not None
     stats = metrics.edge(_labels(cc, port, endpoint.workload, endpoint.identity, decision.route, decision.backend))
     bind = bind_address or cc.config.node.address
     if endpoint.proxy_port:
@@ -70,7 +106,7 @@ def target_for(
         cluster.request_timeout,
         stats,
         endpoint,
-        cluster.picker,
+        cluster.feedback,
     )
 
 
@@ -84,6 +120,9 @@ class OutboundRouter:
         self.metrics = metrics
         self.bind_address = bind_address
         self.fixed = fixed
+        self._cc: CompiledConfig | None = None  # the config the caches below belong to
+        self._targets: TargetCache = {}
+        self._authorities: dict[bytes, PortRoute] = {}
 
     def fallback_stats(self) -> EdgeStats:
         return self.metrics.edge(_labels(self.holder.current, None))
@@ -92,6 +131,14 @@ class OutboundRouter:
         cc = self.holder.current
         if cc is None:
             return LocalReply(503, "no config from the control plane yet", self.fallback_stats(), "no_config")
+        if cc is not self._cc:
+            self._cc, self._targets, self._authorities = cc, {}, {}
+        if authority is not None and self.fixed is None:
+            known = self._authorities.get(authority)
+            if known is not None:
+                return target_for(
+                    cc, known, head, metrics=self.metrics, bind_address=self.bind_address, cache=self._targets
+                )
         if self.fixed is not None:
             port = cc.services.get(self.fixed)
             if port is None:
@@ -110,8 +157,10 @@ class OutboundRouter:
             if found is None:
                 text = f"no route: no mesh service answers to {host_port[0]}:{host_port[1]}"
                 return LocalReply(404, text, self.fallback_stats(), "no_route")
-            port = found
-        return target_for(cc, port, head, metrics=self.metrics, bind_address=self.bind_address)
+            if len(self._authorities) >= _MAX_AUTHORITIES:
+                self._authorities.clear()
+            self._authorities[authority] = port = found
+        return target_for(cc, port, head, metrics=self.metrics, bind_address=self.bind_address, cache=self._targets)
 
 
 def outbound_factory(

@@ -5,22 +5,15 @@ The SplitRoutes of the port are tried in order; the first whose matches match (n
 the root service's own cluster serves the request.  A split that applies but has no
 backend of weight > 0 is an error (503), not a fall-through: the user asked for that
 traffic to be split and none of it may silently go elsewhere.
+
+Every decision returned is one built when the config was compiled (no allocation per
+request), so callers may use its identity as a cache key.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from proxy.compiled import ClusterState, PortRoute, any_match
+from proxy.compiled import PortRoute, RouteDecision, any_match
 from proxy.headers import RequestHead
-
-
-@dataclass(frozen=True, slots=True)
-class RouteDecision:
-    cluster: ClusterState | None  # None: nothing can serve it (reason says why)
-    route: str = ""  # the split route's name, "" for the root cluster
-    backend: str = ""  # the backend service picked by a split, "" without a split
-    reason: str = ""
 
 
 def route(head: RequestHead | None, port: PortRoute) -> RouteDecision:
@@ -30,8 +23,9 @@ def route(head: RequestHead | None, port: PortRoute) -> RouteDecision:
             continue
         backend = split.picker.pick()
         if backend is None:
-            return RouteDecision(None, split.name, "", f"traffic split {split.name} has no backend with weight > 0")
-        return RouteDecision(backend.state, split.name, backend.service)
-    if port.root is None:
-        return RouteDecision(None, "", "", f"service {port.namespace}/{port.service}:{port.port} has no cluster")
-    return RouteDecision(port.root)
+            return split.no_backend
+        return backend.decision
+    return port.root_decision
+
+
+__all__ = ["RouteDecision", "route"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from proxy.headers import RequestHead
@@ -22,6 +22,10 @@ class Target:
 
     ``announce_port`` != 0: the upstream is a peer sidecar at ``address:port`` and the
     connection starts with a PROXY v2 header naming ``address:announce_port``.
+
+    Never changed after it is built: routers cache one per (decision, endpoint) and hand
+    the same object to every request that goes there.  ``feedback`` is set only when the
+    picker learns from outcomes.
     """
 
     address: str
@@ -33,10 +37,10 @@ class Target:
     stats: EdgeStats
     endpoint: Endpoint | None = None
     feedback: Feedback | None = None
+    key: PoolKey = field(init=False)  # the upstream pool's key, computed once
 
-    @property
-    def key(self) -> PoolKey:
-        return (self.address, self.port, self.announce_port, self.bind)
+    def __post_init__(self) -> None:
+        self.key = (self.address, self.port, self.announce_port, self.bind)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,12 +1,14 @@
 """``smi down``: stop the running local mesh and every process it started.
 
 When the runtime is gone but left processes behind (it was killed with SIGKILL), ``down``
-finds them by the ``SMI_RUNTIME_ID`` in their environment and kills them.
+finds them by the ``SMI_RUNTIME_ID`` in their environment and kills them, and removes the
+pods' bootstrap tokens it left in the state dir (useless without it, but secrets all the same).
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 
@@ -41,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     killed = leftovers.kill_all(info.runtime_id)
     if killed:
         print(f"smi down: killed {killed} process(es) left behind by runtime {info.runtime_id[:8]}")
+    shutil.rmtree(directory / "pods", ignore_errors=True)  # smi.runtime.mtls.PODS_DIR: the pods' tokens
     statefile.remove(directory, runtime_id=info.runtime_id)
     print("local mesh stopped")
     return 0

@@ -1,9 +1,16 @@
-"""``smi status``: pods, their processes (restarts, last exit), sidecars, config versions, health."""
+"""``smi status``: pods, their processes (restarts, last exit), sidecars, config versions, mTLS, health.
+
+The mTLS line names the mode and the local CA (its root's SHA-256 fingerprint, the same
+across restarts of ``smi up`` on one state dir; ``smi ca status --dir <state dir>/ca`` shows
+more); each sidecar's row shows when its workload certificate expires, as its ``/metrics``
+report it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import time
 from typing import Any
 
 from smi.cli._runtime_client import add_state_dir, with_runtime
@@ -26,6 +33,27 @@ def _process_line(p: dict[str, Any]) -> str:
     return f"    {name:<12} {p['state']:<9} pid {pid:<8} restarts {p['restarts']}{last}{wait}"
 
 
+def _expires(sidecar: dict[str, Any]) -> str:
+    expiry = sidecar.get("certificate_expiry")
+    if expiry is None:
+        return "-"
+    left = expiry - time.time()
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(expiry))
+    return f"{when} (in {age(left)})" if left > 0 else f"{when} (EXPIRED)"
+
+
+def _mtls_line(mtls: dict[str, Any] | None) -> str:
+    if not mtls:
+        return "mTLS unknown"
+    if mtls.get("mode") == "off":
+        return "mTLS off (plain text between sidecars; no CA)"
+    rotating = ", rotating" if mtls.get("rotating") else ""
+    return (
+        f"mTLS {mtls['mode']}  trust domain {mtls.get('trust_domain')}  CA {mtls.get('ca_dir')}  "
+        f"root sha256 {mtls.get('root_sha256')}{rotating}"
+    )
+
+
 def print_status(data: dict[str, Any]) -> None:
     rt = data["runtime"]
     print(f"local mesh pid {rt['pid']}  up {age(rt['uptime'])}  manifests {rt['manifests']}")
@@ -33,14 +61,17 @@ def print_status(data: dict[str, Any]) -> None:
         f"control plane {rt['config_url']}  store version {rt['store_version']}  "
         f"connected proxies {rt['connected_proxies']}"
     )
+    print(_mtls_line(rt.get("mtls")))
     print()
-    print(f"{'POD':<46} {'IP':<15} {'READY':<6} {'SIDECAR':<10} CONFIG")
+    print(f"{'POD':<46} {'IP':<15} {'READY':<6} {'SIDECAR':<10} {'CONFIG':<7} {'MTLS':<11} CERT EXPIRES")
     for pod in data["pods"]:
         sidecar = pod["sidecar"]
         version = sidecar.get("config_version")
         print(
             f"{pod['namespace'] + '/' + pod['name']:<46} {pod['ip']:<15} {'yes' if pod['ready'] else 'no':<6} "
-            f"{'ready' if sidecar['ready'] else 'not ready':<10} v{version if version is not None else '-'}"
+            f"{'ready' if sidecar['ready'] else 'not ready':<10} "
+            f"{'v' + str(version if version is not None else '-'):<7} {sidecar.get('mtls') or '-':<11} "
+            f"{_expires(sidecar)}"
         )
         for process in pod["processes"]:
             print(_process_line(process))

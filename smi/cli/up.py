@@ -1,6 +1,8 @@
 """``smi up``: run a folder of Kubernetes + SMI manifests as a local mesh (no cluster, no root).
 
-Without ``-f`` it runs the bundled bookstore demo (``manifests/demo/``).  See
+Without ``-f`` it runs the bundled bookstore demo (``manifests/demo/``).  Sidecars talk
+strict mutual TLS by default, with certificates from the runtime's own CA in
+``<state dir>/ca`` (``--mtls permissive|off`` for migration or debugging).  See
 docs/local-runtime.md.
 """
 
@@ -22,6 +24,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--address-base", default="127.1.0.0", help="pods get base+2, base+3, … (in 127/8)")
     parser.add_argument("--state-dir", help="where runtime.json and logs go (default $SMI_STATE_DIR or ./.smi)")
     parser.add_argument("--permissive", action="store_true", help="allow all traffic (TrafficTargets not enforced)")
+    parser.add_argument(
+        "--mtls",
+        choices=("strict", "permissive", "off"),
+        default="strict",
+        help="mutual TLS between sidecars: strict (default; plain text refused), permissive (plain text accepted "
+        "and counted, for migration) or off (no CA, plain text everywhere, for debugging)",
+    )
     parser.add_argument("--no-watch", action="store_true", help="do not watch the folder for changes")
     parser.add_argument(
         "--dashboard",
@@ -36,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from smi.compile import MeshSettings
     from smi.runtime import statefile
     from smi.runtime.addresses import AddressAllocator, AddressError
+    from smi.runtime.mtls import RuntimeTlsError
     from smi.runtime.running import RuntimeSettings
     from smi.runtime.serving import AlreadyRunning, serve
 
@@ -54,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         address_base=args.address_base,
         mesh=MeshSettings(permissive=args.permissive),
         watch=not args.no_watch,
+        mtls=args.mtls,
     )
     if not args.filename:
         print(
@@ -61,6 +72,6 @@ def run(args: argparse.Namespace) -> int:
         )
     try:
         return asyncio.run(serve(settings, dashboard=args.dashboard))
-    except AlreadyRunning as exc:
+    except (AlreadyRunning, RuntimeTlsError) as exc:
         print(f"smi up: {exc}", file=sys.stderr)
         return 1

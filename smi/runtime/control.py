@@ -30,15 +30,36 @@ from smi.runtime.describing import manifest, plain
 from smi.runtime.folders import parse_document, raw_key
 from smi.runtime.podrunning import PodRunner, http_get
 from smi.runtime.running import LocalRuntime
+from smi.runtime.tlsview import SidecarTls
 
 RUNTIME_KEY = web.AppKey("runtime", LocalRuntime)
 KINDS = {**SMI_KINDS, **CORE_KINDS}
 
 
 async def _sidecar_view(runner: PodRunner) -> dict[str, Any]:
-    assert runner.pod.pod_ip is not None
-    status, _ = await http_get(runner.pod.pod_ip, ADMIN_PORT, "/ready", limit=0.5)
-    return {"ready": status == 200, "admin": f"http://{runner.pod.pod_ip}:{ADMIN_PORT}"}
+    ip = runner.pod.pod_ip
+    assert ip is not None
+    (ready, _), (scraped, metrics) = await asyncio.gather(
+        http_get(ip, ADMIN_PORT, "/ready", limit=0.5), http_get(ip, ADMIN_PORT, "/metrics", limit=0.5)
+    )
+    tls = SidecarTls.parse(metrics.decode("utf-8", "replace")) if scraped == 200 else SidecarTls()
+    return {"ready": ready == 200, "admin": f"http://{ip}:{ADMIN_PORT}", **tls.as_json()}
+
+
+def _mtls_view(runtime: LocalRuntime) -> dict[str, Any]:
+    view: dict[str, Any] = {"mode": runtime.settings.mtls}
+    if runtime.tls is not None:
+        ca = runtime.tls.ca.status()
+        view.update(
+            ca_dir=str(runtime.tls.state_dir / "ca"),
+            trust_domain=ca.trust_domain,
+            root_sha256=ca.active_root["sha256"],
+            root_not_after=ca.active_root["not_after"],
+            rotating=ca.rotating,
+            issued=ca.issued,
+            trust_bundle=str(runtime.tls.bundle_path),
+        )
+    return view
 
 
 async def status(runtime: LocalRuntime) -> dict[str, Any]:
@@ -77,6 +98,7 @@ async def status(runtime: LocalRuntime) -> dict[str, Any]:
             "store_version": runtime.store.version,
             "uptime": time.time() - runtime.started_at,
             "connected_proxies": runtime.config.publisher.connected if runtime.config else 0,
+            "mtls": _mtls_view(runtime),
         },
         "pods": pods,
         "objects": statuses,

@@ -13,6 +13,11 @@ Every change goes through ``sync()``: the desired objects (folder + API + implie
 are diffed into the store, then ``reconcile_pods()`` makes the running pods match the
 Deployments: new replicas are started, removed ones stopped, and a changed template rolls
 its pods (new ones first; old ones stop once the new ones are ready).
+
+Mutual TLS (``RuntimeSettings.mtls``, default ``strict``): the runtime is the mesh's CA
+(``smi.runtime.mtls``, kept in ``<state>/ca`` across restarts), serves the config stream
+and the CA API over TLS, and gives each pod's sidecar a bootstrap token (revoked when the
+pod goes) and the trust bundle.  ``off`` runs the pre-mTLS mesh (plain HTTP, plain hops).
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from smi.runtime.addresses import AddressAllocator
 from smi.runtime.environment import app_argv, app_environment, plan_forwards, sidecar_argv
 from smi.runtime.folders import ManifestFolder
 from smi.runtime.leftovers import MARKER
+from smi.runtime.mtls import MTLS_MODES, RuntimeTls
 from smi.runtime.podrunning import PodRunner
 from smi.state import Snapshot, Store
 
@@ -53,6 +59,11 @@ class RuntimeSettings:
     address_base: str = "127.1.0.0"
     mesh: MeshSettings = field(default_factory=MeshSettings)
     watch: bool = True
+    mtls: str = "strict"  # strict | permissive | off
+
+    def __post_init__(self) -> None:
+        if self.mtls not in MTLS_MODES:
+            raise ValueError(f"mtls: must be one of {', '.join(MTLS_MODES)}, got {self.mtls!r}")
 
 
 @dataclass
@@ -95,6 +106,7 @@ class LocalRuntime:
         self.pods: dict[tuple[str, str], PodRunner] = {}
         self.allocator = AddressAllocator(settings.address_base)
         self.config: ConfigService | None = None
+        self.tls: RuntimeTls | None = None
         self.stopped = asyncio.Event()
         self._applied: dict[ObjectKey, Resource] = {}
         self._stopping: set[asyncio.Task[None]] = set()
@@ -107,12 +119,21 @@ class LocalRuntime:
         return compile_proxy(snapshot, namespace=namespace, pod=pod, settings=self.settings.mesh)
 
     async def start(self) -> None:
+        """Start the control plane (raises ``RuntimeTlsError`` when the state dir's CA is unusable)."""
+        if self.settings.mtls != "off" and self.tls is None:
+            self.tls = RuntimeTls.open(
+                state_dir=self.settings.state_dir,
+                mode=self.settings.mtls,
+                trust_domain=self.settings.mesh.trust_domain,
+                runtime_address=self.allocator.runtime_address,
+            )
         self.config = ConfigService(
             store=self.store,
             compiler=self.compile,
             host=self.allocator.runtime_address,
             coalescing=CoalescingSettings(window=0.01, max_wait=0.1),
             synced=True,
+            **(self.tls.config_service_args(self.store) if self.tls is not None else {}),
         )
         await self.config.start()
         if self.folder is not None:
@@ -221,10 +242,13 @@ class LocalRuntime:
                 argv = ["sleep", "infinity"]
             apps[container.name] = (argv, env, container.working_dir)
         sidecar_env = {**self._inherited, **extra, "PYTHONUNBUFFERED": "1"}
+        sidecar_args = sidecar_argv(pod=pod, control_plane=self.config_url, forwards=forwards)
+        if self.tls is not None:
+            sidecar_args += self.tls.sidecar_flags(self.tls.admit(pod))
         runner = PodRunner(
             pod=pod,
             apps=apps,
-            sidecar=(sidecar_argv(pod=pod, control_plane=self.config_url, forwards=forwards), sidecar_env),
+            sidecar=(sidecar_args, sidecar_env),
             forwards=forwards,
             log_dir=self.settings.state_dir / "logs" / pod.meta.namespace / name,
             on_ready=self._pod_ready_changed,
@@ -247,9 +271,16 @@ class LocalRuntime:
             return
         self.store.delete(key_of(runner.pod))
         self.report.event(f"stopping pod {runner.key[0]}/{runner.key[1]}: {why}")
-        task = asyncio.create_task(runner.stop(), name=f"stop {runner.key[1]}")
+        if self.tls is not None:  # no new certificates for it from now on
+            self.tls.tokens.revoke(namespace=runner.key[0], pod=runner.key[1])
+        task = asyncio.create_task(self._stop_and_forget(runner), name=f"stop {runner.key[1]}")
         self._stopping.add(task)
         task.add_done_callback(self._stopping.discard)
+
+    async def _stop_and_forget(self, runner: PodRunner) -> None:
+        await runner.stop()
+        if self.tls is not None:
+            self.tls.forget(*runner.key)
 
     # -- running -----------------------------------------------------------------------------
 
@@ -281,6 +312,8 @@ class LocalRuntime:
         if self.config is not None:
             await self.config.stop()
             self.config = None
+        if self.tls is not None:
+            self.tls.close()
 
     # -- the API's operations ------------------------------------------------------------
 

@@ -104,9 +104,10 @@ class Mesh:
         return wait_for(f"pods of {deployments} to be ready", check, limit=limit)
 
     def log_path(self, deployment: str, container: str | None = None) -> Path:
-        pod = wait_for(f"a pod of {deployment}", lambda: self.pods(deployment))[0]
+        pod: dict[str, Any] = wait_for(f"a pod of {deployment}", lambda: self.pods(deployment))[0]
         name = container or deployment
-        return self.state_dir / "logs" / pod["namespace"] / pod["name"] / f"{name}.log"
+        path: Path = self.state_dir / "logs" / pod["namespace"] / pod["name"] / f"{name}.log"
+        return path
 
     def output(self) -> str:
         self.out.flush()

@@ -74,8 +74,8 @@ spec:
 """
 
 
-def live_pids(status: dict[str, object]) -> list[int]:
-    return [p["pid"] for pod in status["pods"] for p in pod["processes"] if p["pid"]]  # type: ignore[index,union-attr]
+def live_pids(status: dict[str, Any]) -> list[int]:
+    return [p["pid"] for pod in status["pods"] for p in pod["processes"] if p["pid"]]
 
 
 def gone(pid: int) -> bool:
@@ -176,6 +176,7 @@ def test_down_cleans_up_after_a_runtime_that_was_killed(tmp_path: Path) -> None:
     mesh = Mesh(manifests=folder, work=tmp_path)
     try:
         pids = live_pids(mesh.wait_ready(["store-v1"]))
+        assert list((mesh.state_dir / "pods").glob("*/*/bootstrap-token"))
         os.kill(mesh.process.pid, signal.SIGKILL)  # the runtime dies without cleaning up
         mesh.process.wait(timeout=10)
         assert leftovers.processes_of(mesh.info.runtime_id)  # its pods run on, orphaned
@@ -183,5 +184,6 @@ def test_down_cleans_up_after_a_runtime_that_was_killed(tmp_path: Path) -> None:
         assert "killed" in down.stdout
         wait_for("the orphans gone", lambda: all(gone(pid) for pid in pids), limit=10)
         assert statefile.read(mesh.state_dir) is None
+        assert not (mesh.state_dir / "pods").exists()  # no bootstrap token left lying around
     finally:
         mesh.close()
