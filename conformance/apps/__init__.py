@@ -1,0 +1,1 @@
+"""Workloads the conformance scenarios deploy (they run as Deployments in the mesh)."""

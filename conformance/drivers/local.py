@@ -1,0 +1,221 @@
+"""``LocalDriver``: the scenarios against ``smi up`` (the local runtime), as run in CI.
+
+It starts ``smi up -f <empty folder>`` as a real subprocess in its own session (process
+group), with its own state dir and a loopback address range of its own, and then drives it
+through the runtime's control API (the one ``smi apply``/``smi delete``/``smi status`` use).
+Requests "from a workload" go to that workload's tool app on its pod address, directly and
+not through the mesh; the tool then calls through its own sidecar (``HTTP_PROXY``).
+
+``close`` stops the runtime's process group (SIGTERM, then SIGKILL) and anything else still
+carrying its ``SMI_RUNTIME_ID``, so a failing scenario leaves nothing running.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+
+from conformance.drivers import Reply, Workload
+from conformance.waiting import wait_until
+from smi.runtime import client, leftovers, statefile
+
+TOOL_PORT = 8080
+_COUNTER = itertools.count()
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def address_base() -> str:
+    """A range of 127/8 for one mesh, apart from the ones the runtime tests use (127.100+)."""
+    n = next(_COUNTER)
+    return f"127.{20 + (os.getpid() + n) % 70}.{(n * 16) % 256}.0"
+
+
+def _documents(manifests: str, *, source: str) -> list[dict[str, Any]]:
+    return [{"source": source, "raw": raw} for raw in yaml.safe_load_all(manifests) if raw]
+
+
+class LocalDriver:
+    """The local runtime, started in ``work`` (a scratch directory the caller owns)."""
+
+    name = "local"
+    timeout = 30.0
+
+    def __init__(self, *, work: Path, extra_args: Sequence[str] = ()) -> None:
+        self.work = work
+        self.folder = work / "manifests"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.state_dir = work / "state"
+        self.base = address_base()
+        self.applied: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self._tool_ips: dict[Workload, str] = {}
+        self._out: TextIO = (work / "up.out").open("w")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "smi.cli.main",
+                "up",
+                "-f",
+                str(self.folder),
+                "--address-base",
+                self.base,
+                "--dashboard",
+                "off",
+                *extra_args,
+            ],
+            env={**os.environ, "SMI_STATE_DIR": str(self.state_dir)},
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.info: statefile.RuntimeInfo | None = None
+        try:
+            self.info = wait_until(
+                "smi up to write its state file",
+                self._started,
+                timeout=self.timeout,
+                seen=lambda: self.output()[-2000:],
+            )
+        except BaseException:
+            self.close()
+            raise
+
+    def _started(self) -> statefile.RuntimeInfo | None:
+        if self.process.poll() is not None:
+            raise AssertionError(f"smi up exited with {self.process.returncode}:\n{self.output()[-2000:]}")
+        info = statefile.read(self.state_dir)
+        if info is None:
+            return None
+        client.call(info, "GET", "/v1/status", timeout=5)  # the control API answers
+        return info
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        assert self.info is not None
+        return client.call(self.info, method, path, body)
+
+    def output(self) -> str:
+        self._out.flush()
+        return (self.work / "up.out").read_text(errors="replace")
+
+    # -- objects ---------------------------------------------------------------------------------
+
+    def create_namespace(self, namespace: str) -> None:
+        self.apply(f"apiVersion: v1\nkind: Namespace\nmetadata: {{name: {namespace}}}\n")
+
+    def delete_namespace(self, namespace: str) -> None:
+        doomed = [raw for (_, ns, name), raw in self.applied.items() if ns == namespace or name == namespace]
+        if not doomed or self.process.poll() is not None:
+            return
+        try:
+            self._call("POST", "/v1/delete", {"documents": [{"source": "teardown", "raw": raw} for raw in doomed]})
+        except (client.ApiError, client.NotRunning):
+            pass
+        for key in [k for k in self.applied if k[1] == namespace or k[2] == namespace]:
+            del self.applied[key]
+        self._tool_ips = {w: ip for w, ip in self._tool_ips.items() if w.namespace != namespace}
+
+    def apply(self, manifests: str) -> None:
+        docs = _documents(manifests, source="conformance")
+        try:
+            self._call("POST", "/v1/apply", {"documents": docs})
+        except client.ApiError as exc:
+            raise AssertionError(f"the mesh refused the manifests: {exc.body}") from exc
+        for doc in docs:
+            raw = doc["raw"]
+            meta = raw.get("metadata") or {}
+            self.applied[(raw["kind"], meta.get("namespace", ""), meta["name"])] = raw
+
+    def delete(self, manifests: str) -> None:
+        docs = _documents(manifests, source="conformance")
+        self._call("POST", "/v1/delete", {"documents": docs})
+        for doc in docs:
+            meta = doc["raw"].get("metadata") or {}
+            self.applied.pop((doc["raw"]["kind"], meta.get("namespace", ""), meta["name"]), None)
+
+    def pods(self) -> list[dict[str, Any]]:
+        status: dict[str, Any] = self._call("GET", "/v1/status")
+        pods: list[dict[str, Any]] = status["pods"]
+        return pods
+
+    def wait_ready(self, namespace: str, deployments: Sequence[str]) -> None:
+        def ready() -> bool:
+            up = {p["deployment"] for p in self.pods() if p["namespace"] == namespace and p["ready"]}
+            return set(deployments) <= up
+
+        wait_until(
+            f"pods of {', '.join(deployments)} in {namespace} to be ready",
+            ready,
+            timeout=self.timeout * 2,
+            seen=lambda: [(p["name"], p["ready"], p["processes"]) for p in self.pods()],
+        )
+
+    # -- traffic ---------------------------------------------------------------------------------
+
+    def _tool_ip(self, source: Workload) -> str:
+        if source not in self._tool_ips:
+            for pod in self.pods():
+                if (pod["namespace"], pod["deployment"]) == (source.namespace, source.deployment) and pod["ready"]:
+                    self._tool_ips[source] = pod["ip"]
+                    break
+            else:
+                raise AssertionError(f"no ready pod of {source}")
+        return self._tool_ips[source]
+
+    def _ask_tool(self, source: Workload, path: str, query: list[tuple[str, str]]) -> dict[str, Any]:
+        url = f"http://{self._tool_ip(source)}:{TOOL_PORT}{path}?{urllib.parse.urlencode(query)}"
+        try:
+            with _NO_PROXY.open(url, timeout=120) as response:
+                answer: dict[str, Any] = json.loads(response.read())
+        except OSError:
+            self._tool_ips.pop(source, None)  # the pod may have been replaced
+            raise
+        return answer
+
+    def request(
+        self,
+        source: Workload,
+        url: str,
+        *,
+        method: str = "GET",
+        headers: Mapping[str, str] | None = None,
+        count: int = 1,
+    ) -> list[Reply]:
+        query = [("url", url), ("method", method), ("count", str(count))]
+        query += [("header", f"{k}: {v}") for k, v in (headers or {}).items()]
+        answer = self._ask_tool(source, "/fetch", query)
+        return [Reply.from_json(r) for r in answer["results"]]
+
+    def tcp_exchange(self, source: Workload, service: str, payload: str, *, port_name: str = "") -> str | None:
+        answer = self._ask_tool(source, "/tcp", [("service", service), ("payload", payload), ("port_name", port_name)])
+        reply = answer.get("reply")
+        return reply if isinstance(reply, str) else None
+
+    # -- teardown --------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        if self.process.poll() is None:
+            self.process.wait(timeout=5)
+        if self.info is not None:
+            leftovers.kill_all(self.info.runtime_id)
+        self._out.close()
