@@ -103,6 +103,22 @@ def tool(namespace: str, name: str, *, account: str) -> Obj:
     )
 
 
+def server_workload(namespace: str, name: str) -> tuple[Obj, Obj, Obj]:
+    """The conformance server as a scenario calls it: its own ServiceAccount, Service and
+    Deployment, all named ``name``, its pods labelled ``app: <name>``."""
+    labels = {"app": name}
+    return (
+        service_account(namespace, name),
+        service(namespace, name, labels),
+        server(namespace, name, account=name, labels=labels),
+    )
+
+
+def client_workload(namespace: str, name: str) -> tuple[Obj, Obj]:
+    """The conformance tool ``name`` running as its own ServiceAccount ``name``."""
+    return service_account(namespace, name), tool(namespace, name, account=name)
+
+
 def echo(namespace: str, name: str, *, account: str, labels: Mapping[str, str]) -> Obj:
     """The demo line-echo TCP server; it prefixes answers with its Deployment name."""
     return deployment(

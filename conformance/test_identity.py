@@ -31,11 +31,10 @@ class TestIdentity:
     def world(cls, scenario: Scenario) -> Scenario:
         ns = scenario.namespace
         scenario.start(
-            *(m.service_account(ns, sa) for sa in ("server", "alice", "bob", "carol")),
-            m.service(ns, "server", {"app": "server"}),
-            m.server(ns, "server", account="server", labels={"app": "server"}),
-            m.tool(ns, "alice", account="alice"),
-            m.tool(ns, "bob", account="bob"),
+            *m.server_workload(ns, "server"),
+            *m.client_workload(ns, "alice"),
+            *m.client_workload(ns, "bob"),
+            m.service_account(ns, "carol"),
             m.http_route_group(
                 ns,
                 "server-routes",

@@ -60,13 +60,12 @@ class TestTrafficAccess:
     def world(cls, scenario: Scenario) -> Scenario:
         ns = scenario.namespace
         scenario.start(
-            *(m.service_account(ns, sa) for sa in ("server", "echo", "client", "intruder")),
-            m.service(ns, "server", {"app": "server"}),
+            *m.server_workload(ns, "server"),
+            m.service_account(ns, "echo"),
             m.service(ns, "echo", {"app": "echo"}, tcp=True),
-            m.server(ns, "server", account="server", labels={"app": "server"}),
             m.echo(ns, "echo", account="echo", labels={"app": "echo"}),
-            m.tool(ns, "client", account="client"),
-            m.tool(ns, "intruder", account="intruder"),
+            *m.client_workload(ns, "client"),
+            *m.client_workload(ns, "intruder"),
         )
         return scenario
 

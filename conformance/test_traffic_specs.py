@@ -39,11 +39,8 @@ class TestTrafficSpecs:
     def world(cls, scenario: Scenario) -> Scenario:
         ns = scenario.namespace
         scenario.start(
-            m.service_account(ns, "server"),
-            m.service_account(ns, "client"),
-            m.service(ns, "server", {"app": "server"}),
-            m.server(ns, "server", account="server", labels={"app": "server"}),
-            m.tool(ns, "client", account="client"),
+            *m.server_workload(ns, "server"),
+            *m.client_workload(ns, "client"),
             m.http_route_group(ns, "specs", MATCHES),
             m.traffic_target(
                 ns,

@@ -37,14 +37,13 @@ class TestTrafficSplit:
         ns = scenario.namespace
         scenario.start(
             m.service_account(ns, "web"),
-            m.service_account(ns, "client"),
             m.service(ns, "web", {"app": "web", "track": "root"}),
             m.service(ns, "web-v1", {"app": "web", "version": "v1"}),
             m.service(ns, "web-v2", {"app": "web", "version": "v2"}),
             m.server(ns, "web-root", account="web", labels={"app": "web", "track": "root"}),
             m.server(ns, "web-v1", account="web", labels={"app": "web", "version": "v1"}),
             m.server(ns, "web-v2", account="web", labels={"app": "web", "version": "v2"}),
-            m.tool(ns, "client", account="client"),
+            *m.client_workload(ns, "client"),
             m.http_route_group(ns, "everything", [{"name": "any", "pathRegex": "/.*"}]),
             m.traffic_target(
                 ns,

@@ -1,47 +1,195 @@
-"""The admin listener: ``/ready``, ``/live``, ``/metrics`` and ``/config`` (aiohttp, off the hot path)."""
+"""The admin listener: ``/ready``, ``/live``, ``/metrics`` and ``/config`` (asyncio + httptools).
+
+Off the hot path and deliberately small (a web framework costs an idle sidecar ~15 MB):
+
+* one request per connection, answered with ``Connection: close``;
+* ``GET`` (and ``HEAD``) only: another method gets **405** with ``Allow: GET, HEAD``; an
+  unknown path **404**; a request that httptools cannot parse **400**;
+* the request (head and body) is bounded by ``MAX_REQUEST`` bytes (**431** past it) and
+  must arrive within ``REQUEST_TIMEOUT`` seconds, else the connection is closed;
+* ``/ready``: 200 once a config is active (503 before, or while ``not_ready`` names a
+  reason, e.g. no workload certificate yet); ``/live``: 200; ``/metrics``: the Prometheus
+  text format rendered by ``proxy.exposition``; ``/config``: the active config as JSON
+  (``{"version", "config", "problems"}``; 503 with nulls before the first).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
 from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Final, cast
 
-from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from prometheus_client.registry import CollectorRegistry
+import httptools
 
+from proxy.exposition import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from proxy.exposition import Registry
 from proxy.holder import ConfigHolder
 from smi.proxyconfig import encode
 
+logger = logging.getLogger(__name__)
 
-def build_admin_app(
-    *, holder: ConfigHolder, registry: CollectorRegistry, not_ready: Callable[[], str | None] | None = None
-) -> web.Application:
-    """``not_ready`` names another reason to answer 503 on ``/ready`` (e.g. no workload certificate yet)."""
+MAX_REQUEST: Final = 16 * 1024
+REQUEST_TIMEOUT: Final = 10.0
+TEXT: Final = "text/plain; charset=utf-8"
+JSON: Final = "application/json; charset=utf-8"
 
-    async def ready(request: web.Request) -> web.Response:
-        reason = not_ready() if not_ready is not None else None
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    body: bytes
+    content_type: str = TEXT
+
+
+def text(status: int, message: str) -> Answer:
+    return Answer(status, message.encode())
+
+
+class AdminEndpoints:
+    """What each path answers; independent of the transport (and tested without one)."""
+
+    def __init__(
+        self, *, holder: ConfigHolder, registry: Registry, not_ready: Callable[[], str | None] | None = None
+    ) -> None:
+        self.holder = holder
+        self.registry = registry
+        self.not_ready = not_ready
+        self.paths: dict[str, Callable[[], Answer]] = {
+            "/ready": self.ready,
+            "/live": self.live,
+            "/metrics": self.metrics,
+            "/config": self.config,
+        }
+
+    def ready(self) -> Answer:
+        reason = self.not_ready() if self.not_ready is not None else None
         if reason is not None:
-            return web.Response(status=503, text=f"not ready: {reason}\n")
-        if holder.current is None:
-            return web.Response(status=503, text="not ready: no config from the control plane yet\n")
-        return web.Response(text=f"ready: config version {holder.current.version}\n")
-
-    async def live(request: web.Request) -> web.Response:
-        return web.Response(text="live\n")
-
-    async def metrics(request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-    async def config(request: web.Request) -> web.Response:
-        current = holder.current
+            return text(503, f"not ready: {reason}\n")
+        current = self.holder.current
         if current is None:
-            return web.json_response({"version": None, "config": None}, status=503)
-        return web.json_response(
-            {"version": current.version, "config": encode(current.config), "problems": current.problems}
-        )
+            return text(503, "not ready: no config from the control plane yet\n")
+        return text(200, f"ready: config version {current.version}\n")
 
-    app = web.Application()
-    app.router.add_get("/ready", ready)
-    app.router.add_get("/live", live)
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/config", config)
-    return app
+    def live(self) -> Answer:
+        return text(200, "live\n")
+
+    def metrics(self) -> Answer:
+        return Answer(200, self.registry.render(), METRICS_CONTENT_TYPE)
+
+    def config(self) -> Answer:
+        current = self.holder.current
+        if current is None:
+            return Answer(503, json.dumps({"version": None, "config": None}).encode(), JSON)
+        document = {"version": current.version, "config": encode(current.config), "problems": current.problems}
+        return Answer(200, json.dumps(document).encode(), JSON)
+
+    def answer(self, method: str, path: str) -> tuple[Answer, dict[str, str]]:
+        """(answer, extra headers) for one request."""
+        handler = self.paths.get(path)
+        if handler is None:
+            return text(404, f"not found: {path}\n"), {}
+        if method not in ("GET", "HEAD"):
+            return text(405, f"method not allowed: {method}\n"), {"Allow": "GET, HEAD"}
+        try:
+            return handler(), {}
+        except Exception:
+            logger.exception("admin: %s failed", path)
+            return text(500, "internal error\n"), {}
+
+
+def encode_response(answer: Answer, *, extra: dict[str, str] | None = None, head_only: bool = False) -> bytes:
+    try:
+        reason = HTTPStatus(answer.status).phrase
+    except ValueError:
+        reason = ""
+    lines = [
+        f"HTTP/1.1 {answer.status} {reason}",
+        f"Content-Type: {answer.content_type}",
+        f"Content-Length: {len(answer.body)}",
+        "Connection: close",
+        *(f"{k}: {v}" for k, v in (extra or {}).items()),
+    ]
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return head if head_only else head + answer.body
+
+
+class AdminProtocol(asyncio.Protocol):
+    """One connection: read one request (bounded in size and time), answer, close."""
+
+    def __init__(self, endpoints: AdminEndpoints) -> None:
+        self.endpoints = endpoints
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.url = b""
+        self.received = 0
+        self.done = False
+        self.timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
+        self.timer = asyncio.get_running_loop().call_later(REQUEST_TIMEOUT, self.transport.abort)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+
+    def data_received(self, data: bytes) -> None:
+        if self.done:
+            return
+        self.received += len(data)
+        if self.received > MAX_REQUEST:
+            # Half-close and keep discarding input until the client closes (or the timer
+            # fires): closing with unread input would reset the connection and lose the answer.
+            self.reply(text(431, f"request larger than {MAX_REQUEST} bytes\n"), drain=True)
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self.reply(text(400, "upgrades are not supported\n"))
+        except httptools.HttpParserError as e:
+            self.reply(text(400, f"bad request: {e}\n"))
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_message_complete(self) -> None:
+        if self.done:
+            return
+        method = self.parser.get_method().decode("latin-1")
+        try:
+            path = httptools.parse_url(self.url).path.decode("latin-1")
+        except httptools.HttpParserInvalidURLError:
+            self.reply(text(400, "bad request target\n"))
+            return
+        answer, extra = self.endpoints.answer(method, path)
+        self.reply(answer, extra=extra, head_only=method == "HEAD")
+
+    def reply(
+        self, answer: Answer, *, extra: dict[str, str] | None = None, head_only: bool = False, drain: bool = False
+    ) -> None:
+        self.done = True
+        if self.transport is None or self.transport.is_closing():
+            return
+        self.transport.write(encode_response(answer, extra=extra, head_only=head_only))
+        if drain and self.transport.can_write_eof():
+            self.transport.write_eof()
+        else:
+            self.transport.close()
+
+
+async def start_admin(
+    host: str,
+    port: int,
+    *,
+    holder: ConfigHolder,
+    registry: Registry,
+    not_ready: Callable[[], str | None] | None = None,
+) -> asyncio.AbstractServer:
+    """Listen on ``host:port`` (0: any free port); the caller closes the returned server."""
+    endpoints = AdminEndpoints(holder=holder, registry=registry, not_ready=not_ready)
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(lambda: AdminProtocol(endpoints), host, port, reuse_address=True)

@@ -6,6 +6,10 @@ picker, regexes compiled, rules indexed by port) and swapped in with one assignm
 Requests keep the CompiledConfig they started with.  Picker state (weighted round-robin
 scores, EWMA latencies) lives here and starts afresh with each config.
 
+The ``denied`` services (deny-by-default: mesh services this proxy may not call) become a
+hostname -> ``DeniedService`` table, looked at only after a host is not found among the
+services it may call.
+
 Bad parts of a config (an invalid regex, a split backend naming no cluster) are dropped
 with a warning in ``problems``: a bad rule never takes the proxy down.
 
@@ -172,6 +176,8 @@ class CompiledConfig:
     clusters: dict[str, ClusterState]
     inbound: CompiledInbound
     problems: list[str] = field(default_factory=list)
+    # hostname -> a mesh service this proxy may not call (deny-by-default): 403, not 404
+    denied: dict[str, DeniedService] = field(default_factory=dict)
 
 
 def _cluster_state(cluster: Cluster) -> ClusterState:
@@ -256,6 +262,44 @@ def _inbound(config: ProxyConfig, problems: list[str]) -> CompiledInbound:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class DeniedService:
+    """A mesh service this proxy may not call (from ``OutboundConfig.denied``)."""
+
+    namespace: str
+    name: str
+    cluster_ip: str = ""
+
+
+def denied_hostnames(entry: DeniedService, *, namespace: str, cluster_domain: str) -> tuple[str, ...]:
+    """The names a caller in ``namespace`` may use for a denied service (the compile's hostname rule)."""
+    name, ns = entry.name.lower(), entry.namespace.lower()
+    names = [name] if entry.namespace == namespace else []
+    names += [f"{name}.{ns}", f"{name}.{ns}.svc", f"{name}.{ns}.svc.{cluster_domain.lower().rstrip('.')}"]
+    if entry.cluster_ip:
+        names.append(entry.cluster_ip.lower())
+    return tuple(names)
+
+
+def _denied(config: ProxyConfig, problems: list[str]) -> dict[str, DeniedService]:
+    denied = config.outbound.denied
+    namespace, domain = config.node.namespace, denied.cluster_domain
+    found: dict[str, DeniedService] = {}
+    for group in denied.namespaces:
+        ips = group.cluster_ips
+        if len(ips) != len(group.names):
+            problems.append(
+                f"denied services of namespace {group.namespace}: {len(ips)} cluster IPs for "
+                f"{len(group.names)} names; the cluster IPs are ignored"
+            )
+            ips = ("",) * len(group.names)
+        for name, cluster_ip in zip(group.names, ips, strict=True):
+            entry = DeniedService(group.namespace, name, cluster_ip)
+            for hostname in denied_hostnames(entry, namespace=namespace, cluster_domain=domain):
+                found.setdefault(hostname, entry)
+    return found
+
+
 def compile_config(config: ProxyConfig, *, version: int = 0) -> CompiledConfig:
     """Build the lookup tables for one config version."""
     problems: list[str] = []
@@ -278,6 +322,7 @@ def compile_config(config: ProxyConfig, *, version: int = 0) -> CompiledConfig:
         clusters=clusters,
         inbound=_inbound(config, problems),
         problems=problems,
+        denied=_denied(config, problems),
     )
 
 
@@ -292,9 +337,11 @@ __all__ = [
     "CompiledMatch",
     "CompiledRule",
     "CompiledSplit",
+    "DeniedService",
     "PortRoute",
     "RouteDecision",
     "any_match",
     "compile_config",
     "compile_match",
+    "denied_hostnames",
 ]

@@ -10,6 +10,9 @@ With mTLS the stream is HTTPS: ``tls`` returns the client context for each attem
 from the current workload certificate and trust bundle, so a renewed certificate or a
 rotated root is used from the next reconnect on); the server identifies the proxy by that
 certificate.
+
+The client is ``proxy.httpclient`` (asyncio + httptools; the control plane streams the
+ndjson chunked): no client library in the sidecar.
 """
 
 from __future__ import annotations
@@ -23,8 +26,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
-
+from proxy import httpclient
 from proxy.holder import ConfigHolder
 from smi.proxyconfig import ProxyConfig, decode
 
@@ -100,33 +102,38 @@ class ConfigStreamClient:
 
     async def run(self) -> None:
         delay = self.backoff_initial
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=5.0, sock_read=self.read_timeout)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-            while True:
-                self.attempts += 1
-                try:
-                    if await self._stream_once(session):
-                        delay = self.backoff_initial
-                except asyncio.CancelledError:
-                    raise
-                except (aiohttp.ClientError, OSError, TimeoutError, StreamError) as e:
-                    logger.warning("config stream %s unavailable (%s); keeping the last good config", self.url, e)
-                finally:
-                    self.holder.metrics.config_stream_up = 0
-                sleep, delay = self.next_delay(delay)
-                await asyncio.sleep(sleep)
+        while True:
+            self.attempts += 1
+            try:
+                if await self._stream_once():
+                    delay = self.backoff_initial
+            except asyncio.CancelledError:
+                raise
+            except (OSError, TimeoutError, StreamError, ValueError) as e:
+                logger.warning("config stream %s unavailable (%r); keeping the last good config", self.url, e)
+            finally:
+                self.holder.metrics.config_stream_up = 0
+            sleep, delay = self.next_delay(delay)
+            await asyncio.sleep(sleep)
 
-    async def _stream_once(self, session: aiohttp.ClientSession) -> bool:
+    async def _stream_once(self) -> bool:
         params = {"namespace": self.namespace, "pod": self.pod}
         applied = False
-        context: ssl.SSLContext | bool = self.tls() if self.tls is not None else True
-        async with session.get(self.url, params=params, ssl=context) as response:
+        response = await httpclient.open_request(
+            "GET", self.url, params=params, headers={"Accept": "application/x-ndjson"},
+            context=self.tls() if self.tls is not None else None, connect_timeout=5.0,
+            read_timeout=self.read_timeout,
+        )  # fmt: skip
+        try:
             if response.status != 200:
-                text = (await response.text())[:256]
+                try:
+                    text = (await response.body(limit=4096)).decode(errors="replace")[:256]
+                except (OSError, TimeoutError):
+                    text = ""
                 raise StreamError(f"HTTP {response.status}: {text}")
             self.holder.metrics.config_stream_up = 1
             buffer = b""
-            async for chunk in response.content.iter_any():
+            async for chunk in response.chunks():
                 buffer += chunk
                 while (cut := buffer.find(b"\n")) >= 0:
                     line, buffer = buffer[:cut], buffer[cut + 1 :]
@@ -135,5 +142,7 @@ class ConfigStreamClient:
                     raise StreamError(f"a message is longer than {MAX_LINE} bytes")
             if buffer:
                 applied = apply_message(buffer, self.holder) or applied
+        finally:
+            response.close()
         logger.info("config stream %s ended; reconnecting", self.url)
         return applied

@@ -62,14 +62,15 @@ _REASONS: Final = {
 _NO_BODY_STATUS: Final = frozenset({204, 304})
 
 
-def local_response(status: int, text: str, *, close: bool) -> bytes:
+def local_response(status: int, text: str, *, close: bool, headers: bytes = b"") -> bytes:
+    """A response the proxy writes itself; ``headers``: extra header lines, each ending in CRLF."""
     body = (text + "\n").encode("utf-8", "replace")
     head = (
         f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"
         f"content-type: text/plain; charset=utf-8\r\ncontent-length: {len(body)}\r\n"
-        f"{'connection: close' + chr(13) + chr(10) if close else ''}\r\n"
+        f"{'connection: close' + chr(13) + chr(10) if close else ''}"
     )
-    return head.encode("latin-1") + body
+    return head.encode("latin-1") + headers + b"\r\n" + body
 
 
 class Exchange:
@@ -520,7 +521,7 @@ class HttpForwarder(asyncio.Protocol):
         if ex.upgrade:
             ex.close_after = True
         if self.transport is not None and not self.transport.is_closing():
-            self._write(local_response(reply.status, reply.text, close=ex.close_after))
+            self._write(local_response(reply.status, reply.text, close=ex.close_after, headers=reply.headers))
         ex.response_started = ex.response_done = True
         ex.status = reply.status
         stats.response(reply.status, self.loop.time() - ex.started)

@@ -6,9 +6,10 @@ increments its attributes directly (no ``Counter.labels()`` lookups per request)
 scraped.  Names follow the Prometheus conventions (base units, ``_total`` counters); the
 full list is in docs/proxy.md because the SMI metrics API is computed from it.
 
-``prometheus_client`` is imported only when ``/metrics`` is scraped (it is ~4 MB of an idle
-sidecar's memory): ``MetricsCollector`` is a ``Collector`` for the type checker and a plain
-object with ``collect()`` at run time, which is all a ``CollectorRegistry`` needs.
+The sidecar never imports ``prometheus_client`` (~4 MB of an idle sidecar's memory): the
+families are rendered by ``proxy.exposition``.  ``MetricsCollector`` is still a
+``Collector`` for the type checker and has ``collect()``, so tools and tests can register
+it with a ``prometheus_client.CollectorRegistry`` (the library is imported only then).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Final
+
+from proxy.exposition import MetricFamily, counter, gauge, histogram, to_prometheus
 
 if TYPE_CHECKING:
     from prometheus_client.core import Metric
@@ -42,6 +45,7 @@ BUCKETS: Final = (
     0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.075,
     0.1, 0.15, 0.25, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 10.0,
 )  # fmt: skip
+BUCKET_LABELS: Final = (*(repr(b) for b in BUCKETS), "+Inf")  # the ``le`` label of each bucket
 
 
 class EdgeStats:
@@ -110,67 +114,62 @@ def _status_class(code: int) -> str:
 
 
 class MetricsCollector(Collector):
-    """Exposes a ``Metrics`` object in the Prometheus text format."""
+    """Exposes a ``Metrics`` object as Prometheus families (``proxy.exposition``).
+
+    ``families()`` is what the sidecar renders; ``collect()`` gives the same families as
+    ``prometheus_client`` objects, for a ``CollectorRegistry`` (tests, tools).
+    """
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
 
     def collect(self) -> Iterator[Metric]:
-        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+        return to_prometheus(self.families())
 
-        labels = list(EDGE_LABELS)
-        requests = CounterMetricFamily("smi_requests", "HTTP requests received", labels=labels)
-        responses = CounterMetricFamily(
-            "smi_responses", "HTTP responses sent", labels=[*labels, "status_code", "status_class"]
-        )
-        duration = HistogramMetricFamily(
+    def families(self) -> Iterator[MetricFamily]:
+        labels = EDGE_LABELS
+        requests = counter("smi_requests", "HTTP requests received", labels=labels)
+        responses = counter("smi_responses", "HTTP responses sent", labels=[*labels, "status_code", "status_class"])
+        duration = histogram(
             "smi_request_duration_seconds", "Time from request head to the end of the response", labels=labels
         )
-        req_bytes = CounterMetricFamily("smi_request_bytes", "HTTP request body bytes", labels=labels)
-        resp_bytes = CounterMetricFamily("smi_response_bytes", "HTTP response body bytes", labels=labels)
-        opened = CounterMetricFamily("smi_tcp_connections_opened", "Proxied TCP connections opened", labels=labels)
-        closed = CounterMetricFamily("smi_tcp_connections_closed", "Proxied TCP connections closed", labels=labels)
-        tcp_bytes = CounterMetricFamily("smi_tcp_bytes", "Opaque TCP bytes relayed", labels=[*labels, "flow"])
-        errors = CounterMetricFamily(
-            "smi_proxy_errors", "Requests/connections the proxy failed", labels=[*labels, "reason"]
-        )
-        denied = CounterMetricFamily("smi_authz_denied", "Requests/connections denied by access policy", labels=labels)
+        req_bytes = counter("smi_request_bytes", "HTTP request body bytes", labels=labels)
+        resp_bytes = counter("smi_response_bytes", "HTTP response body bytes", labels=labels)
+        opened = counter("smi_tcp_connections_opened", "Proxied TCP connections opened", labels=labels)
+        closed = counter("smi_tcp_connections_closed", "Proxied TCP connections closed", labels=labels)
+        tcp_bytes = counter("smi_tcp_bytes", "Opaque TCP bytes relayed", labels=[*labels, "flow"])
+        errors = counter("smi_proxy_errors", "Requests/connections the proxy failed", labels=[*labels, "reason"])
+        denied = counter("smi_authz_denied", "Requests/connections denied by access policy", labels=labels)
         # Iterate over a copy: a scrape runs on the loop thread, but be safe against growth.
-        for key, s in list(self.metrics.edges.items()):
-            values = list(key)
+        for values, s in list(self.metrics.edges.items()):
             if s.requests:
-                requests.add_metric(values, s.requests)
-                req_bytes.add_metric(values, s.request_bytes)
-                resp_bytes.add_metric(values, s.response_bytes)
+                requests.add(values, s.requests)
+                req_bytes.add(values, s.request_bytes)
+                resp_bytes.add(values, s.response_bytes)
             total = 0
             for code, count in sorted(s.responses.items()):
-                responses.add_metric([*values, str(code), _status_class(code)], count)
+                responses.add([*values, str(code), _status_class(code)], count)
                 total += count
             if total:
                 cumulative, buckets = 0, []
-                for bound, count in zip((*BUCKETS, float("inf")), s.buckets, strict=True):
+                for bound, count in zip(BUCKET_LABELS, s.buckets, strict=True):
                     cumulative += count
-                    buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
-                duration.add_metric(values, buckets, s.duration_sum)
+                    buckets.append((bound, float(cumulative)))
+                duration.add_histogram(values, buckets, s.duration_sum)
             if s.tcp_opened or s.tcp_closed:
-                opened.add_metric(values, s.tcp_opened)
-                closed.add_metric(values, s.tcp_closed)
-                tcp_bytes.add_metric([*values, "to_destination"], s.tcp_sent)
-                tcp_bytes.add_metric([*values, "from_destination"], s.tcp_received)
+                opened.add(values, s.tcp_opened)
+                closed.add(values, s.tcp_closed)
+                tcp_bytes.add([*values, "to_destination"], s.tcp_sent)
+                tcp_bytes.add([*values, "from_destination"], s.tcp_received)
             for reason, count in sorted(s.errors.items()):
-                errors.add_metric([*values, reason], count)
+                errors.add([*values, reason], count)
             if s.denied:
-                denied.add_metric(values, s.denied)
+                denied.add(values, s.denied)
         yield from (requests, responses, duration, req_bytes, resp_bytes, opened, closed, tcp_bytes, errors, denied)
-        yield GaugeMetricFamily(
-            "smi_config_version", "Version of the active config (-1: none yet)", value=self.metrics.config_version
-        )
-        yield CounterMetricFamily("smi_config_updates", "Configs applied", value=self.metrics.config_updates)
-        yield CounterMetricFamily(
-            "smi_config_rejected", "Config messages rejected as invalid", value=self.metrics.config_rejected
-        )
-        yield GaugeMetricFamily(
-            "smi_config_stream_up",
-            "1 while connected to the control plane's config stream",
-            value=self.metrics.config_stream_up,
+        m = self.metrics
+        yield gauge("smi_config_version", "Version of the active config (-1: none yet)", value=m.config_version)
+        yield counter("smi_config_updates", "Configs applied", value=m.config_updates)
+        yield counter("smi_config_rejected", "Config messages rejected as invalid", value=m.config_rejected)
+        yield gauge(
+            "smi_config_stream_up", "1 while connected to the control plane's config stream", value=m.config_stream_up
         )

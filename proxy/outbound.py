@@ -8,8 +8,13 @@ NR); a known service without a usable endpoint gets 503.
 
 A ``--forward LISTEN=SERVICE.NAMESPACE:PORT`` listener is bound to one service port: HTTP
 routing with the service fixed when that port is http, otherwise opaque TCP with the same
-split, load balancing and PROXY header.  Until the config has the service it refuses
-connections.
+split, load balancing, PROXY header and (with a certificate) mTLS.  Until the config has
+the service it refuses connections.
+
+Deny-by-default: a host that names a mesh service this proxy may not call
+(``OutboundConfig.denied``) gets ``403`` with ``x-smi-denied-by: source`` from this proxy
+(counted as denied on the edge to that service); a forward to such a service closes each
+connection (counted the same way).  Only names that are no mesh service get 404.
 
 Per request the router does as little as it can: a router keeps, for the config it last
 saw, the ``PortRoute`` of each authority already seen and one ``Target`` (with its
@@ -25,7 +30,7 @@ import logging
 from collections.abc import Callable
 from typing import Final
 
-from proxy.compiled import PROTOCOL_HTTP, CompiledConfig, PortRoute, RouteDecision
+from proxy.compiled import PROTOCOL_HTTP, CompiledConfig, DeniedService, PortRoute, RouteDecision
 from proxy.headers import RequestHead, parse_authority
 from proxy.holder import ConfigHolder
 from proxy.http1 import HttpForwarder
@@ -110,6 +115,24 @@ def _target(
     )
 
 
+DENIED_HEADER: Final = b"x-smi-denied-by: source\r\n"
+
+
+def denied_stats(cc: CompiledConfig, entry: DeniedService, *, metrics: Metrics) -> EdgeStats:
+    """The edge a refusal of ``entry`` is counted on: this node to that service."""
+    node = cc.config.node
+    return metrics.edge(
+        ("outbound", node.namespace, node.workload, node.identity, entry.namespace, entry.name, "", "", "", "")
+    )
+
+
+def denied_reply(cc: CompiledConfig, entry: DeniedService, *, metrics: Metrics) -> LocalReply:
+    """403 from the caller's own sidecar: a mesh service no TrafficTarget lets this identity reach."""
+    who = cc.config.node.identity or "this workload"
+    text = f"no TrafficTarget allows {who} to reach {entry.name}.{entry.namespace}"
+    return LocalReply(403, text, denied_stats(cc, entry, metrics=metrics), denied=True, headers=DENIED_HEADER)
+
+
 class OutboundRouter:
     """Routes requests of the outbound listener (or of one ``--forward`` with ``fixed`` set)."""
 
@@ -155,6 +178,9 @@ class OutboundRouter:
                 return LocalReply(400, text, self.fallback_stats(), "bad_request")
             found = cc.hosts.get(host_port)
             if found is None:
+                entry = cc.denied.get(host_port[0])
+                if entry is not None:
+                    return denied_reply(cc, entry, metrics=self.metrics)
                 text = f"no route: no mesh service answers to {host_port[0]}:{host_port[1]}"
                 return LocalReply(404, text, self.fallback_stats(), "no_route")
             if len(self._authorities) >= _MAX_AUTHORITIES:
@@ -174,6 +200,12 @@ def outbound_factory(
     return factory
 
 
+def _denied_service(cc: CompiledConfig, service: ServiceKey) -> DeniedService | None:
+    ns, name, _ = service
+    entry = cc.denied.get(f"{name}.{ns}".lower())
+    return entry if entry is not None and entry.namespace == ns and entry.name == name else None
+
+
 def forward_factory(
     *, holder: ConfigHolder, metrics: Metrics, pool: UpstreamPool, service: ServiceKey, bind_address: str = ""
 ) -> Callable[[], asyncio.Protocol]:
@@ -184,7 +216,13 @@ def forward_factory(
         try:
             cc = holder.current
             port = cc.services.get(service) if cc is not None else None
-            if cc is None or port is None:
+            if cc is None:
+                return Refuse()
+            if port is None:
+                entry = _denied_service(cc, service)
+                if entry is not None:
+                    denied_stats(cc, entry, metrics=metrics).denied += 1
+                    logger.info("forward %s: refused, %s", service, denied_reply(cc, entry, metrics=metrics).text)
                 return Refuse()
             if port.protocol == PROTOCOL_HTTP:
                 return HttpForwarder(router=router, pool=pool)
@@ -192,7 +230,7 @@ def forward_factory(
             if isinstance(target, LocalReply):
                 target.stats.error(target.error)
                 return Refuse()
-            return TcpSplice(target)
+            return TcpSplice(target, pool)
         except Exception:
             logger.exception("forward %s: cannot accept a connection", service)
             return Refuse()

@@ -11,6 +11,12 @@ has one).  The inbound listener then accepts mTLS only (strict) or also plain te
 (permissive); connections to meshed endpoints are mTLS with the endpoint's identity
 checked; the config stream (an ``https://`` control plane) presents the certificate.
 A ``TlsContexts`` can also be handed in (``Proxy(settings, tls=...)``), e.g. by tests.
+
+Memory (docs/proxy.md, "Memory"): a sidecar runs next to every pod, so it imports only
+what its settings use.  The config stream client and the certificate manager are imported
+when started; ``cryptography`` only with mTLS on; no web framework and no
+``prometheus_client`` at all (the admin listener is ``proxy.admin``, the control-plane calls
+``proxy.httpclient``, the metrics text ``proxy.exposition``).
 """
 
 from __future__ import annotations
@@ -24,25 +30,24 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from aiohttp import web
-from prometheus_client.registry import CollectorRegistry
-
-from proxy.admin import build_admin_app
 from proxy.compiled import CompiledConfig
-from proxy.configstream import ConfigStreamClient
+from proxy.exposition import Registry
 from proxy.holder import ConfigHolder
-from proxy.identity.contexts import control_plane_client_context
 from proxy.identity.inbound import InboundListener, InboundStats, Mode
-from proxy.identity.manager import CertificateManager
 from proxy.identity.metrics import TlsMetricsCollector
-from proxy.identity.switching import TlsContexts
 from proxy.inbound import InboundAcceptor
 from proxy.metrics import Metrics, MetricsCollector
 from proxy.outbound import forward_factory, outbound_factory
 from proxy.targets import PoolKey
 from proxy.upstream import UpstreamPool
 from smi.proxyconfig import ProxyConfig, decode
+
+if TYPE_CHECKING:
+    from proxy.configstream import ConfigStreamClient
+    from proxy.identity.manager import CertificateManager
+    from proxy.identity.switching import TlsContexts
 
 logger = logging.getLogger(__name__)
 
@@ -152,7 +157,7 @@ class Proxy:
         self.pool = UpstreamPool()
         self.inbound_stats = InboundStats()
         self.certificates: CertificateManager | None = None
-        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry = Registry()
         self.registry.register(MetricsCollector(self.metrics))
         self.tls_metrics = TlsMetricsCollector(
             mode=self.settings.mtls, inbound=self.inbound_stats, outbound=self.pool, manager=None
@@ -161,7 +166,7 @@ class Proxy:
         self._servers: list[asyncio.AbstractServer] = []
         self._listeners: list[InboundListener] = []
         self._tasks: list[asyncio.Task[None]] = []
-        self._runner: web.AppRunner | None = None
+        self._admin: asyncio.AbstractServer | None = None
         self.stream: ConfigStreamClient | None = None
 
     @property
@@ -175,6 +180,9 @@ class Proxy:
         """Get the first certificate (or take the given contexts) and wire renewal and the pool."""
         s = self.settings
         if self.tls is None:
+            from proxy.identity.manager import CertificateManager
+            from proxy.identity.switching import TlsContexts
+
             identity = s.identity or (self.holder.current.config.node.identity if self.holder.current else "")
             if not s.ca_url:
                 raise IdentitySetupError("mTLS needs the CA's URL (--ca-url) or --mtls off")
@@ -200,6 +208,8 @@ class Proxy:
         self.pool.expected = ExpectedIdentities(self.holder)
 
     def _control_plane_tls(self) -> ssl.SSLContext:
+        from proxy.identity.contexts import control_plane_client_context
+
         assert self.tls is not None
         material = self.tls.material
         return control_plane_client_context(material.bundle_pem, material)
@@ -220,13 +230,12 @@ class Proxy:
         self.addresses["inbound"] = (address[0], listener.port)
 
     async def _start_admin(self, address: Address) -> None:
-        app = build_admin_app(holder=self.holder, registry=self.registry, not_ready=self._not_ready)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, address[0], address[1], reuse_address=True)
-        await site.start()
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
+        from proxy.admin import start_admin
+
+        self._admin = await start_admin(
+            address[0], address[1], holder=self.holder, registry=self.registry, not_ready=self._not_ready
+        )
+        sockets = getattr(self._admin, "sockets", None) or []
         if sockets:
             name = sockets[0].getsockname()
             self.addresses["admin"] = (name[0], name[1])
@@ -270,6 +279,8 @@ class Proxy:
             )
             await self._listen(f"forward:{fw.service}.{fw.namespace}:{fw.port}", factory, fw.listen)
         if s.control_plane:
+            from proxy.configstream import ConfigStreamClient
+
             use_tls = self.mtls and s.control_plane.startswith("https:")
             self.stream = ConfigStreamClient(
                 url=s.control_plane,
@@ -296,8 +307,10 @@ class Proxy:
         for listener in self._listeners:
             await listener.close()
         self.pool.close_all()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._admin is not None:
+            self._admin.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._admin.wait_closed(), 1.0)
         for server in self._servers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 1.0)

@@ -52,6 +52,7 @@ class LocalReply:
     stats: EdgeStats
     error: str = ""
     denied: bool = False
+    headers: bytes = b""  # extra response header lines, each ending in CRLF (e.g. ``x-smi-denied-by``)
 
 
 class Router(Protocol):

@@ -15,6 +15,10 @@ remembers the identity it verified; ``expected`` (set by the proxy from the curr
 config) lets ``acquire`` drop an idle connection whose peer is no longer the identity the
 config expects at that address.  On release the TLS 1.3 session ticket is kept for
 resumption of the next new connection to the same peer.
+
+``UpstreamPool.open`` is that connect (plain or mTLS, identity check, PROXY header) for
+any protocol: opaque TCP splices (``proxy.tcp``) use it too, so a TCP forward to a meshed
+endpoint is mTLS exactly like an HTTP request.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ import errno
 import logging
 import ssl
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, cast
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import httptools
 
@@ -187,6 +192,17 @@ class UpstreamConnection(asyncio.Protocol):
 
 
 ExpectedIdentity = Callable[[PoolKey], str | None]
+P = TypeVar("P", bound=asyncio.BaseProtocol)
+
+
+@dataclass(frozen=True, slots=True)
+class Opened(Generic[P]):
+    """A new upstream connection: its transport and protocol, and what mTLS proved (if used)."""
+
+    transport: asyncio.Transport
+    protocol: P
+    peer_identity: str | None  # the verified SPIFFE id; None in plain text
+    tls_context: ResumingClientContext | None  # for remembering the session ticket; None in plain text
 
 
 class UpstreamPool:
@@ -236,37 +252,49 @@ class UpstreamPool:
             conns.remove(conn)
 
     async def connect(self, target: Target) -> UpstreamConnection:
-        """Open a new connection (the caller applies the connect timeout); sends the PROXY header."""
-        loop = asyncio.get_running_loop()
+        """Open a new HTTP upstream connection (the caller applies the connect timeout)."""
         key = target.key
-        if self.tls is not None and target.announce_port:
-            conn = await self._connect_tls(target)
-        else:
-            _, conn = await loop.create_connection(
-                lambda: UpstreamConnection(self, key),
-                target.address,
-                target.port,
-                local_addr=(target.bind, 0) if target.bind else None,
-            )
+        opened = await self.open(target, lambda: UpstreamConnection(self, key))
+        conn = opened.protocol
+        conn.peer_identity = opened.peer_identity
+        conn.tls_context = opened.tls_context
         self.opened += 1
-        if target.announce_port and conn.transport is not None:
-            src = conn.transport.get_extra_info("sockname")
-            conn.transport.write(
+        return conn
+
+    async def open(self, target: Target, factory: Callable[[], P]) -> Opened[P]:
+        """Open a connection to ``target`` the way the mesh does, for any protocol (HTTP or opaque TCP).
+
+        mTLS when the pool has TLS contexts and the target is a peer sidecar (an announced
+        port), with the server's identity checked against ``target.endpoint.identity``;
+        plain text otherwise.  The PROXY v2 header (for a peer sidecar) is written before
+        returning, inside TLS.  The caller applies the connect timeout.  Raises ``OSError``
+        (``UpstreamIdentityRejected`` for a wrong peer identity) or ``ssl.SSLError``.
+        """
+        if self.tls is not None and target.announce_port:
+            opened = await self._open_tls(target, factory)
+        else:
+            loop = asyncio.get_running_loop()
+            transport, protocol = await loop.create_connection(
+                factory, target.address, target.port, local_addr=(target.bind, 0) if target.bind else None
+            )
+            opened = Opened(transport, protocol, None, None)
+        if target.announce_port:
+            src = opened.transport.get_extra_info("sockname")
+            opened.transport.write(
                 proxyproto.encode(
                     src_address=src[0], src_port=src[1], dst_address=target.address, dst_port=target.announce_port
                 )
             )
-        return conn
+        return opened
 
-    async def _connect_tls(self, target: Target) -> UpstreamConnection:
+    async def _open_tls(self, target: Target, factory: Callable[[], P]) -> Opened[P]:
         """mTLS to a peer sidecar; the server must be the endpoint's identity."""
         assert self.tls is not None
         loop = asyncio.get_running_loop()
-        key = target.key
         context = self.tls.client
         try:
-            _, conn = await loop.create_connection(
-                lambda: UpstreamConnection(self, key),
+            transport, protocol = await loop.create_connection(
+                factory,
                 target.address,
                 target.port,
                 ssl=context,
@@ -277,19 +305,18 @@ class UpstreamPool:
         except ssl.SSLError as e:
             self.tls_failures[refusal_reason(e)] += 1
             raise
-        ssl_object: Any = conn.transport.get_extra_info("ssl_object") if conn.transport is not None else None
+        ssl_object: Any = transport.get_extra_info("ssl_object")
         expected = target.endpoint.identity if target.endpoint is not None else ""
         try:
-            conn.peer_identity = verify_peer(ssl_object, {expected} if expected else ())
+            peer = verify_peer(ssl_object, {expected} if expected else ())
         except PeerIdentityRejected as e:
             self.tls_failures["identity_rejected"] += 1
-            conn.abort()
+            transport.abort()
             raise UpstreamIdentityRejected(f"peer identity rejected: {e}", peer=e.peer) from e
-        conn.tls_context = context
         self.tls_opened += 1
         if ssl_object is not None and ssl_object.session_reused:
             self.tls_resumed += 1
-        return conn
+        return Opened(transport, protocol, peer, context)
 
     def close_all(self) -> None:
         for conns in list(self.idle.values()):

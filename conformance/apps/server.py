@@ -12,7 +12,9 @@ import json
 import os
 import signal
 import sys
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from conformance.apps.listening import serve_http
 
 WORKLOAD = os.environ.get("WORKLOAD") or os.environ.get("POD_NAME", "server")
 
@@ -47,13 +49,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    host = os.environ.get("POD_IP", "0.0.0.0")
-    port = int(os.environ.get("PORT", "8080"))
-    server = ThreadingHTTPServer((host, port), _Handler)
-    server.daemon_threads = True
-    print(f"conformance server {WORKLOAD} listening on {host}:{port}", flush=True)
-    server.serve_forever(poll_interval=0.2)
-    return 0
+    return serve_http(_Handler, what=f"conformance server {WORKLOAD}")
 
 
 if __name__ == "__main__":

@@ -24,14 +24,16 @@ import argparse
 import json
 import os
 import signal
-import socket
 import sys
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from conformance.apps.listening import serve_http
+from smi.demo.tcpecho import env_name, exchange
 
 TIMEOUT = 10.0
 MAX_COUNT = 500
@@ -56,29 +58,17 @@ def fetch(url: str, *, method: str = "GET", headers: Sequence[tuple[str, str]] =
     return {"results": [fetch_once(url, method=method, headers=headers) for _ in range(count)]}
 
 
-def _env_name(text: str) -> str:
-    return text.upper().replace("-", "_").replace(".", "_")
-
-
 def tcp(service: str, *, payload: str, port_name: str = "") -> dict[str, Any]:
     """Send ``payload`` + newline to the service; the first line back, or ``None``."""
-    prefix = _env_name(service)
+    prefix = env_name(service)
     host = os.environ.get(f"{prefix}_SERVICE_HOST")
-    port = os.environ.get(f"{prefix}_SERVICE_PORT_{_env_name(port_name)}" if port_name else f"{prefix}_SERVICE_PORT")
+    port = os.environ.get(f"{prefix}_SERVICE_PORT_{env_name(port_name)}" if port_name else f"{prefix}_SERVICE_PORT")
     if not host or not port:
         return {"reply": None, "error": f"no {prefix}_SERVICE_HOST/PORT in this pod's environment"}
-    data = b""
     try:
-        with socket.create_connection((host, int(port)), timeout=TIMEOUT) as sock:
-            sock.sendall(payload.encode() + b"\n")
-            while not data.endswith(b"\n"):
-                chunk = sock.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
+        text = exchange(host, int(port), payload, timeout=TIMEOUT)
     except OSError as exc:
         return {"reply": None, "error": f"{type(exc).__name__}: {exc}"}
-    text = data.decode("utf-8", "replace").strip()
     return {"reply": text or None, "error": None if text else "closed without an answer"}
 
 
@@ -125,13 +115,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def serve() -> int:
-    host = os.environ.get("POD_IP", "0.0.0.0")
-    port = int(os.environ.get("PORT", "8080"))
-    server = ThreadingHTTPServer((host, port), _Handler)
-    server.daemon_threads = True
-    print(f"conformance tool listening on {host}:{port}", flush=True)
-    server.serve_forever(poll_interval=0.2)
-    return 0
+    return serve_http(_Handler, what="conformance tool")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,20 +15,18 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import signal
-import subprocess
-import sys
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import yaml
 
 from conformance.drivers import Reply, Workload
 from conformance.waiting import wait_until
-from smi.runtime import client, leftovers, statefile
+from smi.runtime import client, statefile
+from smi.runtime.launching import UpProcess
 
 TOOL_PORT = 8080
 _COUNTER = itertools.count()
@@ -55,30 +53,13 @@ class LocalDriver:
         self.work = work
         self.folder = work / "manifests"
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.state_dir = work / "state"
         self.base = address_base()
         self.applied: dict[tuple[str, str, str], dict[str, Any]] = {}
         self._tool_ips: dict[Workload, str] = {}
-        self._out: TextIO = (work / "up.out").open("w")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "smi.cli.main",
-                "up",
-                "-f",
-                str(self.folder),
-                "--address-base",
-                self.base,
-                "--dashboard",
-                "off",
-                *extra_args,
-            ],
-            env={**os.environ, "SMI_STATE_DIR": str(self.state_dir)},
-            stdout=self._out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+        self.up = UpProcess(
+            folder=self.folder, work=work, address_base=self.base, dashboard="off", extra_args=extra_args
         )
+        self.process = self.up.process
         self.info: statefile.RuntimeInfo | None = None
         try:
             self.info = wait_until(
@@ -94,7 +75,7 @@ class LocalDriver:
     def _started(self) -> statefile.RuntimeInfo | None:
         if self.process.poll() is not None:
             raise AssertionError(f"smi up exited with {self.process.returncode}:\n{self.output()[-2000:]}")
-        info = statefile.read(self.state_dir)
+        info = statefile.read(self.up.state_dir)
         if info is None:
             return None
         client.call(info, "GET", "/v1/status", timeout=5)  # the control API answers
@@ -105,8 +86,7 @@ class LocalDriver:
         return client.call(self.info, method, path, body)
 
     def output(self) -> str:
-        self._out.flush()
-        return (self.work / "up.out").read_text(errors="replace")
+        return self.up.output()
 
     # -- objects ---------------------------------------------------------------------------------
 
@@ -204,18 +184,4 @@ class LocalDriver:
     # -- teardown --------------------------------------------------------------------------------
 
     def close(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        if self.process.poll() is None:
-            self.process.wait(timeout=5)
-        if self.info is not None:
-            leftovers.kill_all(self.info.runtime_id)
-        self._out.close()
+        self.up.stop(self.info.runtime_id if self.info is not None else None)

@@ -11,6 +11,9 @@
 ``ssl`` loads certificates only from files.  The key is handed to OpenSSL through an
 anonymous in-memory file (``memfd_create``), so it never touches a disk; where that is not
 available a 0600 file in a private temporary directory is used and removed at once.
+
+``cryptography`` (~10 MB) is imported only when a key is loaded (``load_material``), so
+importing this module costs nothing when mTLS is off.
 """
 
 from __future__ import annotations
@@ -18,14 +21,11 @@ from __future__ import annotations
 import contextlib
 import os
 import ssl
-import tempfile
 from collections.abc import Collection, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography import x509
-
-from proxy.identity.keys import key_pem
-from proxy.identity.material import WorkloadMaterial, uri_sans
+if TYPE_CHECKING:
+    from proxy.identity.material import WorkloadMaterial
 
 
 class PeerIdentityRejected(ConnectionError):
@@ -46,6 +46,8 @@ def _pem_file(data: bytes) -> Iterator[str]:
         finally:
             os.close(fd)
         return
+    import tempfile
+
     with tempfile.TemporaryDirectory(prefix="smi-mesh-") as tmp:  # pragma: no cover - non-Linux
         path = os.path.join(tmp, "identity.pem")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -59,6 +61,8 @@ def _pem_file(data: bytes) -> Iterator[str]:
 
 def load_material(context: ssl.SSLContext, material: WorkloadMaterial) -> None:
     """(Re)load the workload's chain and key into ``context``; affects only new handshakes."""
+    from proxy.identity.keys import key_pem
+
     with _pem_file(material.chain_pem.encode() + key_pem(material.key)) as path:
         context.load_cert_chain(path)
 
@@ -124,17 +128,20 @@ def sni_name(host: str, port: int) -> str:
 
 
 def peer_identity(ssl_object: Any) -> str | None:
-    """The SPIFFE id of the peer's verified certificate, or None without one."""
+    """The SPIFFE id of the peer's verified certificate, or None without one.
+
+    Read from OpenSSL's decoded certificate (``getpeercert()``), which is only given for a
+    certificate that was verified; no certificate parsing of our own on the data path.
+    """
     if ssl_object is None:
         return None
-    der = ssl_object.getpeercert(binary_form=True)
-    if not der:
+    cert = ssl_object.getpeercert()
+    if not cert:
         return None
-    try:
-        cert = x509.load_der_x509_certificate(der)
-    except ValueError:
-        return None
-    return next((uri for uri in uri_sans(cert) if uri.startswith("spiffe://")), None)
+    return next(
+        (value for kind, value in cert.get("subjectAltName", ()) if kind == "URI" and value.startswith("spiffe://")),
+        None,
+    )
 
 
 def verify_peer(ssl_object: Any, expected: Collection[str]) -> str:

@@ -9,6 +9,9 @@ a back-dated not-before or clock skew never makes it renew late.  When the CA ca
 reached it keeps the last good certificate and retries with capped, jittered exponential
 backoff.  The CA endpoint is trusted through the bootstrap bundle at first, then through
 the latest trust bundle.  Each new certificate is published to the subscribers (e.g. ``TlsContexts.update``).
+
+The request is made with ``proxy.httpclient`` (asyncio + httptools), not a client library,
+to keep the sidecar small.
 """
 
 from __future__ import annotations
@@ -16,14 +19,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import json
 import logging
 import random
 import ssl
 from collections.abc import Callable
 from typing import Any
 
-import aiohttp
-
+from proxy import httpclient
 from proxy.identity import keys
 from proxy.identity.contexts import control_plane_client_context
 from proxy.identity.material import InvalidMaterial, WorkloadMaterial, from_response
@@ -69,7 +72,7 @@ class CertificateManager:
         self._window = renew_window
         self._retry_initial = retry_initial
         self._retry_max = retry_max
-        self._timeout = aiohttp.ClientTimeout(total=request_timeout)
+        self._timeout = request_timeout
         self._rng = rng or random.Random()
         self._clock = clock
         self._subscribers: list[Subscriber] = []
@@ -89,29 +92,32 @@ class CertificateManager:
         csr = keys.build_csr(key, self.identity)
         headers = {"Authorization": f"Bearer {self._credential()}", "Content-Type": "application/x-pem-file"}
         try:
-            async with (
-                aiohttp.ClientSession(timeout=self._timeout) as session,
-                session.post(self._url, data=csr, headers=headers, ssl=self._ca_context()) as response,
-            ):
-                body: Any = await response.json(content_type=None)
-                if response.status != 200:
-                    reason = body.get("error") if isinstance(body, dict) else None
-                    raise CertificateRequestFailed(
-                        f"the CA refused: HTTP {response.status}: {reason}", status=response.status
-                    )
-        except (aiohttp.ClientError, TimeoutError, ValueError) as e:
+            reply = await httpclient.request(
+                "POST", self._url, headers=headers, body=csr, context=self._ca_context(), seconds=self._timeout
+            )
+        except (OSError, TimeoutError, ValueError) as e:
             raise CertificateRequestFailed(f"the CA at {self._url} is unreachable: {e!r}") from e
+        try:
+            body: Any = json.loads(reply.body)
+        except ValueError:
+            body = None
+        if reply.status != 200:
+            reason = body.get("error") if isinstance(body, dict) else reply.body[:256].decode(errors="replace")
+            raise CertificateRequestFailed(f"the CA refused: HTTP {reply.status}: {reason}", status=reply.status)
         try:
             return from_response(key, self.identity, body)
         except InvalidMaterial as e:
             raise CertificateRequestFailed(str(e)) from e
 
-    def _ca_context(self) -> ssl.SSLContext | bool:
-        """How to trust the CA endpoint: as given, else the latest trust bundle (follows root rotation)."""
+    def _ca_context(self) -> ssl.SSLContext | None:
+        """How to trust the CA endpoint: as given, else the latest trust bundle (follows root rotation).
+
+        None: the system's default roots (an ``https://`` CA outside the mesh).
+        """
         if self._ca_ssl is not None:
             return self._ca_ssl
         bundle = self.current.bundle_pem if self.current is not None else self._bootstrap_bundle
-        return control_plane_client_context(bundle) if bundle else True
+        return control_plane_client_context(bundle) if bundle else None
 
     def renew_delay(self, material: WorkloadMaterial, *, received: datetime.datetime) -> float:
         remaining = (material.not_after - received).total_seconds()

@@ -1,14 +1,19 @@
-"""What a workload holds after the CA signed its CSR: key, chain, trust bundle, validity."""
+"""What a workload holds after the CA signed its CSR: key, chain, trust bundle, validity.
+
+Certificates are read with ``proxy.identity.der`` (not ``cryptography.x509``, ~2 MB of an
+idle sidecar); only the key comparison needs ``cryptography``, whose key the caller holds.
+"""
 
 from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography import x509
+from proxy.identity import der
 
-from proxy.identity.keys import PrivateKey
+if TYPE_CHECKING:
+    from proxy.identity.keys import PrivateKey
 
 
 class InvalidMaterial(ValueError):
@@ -29,34 +34,33 @@ class WorkloadMaterial:
         return now >= self.not_after
 
 
-def uri_sans(cert: x509.Certificate) -> list[str]:
-    try:
-        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-    except x509.ExtensionNotFound:
-        return []
-    return [str(v) for v in ext.value.get_values_for_type(x509.UniformResourceIdentifier)]
+def uri_sans(cert_der: bytes) -> list[str]:
+    """The URI subjectAltNames of a DER certificate."""
+    return list(der.read_certificate(cert_der).uris)
 
 
 def from_response(key: PrivateKey, identity: str, body: Any) -> WorkloadMaterial:
     """Check the CA's JSON answer against the key and the identity asked for."""
+    from proxy.identity.keys import public_key_info
+
     try:
         chain_pem = str(body["certificate_chain"])
         bundle_pem = str(body["trust_bundle"])
-        chain = x509.load_pem_x509_certificates(chain_pem.encode())
-        x509.load_pem_x509_certificates(bundle_pem.encode())
+        leaf = der.read_certificate(der.pem_blocks(chain_pem)[0])
+        for root in der.pem_blocks(bundle_pem):
+            der.read_certificate(root)
     except (KeyError, TypeError, ValueError) as e:
         raise InvalidMaterial(f"the CA's answer is not a certificate chain and a trust bundle: {e!r}") from e
-    leaf = chain[0]
-    if leaf.public_key() != key.public_key():
+    if leaf.spki_der != public_key_info(key):
         raise InvalidMaterial("the certificate is not for this proxy's key")
-    if identity not in uri_sans(leaf):
-        raise InvalidMaterial(f"the certificate is for {uri_sans(leaf)}, not {identity}")
+    if identity not in leaf.uris:
+        raise InvalidMaterial(f"the certificate is for {list(leaf.uris)}, not {identity}")
     return WorkloadMaterial(
         identity=identity,
         key=key,
         chain_pem=chain_pem,
         bundle_pem=bundle_pem,
-        not_before=leaf.not_valid_before_utc,
-        not_after=leaf.not_valid_after_utc,
-        serial=leaf.serial_number,
+        not_before=leaf.not_before,
+        not_after=leaf.not_after,
+        serial=leaf.serial,
     )

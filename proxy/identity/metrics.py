@@ -15,20 +15,26 @@ Exported on the admin listener's ``/metrics`` next to the traffic metrics::
     smi_certificate_expiry_timestamp_seconds             not-after of the current workload certificate
     smi_certificate_renewals_total / _failures_total     renewals done / CA requests that failed
 
-The collector reads live objects at scrape time (no work on the hot path).
+The collector reads live objects at scrape time (no work on the hot path) and is rendered
+by ``proxy.exposition`` (no ``prometheus_client`` in the sidecar).
 """
 
 from __future__ import annotations
 
 import collections
 from collections.abc import Iterator
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
-
+from proxy.exposition import MetricFamily, counter, gauge, to_prometheus
 from proxy.identity.inbound import InboundStats
-from proxy.identity.manager import CertificateManager
+
+if TYPE_CHECKING:
+    from prometheus_client.core import Metric
+    from prometheus_client.registry import Collector
+
+    from proxy.identity.manager import CertificateManager
+else:
+    Collector = object
 
 MODES = ("strict", "permissive", "off")
 
@@ -40,6 +46,8 @@ class OutboundTlsCounts(Protocol):
 
 
 class TlsMetricsCollector(Collector):
+    """``families()`` for the sidecar's ``/metrics``; ``collect()`` for a ``prometheus_client`` registry."""
+
     def __init__(
         self,
         *,
@@ -54,46 +62,41 @@ class TlsMetricsCollector(Collector):
         self.manager = manager
 
     def collect(self) -> Iterator[Metric]:
-        mode = GaugeMetricFamily("smi_mtls_mode", "The sidecar's mutual TLS mode (1 = active)", labels=["mode"])
+        return to_prometheus(self.families())
+
+    def families(self) -> Iterator[MetricFamily]:
+        mode = gauge("smi_mtls_mode", "The sidecar's mutual TLS mode (1 = active)", labels=["mode"])
         for name in MODES:
-            mode.add_metric([name], 1.0 if name == self.mode else 0.0)
+            mode.add([name], 1.0 if name == self.mode else 0.0)
         yield mode
-        inbound = CounterMetricFamily(
-            "smi_inbound_tls_connections", "Inbound connections by TLS outcome", labels=["result"]
-        )
+        inbound = counter("smi_inbound_tls_connections", "Inbound connections by TLS outcome", labels=["result"])
         counts = self.inbound.counts if self.inbound is not None else collections.Counter[str]()
         for result, n in sorted(counts.items()):
-            inbound.add_metric([result], float(n))
+            inbound.add([result], n)
         yield inbound
-        yield CounterMetricFamily(
+        yield counter(
             "smi_inbound_plaintext_connections",
             "Plain-text inbound connections accepted (permissive mode)",
-            value=float(counts.get("plaintext_accepted", 0)),
+            value=counts.get("plaintext_accepted", 0),
         )
         if self.outbound is not None:
-            opened = CounterMetricFamily(
-                "smi_outbound_tls_connections", "New mTLS connections to peer sidecars", labels=["result"]
-            )
-            opened.add_metric(["opened"], float(self.outbound.tls_opened))
-            opened.add_metric(["resumed"], float(self.outbound.tls_resumed))
+            opened = counter("smi_outbound_tls_connections", "New mTLS connections to peer sidecars", labels=["result"])
+            opened.add(["opened"], self.outbound.tls_opened)
+            opened.add(["resumed"], self.outbound.tls_resumed)
             yield opened
-            failures = CounterMetricFamily(
+            failures = counter(
                 "smi_outbound_tls_failures", "mTLS connections to peer sidecars that failed", labels=["reason"]
             )
             for reason, n in sorted(self.outbound.tls_failures.items()):
-                failures.add_metric([reason], float(n))
+                failures.add([reason], n)
             yield failures
         if self.manager is not None:
             current = self.manager.current
             if current is not None:
-                yield GaugeMetricFamily(
+                yield gauge(
                     "smi_certificate_expiry_timestamp_seconds",
                     "Not-after of the workload certificate (Unix time)",
                     value=current.not_after.timestamp(),
                 )
-            yield CounterMetricFamily(
-                "smi_certificate_renewals", "Workload certificate renewals", value=float(self.manager.renewals)
-            )
-            yield CounterMetricFamily(
-                "smi_certificate_failures", "Failed certificate requests", value=float(self.manager.failures)
-            )
+            yield counter("smi_certificate_renewals", "Workload certificate renewals", value=self.manager.renewals)
+            yield counter("smi_certificate_failures", "Failed certificate requests", value=self.manager.failures)

@@ -7,6 +7,14 @@ backend of those splits (so the split keeps the ratios the user wrote; a backend
 caller may not reach answers 403 at its own sidecar).  In permissive mode it gets every
 service.  The result depends only on the caller's identity (which includes its
 namespace), so it is built once per identity per snapshot.
+
+``denied`` (deny-by-default only): every other Service of the mesh, compactly (per
+namespace, names and cluster IPs; no ports, no endpoints), so the caller's own
+sidecar can answer 403 for a mesh service it may not reach and keep 404 for names that
+are no mesh service at all.  The per-namespace lists are built once and shared by every
+proxy; per identity only the selection is made, and the resulting
+``DeniedServices`` object is kept while neither the Services nor the identity's
+reachable set change (a split change keeps it, so its encoded text is reused).
 """
 
 from __future__ import annotations
@@ -17,7 +25,14 @@ from smi.compile.naming import cluster_name, hostnames
 from smi.compile.plans import access_plan, services_by_identity, split_plan
 from smi.compile.protocols import port_protocol
 from smi.model import Service
-from smi.proxyconfig.types import Cluster, OutboundConfig, OutboundPort, OutboundService
+from smi.proxyconfig.types import (
+    Cluster,
+    DeniedNamespace,
+    DeniedServices,
+    OutboundConfig,
+    OutboundPort,
+    OutboundService,
+)
 
 _SERVICE_DEPENDS = frozenset({Service.KIND})  # dropped with any Service change, so deleted ones go
 
@@ -27,7 +42,7 @@ def outbound_for(index: MeshIndex, *, namespace: str, identity: str) -> Outbound
     if index.settings.permissive:
         every = ("outbound-all", namespace)
         return index.memo(every, lambda: _build(index, namespace, set(index.services)), depends=SPLIT_KINDS)
-    build = lambda: _build(index, namespace, reachable(index, identity))  # noqa: E731
+    build = lambda: _build(index, namespace, reachable(index, identity), identity=identity)  # noqa: E731
     return index.memo(("outbound", identity), build, depends=COMPILE_KINDS)
 
 
@@ -44,14 +59,62 @@ def reachable(index: MeshIndex, identity: str) -> set[Key]:
     return keys
 
 
-def _build(index: MeshIndex, namespace: str, keys: set[Key]) -> OutboundConfig:
+def _build(index: MeshIndex, namespace: str, keys: set[Key], *, identity: str = "") -> OutboundConfig:
+    """The outbound config for ``keys``; with ``identity`` (deny mode) every other Service is denied."""
     services = []
     clusters: list[Cluster] = []
     for key in sorted(keys):
         svc = index.services[key]
         services.append(_service(index, svc, caller_namespace=namespace))
         clusters.extend(clusters_of(index, svc))
-    return OutboundConfig(services=tuple(services), clusters=tuple(clusters))
+    denied = denied_for(index, identity, keys) if identity else DeniedServices(index.settings.cluster_domain)
+    return OutboundConfig(services=tuple(services), clusters=tuple(clusters), denied=denied)
+
+
+def denied_for(index: MeshIndex, identity: str, keys: set[Key]) -> DeniedServices:
+    """Every Service but ``keys``: the same object while the Services and ``keys`` stay the same.
+
+    Kept per identity across snapshots (one slot each, so memory stays bounded) and
+    rebuilt only when a Service changes or what the identity may reach does; a split or
+    endpoint change leaves it, so the config server reuses its JSON text.
+    """
+    entries = denied_entries(index)
+    slot: dict[frozenset[Key], DeniedServices] = index.memo_on(
+        ("denied", identity), (entries,), dict, depends=_SERVICE_DEPENDS
+    )
+    reachable_keys = frozenset(keys)
+    found = slot.get(reachable_keys)
+    if found is None:
+        groups = []
+        for group in entries:
+            ns = group.namespace
+            if not any(key[0] == ns for key in reachable_keys):
+                groups.append(group)  # the shared object
+                continue
+            kept = [
+                (n, ip) for n, ip in zip(group.names, group.cluster_ips, strict=True) if (ns, n) not in reachable_keys
+            ]
+            if kept:
+                groups.append(DeniedNamespace(ns, tuple(n for n, _ in kept), tuple(ip for _, ip in kept)))
+        found = DeniedServices(index.settings.cluster_domain, tuple(groups))
+        slot.clear()  # a pure function of (entries, keys): replacing it is always safe
+        slot[reachable_keys] = found
+    return found
+
+
+def denied_entries(index: MeshIndex) -> tuple[DeniedNamespace, ...]:
+    """Every Service of the mesh, per namespace (sorted); shared by every proxy that may reach none of them."""
+
+    def build() -> tuple[DeniedNamespace, ...]:
+        by_ns: dict[str, list[tuple[str, str]]] = {}
+        for ns, name in sorted(index.services):
+            ip = index.services[(ns, name)].cluster_ip
+            by_ns.setdefault(ns, []).append((name, ip if ip and ip != "None" else ""))
+        return tuple(
+            DeniedNamespace(ns, tuple(n for n, _ in pairs), tuple(ip for _, ip in pairs)) for ns, pairs in by_ns.items()
+        )
+
+    return index.memo("denied-entries", build, depends=_SERVICE_DEPENDS)
 
 
 def _service(index: MeshIndex, svc: Service, *, caller_namespace: str) -> OutboundService:

@@ -41,13 +41,18 @@ def run(*, url: str, rate: float, count: int) -> int:
     return 0
 
 
-def main() -> int:
+def run_from_env(*, name: str, doing: str, default_rate: str) -> int:
+    """``run`` as the environment says, after one line ``<POD_NAME or name> <doing> <url> at <rate>/s``."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     url = os.environ.get("BOOKSTORE_URL") or default_url()
-    rate = float(os.environ.get("RATE", "10"))
+    rate = float(os.environ.get("RATE", default_rate))
     count = int(os.environ.get("COUNT", "0"))
-    print(f"{os.environ.get('POD_NAME', 'bookbuyer')} buying from {url} at {rate}/s", flush=True)
+    print(f"{os.environ.get('POD_NAME', name)} {doing} {url} at {rate}/s", flush=True)
     return run(url=url, rate=rate, count=count)
+
+
+def main() -> int:
+    return run_from_env(name="bookbuyer", doing="buying from", default_rate="10")
 
 
 if __name__ == "__main__":

@@ -45,6 +45,22 @@ def env_name(service: str) -> str:
     return service.upper().replace("-", "_").replace(".", "_")
 
 
+def exchange(host: str, port: int, line: str, *, timeout: float) -> str:
+    """Send ``line`` + newline on a fresh connection; the first line back, stripped ("" if none).
+
+    Raises ``OSError`` when the connection fails or breaks.
+    """
+    data = b""
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(line.encode() + b"\n")
+        while not data.endswith(b"\n"):
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    return data.decode("utf-8", "replace").strip()
+
+
 def client(service: str) -> int:
     host = os.environ[f"{env_name(service)}_SERVICE_HOST"]
     port = int(os.environ[f"{env_name(service)}_SERVICE_PORT"])
@@ -54,15 +70,7 @@ def client(service: str) -> int:
     while count == 0 or n < count:
         n += 1
         try:
-            with socket.create_connection((host, port), timeout=3) as sock:
-                sock.sendall(f"hello {n}\n".encode())
-                data = b""
-                while not data.endswith(b"\n"):
-                    chunk = sock.recv(4096)
-                    if not chunk:
-                        break
-                    data += chunk
-            text = data.decode("utf-8", "replace").strip()
+            text = exchange(host, port, f"hello {n}", timeout=3)
             print(f"ok {text}" if text else "error closed", flush=True)
         except OSError as exc:
             print(f"error {type(exc).__name__}: {exc}", flush=True)

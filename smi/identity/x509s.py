@@ -47,6 +47,21 @@ def certs_from_pem(data: bytes) -> list[x509.Certificate]:
     return x509.load_pem_x509_certificates(data) if data.strip() else []
 
 
+def key_usage(*, ca: bool) -> x509.KeyUsage:
+    """digitalSignature for every certificate; keyCertSign and cRLSign too for a CA."""
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=ca,
+        crl_sign=ca,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
 def fingerprint(cert: x509.Certificate) -> str:
     """SHA-256 fingerprint, colon-separated upper-case hex (as ``openssl x509 -fingerprint``)."""
     return ":".join(f"{b:02X}" for b in cert.fingerprint(hashes.SHA256()))
@@ -133,17 +148,7 @@ def build_ca_cert(
         .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            key_usage(ca=True),
             critical=True,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)

@@ -105,9 +105,40 @@ class OutboundService:
 
 
 @dataclass(frozen=True, slots=True)
+class DeniedNamespace:
+    """The mesh services of one namespace this proxy may not call.
+
+    No ports, endpoints or hostnames, to keep the list small (about 25 bytes of JSON per
+    service, and only strings, which are cheap to decode): the proxy derives the names as
+    the compile does for ``OutboundService.hostnames`` (``name`` only from the same
+    namespace, ``name.ns``, ``name.ns.svc``, ``name.ns.svc.<cluster_domain>``, and the
+    cluster IP when set).
+    """
+
+    namespace: str
+    names: tuple[str, ...]  # Service names, sorted
+    cluster_ips: tuple[str, ...] = ()  # parallel to ``names``: the cluster IP, "" when headless or none
+
+
+@dataclass(frozen=True, slots=True)
+class DeniedServices:
+    """Deny-by-default: every mesh service this proxy may not call (empty in permissive mode).
+
+    A caller without a TrafficTarget gets 403 from its own sidecar for these, and 404 only
+    for names that are no mesh service.  The compile hands out one object per set of
+    reachable services and keeps it across changes that do not alter it, so the config
+    server encodes it once.
+    """
+
+    cluster_domain: str = "cluster.local"  # for the hostnames of the services
+    namespaces: tuple[DeniedNamespace, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class OutboundConfig:
     services: tuple[OutboundService, ...] = ()
     clusters: tuple[Cluster, ...] = ()
+    denied: DeniedServices = DeniedServices()
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,4 +15,6 @@ Modules, from the outside in:
 * ``podrunning`` / ``processes`` / ``backoff``: supervising a pod's processes.
 * ``traffic`` / ``dashboard``: figures from the sidecars' metrics, drawn every second.
 * ``statefile`` / ``leftovers`` / ``describing``: the state file, cleanup, JSON views.
+* ``launching``: ``smi up`` as a subprocess of its own, stopped with all it started (for the
+  end-to-end tests and the conformance suite).
 """

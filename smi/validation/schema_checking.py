@@ -25,7 +25,7 @@ A node's ``x-smi-ignored`` map names fields that are known to be pruned on purpo
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import cache
 from typing import Any, NamedTuple
 
@@ -200,29 +200,36 @@ def _field_shapes(kind: str, api_version: str) -> frozenset[tuple[str, ...]]:
     return frozenset(shapes)
 
 
+def _plural(count: Any, word: str) -> str:
+    return f"{count} {word}{'s' if count != 1 else ''}"
+
+
+def _type_reason(value: Any, instance: Any) -> str:
+    expected = value if isinstance(value, list) else [value]
+    words = " or ".join(_TYPE_WORDS.get(str(t), str(t)) for t in expected)
+    return f"must be {words}, got {type_name(instance)} {show(instance)}"
+
+
+# How each failed keyword reads, given the keyword's value in the schema and the instance.
+_REASONS: dict[str, Callable[[Any, Any], str]] = {
+    "type": _type_reason,
+    "minimum": lambda value, instance: f"must be >= {value}, got {show(instance)}",
+    "maximum": lambda value, instance: f"must be <= {value}, got {show(instance)}",
+    "enum": lambda value, instance: f"must be one of {', '.join(str(v) for v in value)}, got {show(instance)}",
+    "minItems": lambda value, instance: f"must have at least {_plural(value, 'item')}",
+    "maxItems": lambda value, instance: f"must have at most {value} items, got {len(instance)}",
+    "minLength": lambda value, instance: (
+        "must not be empty" if value == 1 else f"must be at least {value} characters long"
+    ),
+    "maxLength": lambda value, instance: f"must be at most {value} characters long, got {len(instance)}",
+    "minProperties": lambda value, instance: f"must have at least {_plural(value, 'key')}",
+    "maxProperties": lambda value, instance: f"must have at most {_plural(value, 'key')}, got {len(instance)}",
+    "pattern": lambda value, instance: f"does not match the pattern {value}, got {show(instance)}",
+}
+
+
 def _reason(keyword: str, value: Any, instance: Any) -> str:
-    if keyword == "type":
-        expected = value if isinstance(value, list) else [value]
-        words = " or ".join(_TYPE_WORDS.get(str(t), str(t)) for t in expected)
-        return f"must be {words}, got {type_name(instance)} {show(instance)}"
-    if keyword == "minimum":
-        return f"must be >= {value}, got {show(instance)}"
-    if keyword == "maximum":
-        return f"must be <= {value}, got {show(instance)}"
-    if keyword == "enum":
-        return f"must be one of {', '.join(str(v) for v in value)}, got {show(instance)}"
-    if keyword == "minItems":
-        return f"must have at least {value} item{'s' if value != 1 else ''}"
-    if keyword == "maxItems":
-        return f"must have at most {value} items, got {len(instance)}"
-    if keyword == "minLength":
-        return "must not be empty" if value == 1 else f"must be at least {value} characters long"
-    if keyword == "maxLength":
-        return f"must be at most {value} characters long, got {len(instance)}"
-    if keyword == "minProperties":
-        return f"must have at least {value} key{'s' if value != 1 else ''}"
-    if keyword == "maxProperties":
-        return f"must have at most {value} key{'s' if value != 1 else ''}, got {len(instance)}"
-    if keyword == "pattern":
-        return f"does not match the pattern {value}, got {show(instance)}"
-    return str(keyword) + ": " + show(instance)
+    reason = _REASONS.get(keyword)
+    if reason is None:
+        return str(keyword) + ": " + show(instance)
+    return reason(value, instance)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -19,7 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from smi.runtime import leftovers, statefile
+from smi.runtime import statefile
+from smi.runtime.launching import UpProcess
 
 T = TypeVar("T")
 _COUNTER = itertools.count()
@@ -52,30 +52,13 @@ def wait_for(what: str, check: Callable[[], T | None], *, limit: float = 30.0, e
 class Mesh:
     def __init__(self, *, manifests: Path, work: Path, extra_args: tuple[str, ...] = ()) -> None:
         self.manifests = manifests
-        self.state_dir = work / "state"
         self.base = unique_base()
-        self.out = (work / "up.out").open("w")
-        self.env = {**os.environ, "SMI_STATE_DIR": str(self.state_dir)}
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "smi.cli.main",
-                "up",
-                "-f",
-                str(manifests),
-                "--address-base",
-                self.base,
-                "--dashboard",
-                "plain",
-                *extra_args,
-            ],
-            env=self.env,
-            stdout=self.out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+        self.up = UpProcess(
+            folder=manifests, work=work, address_base=self.base, dashboard="plain", extra_args=extra_args
         )
-        self.output_path = work / "up.out"
+        self.state_dir = self.up.state_dir
+        self.env = self.up.env
+        self.process = self.up.process
         self.info = wait_for("the state file", lambda: statefile.read(self.state_dir), limit=30)
 
     # -- talking to it -----------------------------------------------------------------------
@@ -110,26 +93,12 @@ class Mesh:
         return path
 
     def output(self) -> str:
-        self.out.flush()
-        return self.output_path.read_text(errors="replace")
+        return self.up.output()
 
     # -- teardown ------------------------------------------------------------------------------
 
     def close(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        if self.process.poll() is None:
-            self.process.wait(timeout=5)
-        leftovers.kill_all(self.info.runtime_id)
-        self.out.close()
+        self.up.stop(self.info.runtime_id)
 
 
 class LogTail:
