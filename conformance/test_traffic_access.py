@@ -47,7 +47,7 @@ def tcp_objects(ns: str) -> tuple[m.Obj, m.Obj]:
 
 
 def denied_by_mesh(world: Scenario, source: str, path: str, record: Callable[[str, object], None]) -> None:
-    """The request is refused by the mesh; how (403, 404 no route, refused) goes into the report."""
+    """The request is refused by the mesh with a 403; which sidecar refused it goes into the report."""
     reply = world.get(source, path)
     assert reply.denied, f"{source} GET {path} was not denied: {reply}"
     record(f"denial {source} {path}", reply.denial)

@@ -57,8 +57,9 @@ class Reply:
 
     @property
     def denied(self) -> bool:
-        """Refused by the mesh: a 403/404 it made itself, or no HTTP answer at all."""
-        return self.server is None and self.status in (0, 403, 404)
+        """Refused by the mesh: a 403 made by a sidecar (the caller's for a service no
+        TrafficTarget lets it reach, the destination's for a route it may not use)."""
+        return self.server is None and self.status == 403
 
     @property
     def denial(self) -> str:

@@ -85,17 +85,28 @@ def denied_for(index: MeshIndex, identity: str, keys: set[Key]) -> DeniedService
     reachable_keys = frozenset(keys)
     found = slot.get(reachable_keys)
     if found is None:
+        positions = _positions(index)
+        cuts: dict[int, list[int]] = {}  # group -> positions of reachable services, cut out below
+        for key in reachable_keys:
+            at = positions.get(key)
+            if at is not None:
+                cuts.setdefault(at[0], []).append(at[1])
         groups = []
-        for group in entries:
-            ns = group.namespace
-            if not any(key[0] == ns for key in reachable_keys):
+        for g, group in enumerate(entries):
+            if g not in cuts:
                 groups.append(group)  # the shared object
                 continue
-            kept = [
-                (n, ip) for n, ip in zip(group.names, group.cluster_ips, strict=True) if (ns, n) not in reachable_keys
-            ]
-            if kept:
-                groups.append(DeniedNamespace(ns, tuple(n for n, _ in kept), tuple(ip for _, ip in kept)))
+            names: tuple[str, ...] = ()
+            ips: tuple[str, ...] = ()
+            start = 0
+            for pos in sorted(cuts[g]):
+                names += group.names[start:pos]
+                ips += group.cluster_ips[start:pos]
+                start = pos + 1
+            names += group.names[start:]
+            ips += group.cluster_ips[start:]
+            if names:
+                groups.append(DeniedNamespace(group.namespace, names, ips))
         found = DeniedServices(index.settings.cluster_domain, tuple(groups))
         slot.clear()  # a pure function of (entries, keys): replacing it is always safe
         slot[reachable_keys] = found
@@ -115,6 +126,19 @@ def denied_entries(index: MeshIndex) -> tuple[DeniedNamespace, ...]:
         )
 
     return index.memo("denied-entries", build, depends=_SERVICE_DEPENDS)
+
+
+def _positions(index: MeshIndex) -> dict[Key, tuple[int, int]]:
+    """Service key -> (its namespace's place in ``denied_entries``, its place in that list)."""
+
+    def build() -> dict[Key, tuple[int, int]]:
+        return {
+            (group.namespace, name): (g, i)
+            for g, group in enumerate(denied_entries(index))
+            for i, name in enumerate(group.names)
+        }
+
+    return index.memo("denied-positions", build, depends=_SERVICE_DEPENDS)
 
 
 def _service(index: MeshIndex, svc: Service, *, caller_namespace: str) -> OutboundService:

@@ -34,7 +34,15 @@ from smi.distribution.coalescing import Coalescer
 from smi.distribution.identity import ProxyId
 from smi.distribution.metrics import DistributionMetrics
 from smi.distribution.streams import Message, Subscription
-from smi.proxyconfig import Cluster, InboundConfig, OutboundConfig, OutboundService, ProxyConfig, encode
+from smi.proxyconfig import (
+    Cluster,
+    DeniedServices,
+    InboundConfig,
+    OutboundConfig,
+    OutboundService,
+    ProxyConfig,
+    encode,
+)
 from smi.state import Snapshot, Store
 
 logger = logging.getLogger(__name__)
@@ -127,7 +135,7 @@ def _text(value: Any, shared: SharedEncodings) -> str:
     return out
 
 
-_SHARED_TYPES = frozenset({Cluster, OutboundService, OutboundConfig, InboundConfig})
+_SHARED_TYPES = frozenset({Cluster, OutboundService, OutboundConfig, InboundConfig, DeniedServices})
 
 
 def config_message(*, version: int, config_json: str) -> Message:
