@@ -53,6 +53,8 @@ class Figures:
 def _edges(labels: dict[str, str]) -> list[Edge] | None:
     if labels.get("direction") != "outbound":
         return None
+    if not labels.get("source_namespace") and not labels.get("source_workload"):
+        return None  # counted before the sidecar had its config: not an edge of the mesh
     source = f"{labels.get('source_namespace', '')}/{labels.get('source_workload', '')}"
     service = labels.get("destination_service", "")
     # A request its own sidecar could not route (no service of that name it may reach).
@@ -61,6 +63,11 @@ def _edges(labels: dict[str, str]) -> list[Edge] | None:
     if labels.get("backend"):
         edges.append(Edge(source, destination, labels["backend"]))
     return edges
+
+
+_TRAFFIC_SAMPLES = frozenset(
+    {"smi_responses_total", "smi_request_duration_seconds_bucket", "smi_tcp_connections_opened_total"}
+)
 
 
 class Totals:
@@ -82,6 +89,8 @@ class Totals:
                     self._add(edge, sample.name, dict(sample.labels), sample.value)
 
     def _add(self, edge: Edge, name: str, labels: dict[str, str], value: float) -> None:
+        if name not in _TRAFFIC_SAMPLES:
+            return
         counts = self._counts(edge)
         if name == "smi_responses_total":
             counts.responses += int(value)

@@ -66,3 +66,15 @@ def test_a_restarted_sidecar_resets_its_counters_without_negative_rates() -> Non
         fresh.edge(labels("bookstore-v1")).response(200, 0.002)  # type: ignore[arg-type]
     figures = rates(before, merge([exposition(fresh)]), seconds=1.0)
     assert figures[Edge("bookstore/bookbuyer", "bookstore/bookstore")].rps == pytest.approx(4.0)
+
+
+def test_samples_that_are_not_traffic_or_have_no_source_make_no_dashboard_row() -> None:
+    text = (
+        "# TYPE smi_proxy_errors_total counter\n"
+        'smi_proxy_errors_total{direction="outbound",source_namespace="bookstore",source_workload="bookbuyer",'
+        'destination_namespace="",destination_service="",reason="no_route"} 3\n'
+        "# TYPE smi_responses_total counter\n"
+        'smi_responses_total{direction="outbound",source_namespace="",source_workload="",'
+        'destination_namespace="",destination_service="",status_code="503"} 1\n'
+    )
+    assert merge([text]).edges == {}
