@@ -8,6 +8,7 @@ the hop-by-hop headers (``Connection`` and every header it names, ``Keep-Alive``
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -149,6 +150,82 @@ class RequestHead:
             if name.lower() == key:
                 return value.decode("latin-1")
         return None
+
+    def header_matches(self, lname: str, pattern: re.Pattern[str]) -> bool:
+        """Whether the header is present and *every* field line of it fully matches ``pattern``.
+
+        Every line, not any one: the app may read any of them, so each must be one the rule
+        allows (docs/semantics.md row 5).  Names compare case-insensitively with ``_`` equal
+        to ``-`` (CGI/WSGI servers map both to the same variable); optional whitespace around a
+        value is not part of it.
+        """
+        key = lname.replace("_", "-").encode("latin-1")
+        seen = False
+        for name, value in self.headers:
+            low = name.lower()
+            if low == key or (b"_" in low and low.replace(b"_", b"-") == key):
+                if pattern.fullmatch(value.strip(b" \t").decode("latin-1")) is None:
+                    return False
+                seen = True
+        return seen
+
+
+_UNRESERVED: Final = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_HEX: Final = frozenset(b"0123456789abcdefABCDEF")
+
+
+def is_plain_target(target: bytes) -> bool:
+    """True for the common target that ``normalize_target`` would return unchanged (a quick test)."""
+    return not (b"%" in target or b"/." in target or b"//" in target or b"\\" in target or b"#" in target)
+
+
+def normalize_target(target: bytes) -> bytes | None:
+    """The origin-form ``target`` with its path normalised; None when it is ambiguous (answer 400).
+
+    What access rules see is what the app gets (docs/semantics.md row 2a): percent-encoded
+    unreserved characters are decoded (``/%61dmin`` -> ``/admin``), empty segments merged
+    (``//admin`` -> ``/admin``) and dot segments removed (``/a/../admin`` -> ``/admin``,
+    never above the root).  Ambiguous targets are refused: a fragment (``#``), a backslash,
+    an encoded ``/`` or ``\\`` (``%2F``, ``%5C``) and a malformed escape.  The query is kept
+    as it is; other escapes stay encoded (hex in upper case).
+    """
+    if b"#" in target:
+        return None
+    q = target.find(b"?")
+    path, query = (target, b"") if q < 0 else (target[:q], target[q:])
+    if b"\\" in path:
+        return None
+    if b"%" in path:
+        out = bytearray()
+        i, n = 0, len(path)
+        while i < n:
+            c = path[i]
+            if c != 0x25:
+                out.append(c)
+                i += 1
+                continue
+            pair = path[i + 1 : i + 3]
+            if len(pair) != 2 or pair[0] not in _HEX or pair[1] not in _HEX:
+                return None
+            code = int(pair, 16)
+            if code in (0x2F, 0x5C):
+                return None
+            if code in _UNRESERVED:
+                out.append(code)
+            else:
+                out += b"%" + pair.upper()
+            i += 3
+        path = bytes(out)
+    parts = path.split(b"/")[1:]
+    kept: list[bytes] = []
+    for part in parts:
+        if part == b"..":
+            if kept:
+                kept.pop()
+        elif part and part != b".":
+            kept.append(part)
+    trailing = bool(kept) and parts[-1] in (b"", b".", b"..")
+    return b"/" + b"/".join(kept) + (b"/" if trailing else b"") + query
 
 
 def path_of(origin_target: bytes) -> str:

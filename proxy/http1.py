@@ -21,9 +21,12 @@ Design (the hot path of the mesh):
   to the client (``_emit``; flushed at the end of the response or right after that read);
   the response-head timeout is a deadline on the exchange checked by one lazy timer per
   connection, not a timer per request.
-* Errors: 400 for a malformed request (then close), 503 when the upstream is unreachable,
-  504 on connect or response-head timeout, each counted.  Every callback is guarded so an
-  exception closes this one connection and nothing else.
+* Errors: 400 for a malformed request or an ambiguous target (``headers.normalize_target``:
+  the path the rules see is the path the upstream gets), 431 for a head over
+  ``HttpLimits.max_head_bytes``/``max_headers``, 408 for a head not complete within
+  ``HttpLimits.head_timeout`` (``proxy.limits``; one timer per connection), 503 when the
+  upstream is unreachable, 504 on connect or response-head timeout, each counted.  Every
+  callback is guarded so an exception closes this one connection and nothing else.
 """
 
 from __future__ import annotations
@@ -35,7 +38,16 @@ from typing import Final, cast
 
 import httptools
 
-from proxy.headers import CleanHead, RequestHead, clean_headers, path_of, split_target
+from proxy.headers import (
+    CleanHead,
+    RequestHead,
+    clean_headers,
+    is_plain_target,
+    normalize_target,
+    path_of,
+    split_target,
+)
+from proxy.limits import DEFAULT_LIMITS, HttpLimits
 from proxy.metrics import EdgeStats
 from proxy.targets import LocalReply, Router, Target
 from proxy.upstream import UpstreamConnection, UpstreamPool
@@ -54,6 +66,8 @@ _REASONS: Final = {
     403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
+    408: "Request Timeout",
+    431: "Request Header Fields Too Large",
     500: "Internal Server Error",
     502: "Bad Gateway",
     503: "Service Unavailable",
@@ -140,13 +154,26 @@ class Exchange:
         self.fed_back = False  # the picker has been told how this request went
 
 
+class _HeadTooLarge(Exception):
+    """Raised from a parser callback to stop parsing a head over the limits."""
+
+
 class HttpForwarder(asyncio.Protocol):
     """Downstream HTTP/1.1 connection: parse, route, forward, relay; see the module docstring."""
 
-    def __init__(self, *, router: Router, pool: UpstreamPool, peer: str = "") -> None:
+    def __init__(
+        self, *, router: Router, pool: UpstreamPool, peer: str = "", limits: HttpLimits = DEFAULT_LIMITS
+    ) -> None:
         self.router = router
         self.pool = pool
         self.peer = peer
+        self.limits = limits
+        self._max_headers = limits.max_headers
+        self._max_head = limits.max_head_bytes
+        self._head_read = 0  # bytes received (in earlier reads) for the head being parsed
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._slow: Exchange | None = None  # the exchange whose head was incomplete at the last check
+        self._too_large = False
         self.loop = asyncio.get_event_loop()
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
@@ -156,7 +183,7 @@ class HttpForwarder(asyncio.Protocol):
         self._write_paused = False
         self._advancing = False
         self._again = False
-        self._broken: str | None = None  # a malformed request follows the queued ones
+        self._broken: tuple[int, str, str] | None = None  # (status, text, reason): a bad request follows the queue
         self._dead = False  # no more HTTP parsing (upgrade or error)
         self._upgrade_buffer: list[bytes] = []
         self.tunnel: UpstreamConnection | None = None
@@ -172,6 +199,7 @@ class HttpForwarder(asyncio.Protocol):
         if not self.peer:
             peer = transport.get_extra_info("peername")
             self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+        self._head_timer = self.loop.call_later(self.limits.head_timeout, self._check_head)
 
     def data_received(self, data: bytes) -> None:
         if self.tunnel is not None:
@@ -180,11 +208,16 @@ class HttpForwarder(asyncio.Protocol):
         if self._dead:
             self._upgrade_buffer.append(data)
             return
+        before = self.current
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as e:
             self._on_upgrade_request(data[int(e.args[0]) :])
         except httptools.HttpParserCallbackError:
+            if self._too_large:
+                why = f"request head over {self._max_head} bytes or {self._max_headers} header fields"
+                self._on_malformed(why, status=431)
+                return
             logger.exception("connection from %s: error while handling a request", self.peer)
             self._fail_connection("proxy_error")
             return
@@ -195,6 +228,13 @@ class HttpForwarder(asyncio.Protocol):
             logger.exception("connection from %s: error while handling a request", self.peer)
             self._fail_connection("proxy_error")
             return
+        cur = self.current
+        if cur is not None and not cur.head_done:
+            # a head spanning reads: count it (what arrived in its first read is not, a bounded overshoot)
+            self._head_read = self._head_read + len(data) if cur is before else 0
+            if self._head_read > self._max_head:
+                self._on_malformed(f"request head over {self._max_head} bytes", status=431)
+                return
         if len(self.queue) > 1:
             self._pause(_PAUSE_PIPELINE)
 
@@ -208,6 +248,9 @@ class HttpForwarder(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._dead = True
         self._out = []
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -243,8 +286,12 @@ class HttpForwarder(asyncio.Protocol):
         self.queue.append(ex)
 
     def on_url(self, url: bytes) -> None:
-        if self.current is not None:
-            self.current.url += url
+        ex = self.current
+        if ex is not None:
+            ex.url += url
+            if len(ex.url) > self._max_head:
+                self._too_large = True
+                raise _HeadTooLarge
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if self.current is not None:
@@ -261,6 +308,9 @@ class HttpForwarder(asyncio.Protocol):
         ex.close_after = not ex.keep_alive
         ex.upgrade = parser.should_upgrade()
         ex.is_head = ex.method == b"HEAD"
+        if len(ex.raw_headers) > self._max_headers:
+            self._too_large = True
+            raise _HeadTooLarge
         clean = ex.clean = clean_headers(ex.raw_headers)
         if clean.chunked:
             ex.framing = 2
@@ -354,6 +404,13 @@ class HttpForwarder(asyncio.Protocol):
             authority, origin = split_target(url)
             if authority is None:
                 authority = clean.host
+        if not is_plain_target(origin):
+            normal = normalize_target(origin) if origin[:1] == b"/" else None
+            if normal is None:
+                text = "ambiguous request target: a fragment, a backslash, an encoded slash or a bad %-escape"
+                self._reply_local(ex, LocalReply(400, text, self.router.fallback_stats(), error="bad_request"))
+                return
+            origin = normal
         head = RequestHead(ex.method.decode("latin-1"), path_of(origin), clean.headers)
         if ex.method == b"CONNECT":
             decision: Target | LocalReply = LocalReply(
@@ -726,7 +783,29 @@ class HttpForwarder(asyncio.Protocol):
             ex.request_done = True
         self._advance()
 
-    def _on_malformed(self, why: str) -> None:
+    def _check_head(self) -> None:
+        """The slowloris guard (``HttpLimits.head_timeout``): a head incomplete at two checks in a row -> 408."""
+        self._head_timer = None
+        if self._dead or self.transport is None or self.transport.is_closing():
+            return
+        try:
+            cur = self.current
+            if cur is not None and not cur.head_done:
+                if cur is self._slow:
+                    self._on_malformed(
+                        f"request head not complete within {self.limits.head_timeout:g} s",
+                        status=408, reason="header_timeout",
+                    )  # fmt: skip
+                    return
+                self._slow = cur
+            else:
+                self._slow = None
+            self._head_timer = self.loop.call_later(self.limits.head_timeout, self._check_head)
+        except Exception:
+            logger.exception("connection from %s: error while checking the request head", self.peer)
+            self._fail_connection("proxy_error")
+
+    def _on_malformed(self, why: str, *, status: int = 400, reason: str = "bad_request") -> None:
         self._dead = True
         self._pause(_PAUSE_UPGRADE)
         cur = self.current
@@ -743,18 +822,18 @@ class HttpForwarder(asyncio.Protocol):
             self.queue.remove(cur)
         elif cur is not None and cur in self.queue:
             self.queue.remove(cur)
-        self._broken = why
+        self._broken = (status, why if status != 400 else f"malformed request: {why}", reason)
         self._advance()
 
     def _reply_broken(self) -> None:
-        why = self._broken or "malformed request"
+        status, text, reason = self._broken or (400, "malformed request", "bad_request")
         self._broken = None
         stats = self.router.fallback_stats()
         stats.requests += 1
-        stats.error("bad_request")
-        stats.response(400, 0.0)
+        stats.error(reason)
+        stats.response(status, 0.0)
         if self.transport is not None and not self.transport.is_closing():
-            self._write(local_response(400, f"malformed request: {why}", close=True))
+            self._write(local_response(status, text, close=True))
         self._close()
 
     def _fail_connection(self, reason: str) -> None:

@@ -30,6 +30,7 @@ from proxy.holder import ConfigHolder
 from proxy.http1 import HttpForwarder
 from proxy.identity.contexts import peer_identity
 from proxy.init.origdst import NoOriginalDestination, original_destination
+from proxy.limits import DEFAULT_LIMITS, HttpLimits
 from proxy.metrics import EdgeStats, Labels, Metrics
 from proxy.targets import LocalReply, Target
 from proxy.tcp import TcpSplice
@@ -108,11 +109,12 @@ class InboundAcceptor(asyncio.Protocol):
 
     def __init__(
         self, *, holder: ConfigHolder, metrics: Metrics, pool: UpstreamPool,
-        connect_timeout: float = 1.0, request_timeout: float = 60.0,
+        connect_timeout: float = 1.0, request_timeout: float = 60.0, limits: HttpLimits = DEFAULT_LIMITS,
     ) -> None:  # fmt: skip
         self.holder = holder
         self.metrics = metrics
         self.pool = pool
+        self.limits = limits
         self.connect_timeout = connect_timeout
         self.request_timeout = request_timeout
         self.transport: asyncio.Transport | None = None
@@ -192,7 +194,9 @@ class InboundAcceptor(asyncio.Protocol):
                 holder=self.holder, metrics=self.metrics, port=port, identity=identity, address=self.address,
                 connect_timeout=self.connect_timeout, request_timeout=self.request_timeout,
             )  # fmt: skip
-            protocol: asyncio.Protocol = HttpForwarder(router=router, pool=self.pool, peer=self.peer)
+            protocol: asyncio.Protocol = HttpForwarder(
+                router=router, pool=self.pool, peer=self.peer, limits=self.limits
+            )
         elif inbound_port.protocol == PROTOCOL_TCP:
             decision = authorize_connection(identity=identity, address=self.address, port=port, inbound=cc.inbound)
             if isinstance(decision, Deny):

@@ -34,6 +34,7 @@ from proxy.compiled import PROTOCOL_HTTP, CompiledConfig, DeniedService, PortRou
 from proxy.headers import RequestHead, parse_authority
 from proxy.holder import ConfigHolder
 from proxy.http1 import HttpForwarder
+from proxy.limits import DEFAULT_LIMITS, HttpLimits
 from proxy.metrics import EdgeStats, Labels, Metrics
 from proxy.routing import route
 from proxy.targets import LocalReply, Target
@@ -190,12 +191,13 @@ class OutboundRouter:
 
 
 def outbound_factory(
-    *, holder: ConfigHolder, metrics: Metrics, pool: UpstreamPool, bind_address: str = ""
-) -> Callable[[], asyncio.Protocol]:
+    *, holder: ConfigHolder, metrics: Metrics, pool: UpstreamPool, bind_address: str = "",
+    limits: HttpLimits = DEFAULT_LIMITS,
+) -> Callable[[], asyncio.Protocol]:  # fmt: skip
     router = OutboundRouter(holder=holder, metrics=metrics, bind_address=bind_address)
 
     def factory() -> asyncio.Protocol:
-        return HttpForwarder(router=router, pool=pool)
+        return HttpForwarder(router=router, pool=pool, limits=limits)
 
     return factory
 
@@ -207,8 +209,9 @@ def _denied_service(cc: CompiledConfig, service: ServiceKey) -> DeniedService | 
 
 
 def forward_factory(
-    *, holder: ConfigHolder, metrics: Metrics, pool: UpstreamPool, service: ServiceKey, bind_address: str = ""
-) -> Callable[[], asyncio.Protocol]:
+    *, holder: ConfigHolder, metrics: Metrics, pool: UpstreamPool, service: ServiceKey, bind_address: str = "",
+    limits: HttpLimits = DEFAULT_LIMITS,
+) -> Callable[[], asyncio.Protocol]:  # fmt: skip
     """Protocols for one ``--forward`` listener: decided per accepted connection from the current config."""
     router = OutboundRouter(holder=holder, metrics=metrics, bind_address=bind_address, fixed=service)
 
@@ -225,7 +228,7 @@ def forward_factory(
                     logger.info("forward %s: refused, %s", service, denied_reply(cc, entry, metrics=metrics).text)
                 return Refuse()
             if port.protocol == PROTOCOL_HTTP:
-                return HttpForwarder(router=router, pool=pool)
+                return HttpForwarder(router=router, pool=pool, limits=limits)
             target = target_for(cc, port, None, metrics=metrics, bind_address=bind_address)
             if isinstance(target, LocalReply):
                 target.stats.error(target.error)

@@ -38,6 +38,7 @@ from proxy.holder import ConfigHolder
 from proxy.identity.inbound import InboundListener, InboundStats, Mode
 from proxy.identity.metrics import TlsMetricsCollector
 from proxy.inbound import InboundAcceptor
+from proxy.limits import DEFAULT_LIMITS, HttpLimits
 from proxy.metrics import Metrics, MetricsCollector
 from proxy.outbound import forward_factory, outbound_factory
 from proxy.targets import PoolKey
@@ -77,6 +78,7 @@ class ProxySettings:
     forwards: tuple[Forward, ...] = ()
     inbound_connect_timeout: float = 1.0
     inbound_request_timeout: float = 60.0
+    http_limits: HttpLimits = DEFAULT_LIMITS  # request-head size and time limits (proxy.limits)
     backoff_initial: float = 0.1
     backoff_max: float = 5.0
     mtls: str = "off"  # "strict", "permissive" or "off"
@@ -251,8 +253,9 @@ class Proxy:
             await self._start_identity()
         if s.outbound is not None:
             factory = outbound_factory(
-                holder=self.holder, metrics=self.metrics, pool=self.pool, bind_address=s.bind_address
-            )
+                holder=self.holder, metrics=self.metrics, pool=self.pool, bind_address=s.bind_address,
+                limits=s.http_limits,
+            )  # fmt: skip
             await self._listen("outbound", factory, s.outbound)
         if s.inbound is not None:
 
@@ -263,6 +266,7 @@ class Proxy:
                     pool=self.pool,
                     connect_timeout=s.inbound_connect_timeout,
                     request_timeout=s.inbound_request_timeout,
+                    limits=s.http_limits,
                 )
 
             if self.mtls:
@@ -276,6 +280,7 @@ class Proxy:
                 pool=self.pool,
                 service=(fw.namespace, fw.service, fw.port),
                 bind_address=s.bind_address,
+                limits=s.http_limits,
             )
             await self._listen(f"forward:{fw.service}.{fw.namespace}:{fw.port}", factory, fw.listen)
         if s.control_plane:

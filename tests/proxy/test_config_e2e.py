@@ -110,10 +110,19 @@ async def test_swap_under_load_loses_no_request(backends):
     cfg_b = client_config((service("web", 80, "default/web:80"),), (cluster("default/web:80", ep(b)),))
     async with running_proxy(cfg_a) as proxy:
         statuses: list[int] = []
+        started = 0
+        swaps = 0
+        paced = asyncio.Condition()
 
         async def worker():
+            nonlocal started
             async with aiohttp.ClientSession() as s:
                 for _ in range(60):
+                    # Pace the load against the swaps: at most 20 requests (+4 that may still be in
+                    # flight while a swap happens) per config version, so every version carries traffic.
+                    async with paced:
+                        await paced.wait_for(lambda: swaps >= 10 or started < (swaps + 1) * 20 + 4)
+                        started += 1
                     async with s.post("http://web/count", data=b"x" * 1000, proxy=proxy_url(proxy)) as r:
                         statuses.append(r.status)
                         assert await r.text() == "1000"
@@ -122,6 +131,9 @@ async def test_swap_under_load_loses_no_request(backends):
         for version in range(2, 12):
             await wait_until(lambda v=version: len(statuses) >= (v - 1) * 20)
             proxy.holder.swap(cfg_b if version % 2 else cfg_a, version=version)
+            async with paced:
+                swaps += 1
+                paced.notify_all()
         await asyncio.gather(*tasks)
     assert statuses == [200] * 240
     assert a.count() > 0 and b.count() > 0 and a.count() + b.count() == 240
