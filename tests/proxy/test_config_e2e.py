@@ -114,6 +114,9 @@ async def test_swap_under_load_loses_no_request(backends):
         swaps = 0
         paced = asyncio.Condition()
 
+        def may_start() -> bool:
+            return swaps >= 10 or started < (swaps + 1) * 20 + 4
+
         async def worker():
             nonlocal started
             async with aiohttp.ClientSession() as s:
@@ -121,7 +124,7 @@ async def test_swap_under_load_loses_no_request(backends):
                     # Pace the load against the swaps: at most 20 requests (+4 that may still be in
                     # flight while a swap happens) per config version, so every version carries traffic.
                     async with paced:
-                        await paced.wait_for(lambda: swaps >= 10 or started < (swaps + 1) * 20 + 4)
+                        await paced.wait_for(may_start)
                         started += 1
                     async with s.post("http://web/count", data=b"x" * 1000, proxy=proxy_url(proxy)) as r:
                         statuses.append(r.status)
