@@ -157,13 +157,14 @@ def app_argv(container: Container, env: Mapping[str, str]) -> list[str]:
 
 
 def sidecar_argv(*, pod: Pod, control_plane: str, forwards: Iterable[Forward]) -> list[str]:
-    """The ``smi proxy`` command line for ``pod``'s sidecar (see ``smi.runtime.sidecar``)."""
+    """The ``smi proxy`` command line for ``pod``'s sidecar (``smi.cli.main`` imports only that sub-command)."""
     assert pod.pod_ip is not None
     ip = pod.pod_ip
     argv = [
         sys.executable,
         "-m",
-        "smi.runtime.sidecar",
+        "smi.cli.main",
+        "proxy",
         "--control-plane",
         control_plane,
         "--namespace",
