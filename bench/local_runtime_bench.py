@@ -24,13 +24,14 @@ import json
 import os
 import platform
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from smi.runtime import statefile
+from smi.runtime.launching import UpProcess
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "manifests" / "demo"
@@ -62,18 +63,11 @@ class Demo:
         shutil.copytree(DEMO, self.folder)
         clients = self.folder / "20-clients.yaml"
         clients.write_text(clients.read_text().replace('value: "20"', f'value: "{rate}"', 1))
-        self.state = work / "state"
-        env = {
-            **os.environ,
-            "SMI_STATE_DIR": str(self.state),
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-        }
         self.started = time.perf_counter()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "smi.cli.main", "up", "-f", str(self.folder), "--address-base", base,
-             "--dashboard", "off", "--mtls", mtls],
-            env=env, stdout=subprocess.DEVNULL, stderr=(work / "up.err").open("w"), start_new_session=True,
-        )  # fmt: skip
+        self.up = UpProcess(
+            folder=self.folder, work=work, address_base=base, dashboard="off", extra_args=("--mtls", mtls)
+        )
+        self.state = self.up.state_dir
 
     def buyer_log(self) -> Path | None:
         found = sorted((self.state / "logs" / "bookstore").glob("bookbuyer-*/bookbuyer.log"))
@@ -89,13 +83,9 @@ class Demo:
         raise RuntimeError("the demo did not serve within the time limit")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        """Stop ``smi up`` and everything it started (its group, then any process of its runtime id)."""
+        info = statefile.read(self.state)
+        self.up.stop(info.runtime_id if info is not None else None)
 
 
 def change_to_traffic(demo: Demo, *, changes: int) -> list[float]:
