@@ -175,6 +175,18 @@ class MeshIndex:
         self._depends[key] = depends
         return value
 
+    # -- objects of any kind (for the groups) -----------------------------------------------
+
+    def objects(self, kind: type[T]) -> tuple[T, ...]:
+        """Every object of ``kind``, in (namespace, name) order (memoised; carried over while unchanged)."""
+        name: str = kind.KIND  # type: ignore[attr-defined]
+        return self.memo(("objects", name), lambda: tuple(self.snapshot.all(kind)), depends=frozenset({name}))
+
+    def by_name(self, kind: type[T]) -> Mapping[Key, T]:
+        """Every object of ``kind`` by (namespace, name) (memoised; carried over while unchanged)."""
+        name: str = kind.KIND  # type: ignore[attr-defined]
+        return self.memo(("by-name", name), lambda: _by_key(self.objects(kind)), depends=frozenset({name}))
+
     # -- pods ------------------------------------------------------------------------------
 
     def select_pods(self, namespace: str, selector: Mapping[str, str]) -> list[Pod]:
