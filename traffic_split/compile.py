@@ -1,13 +1,14 @@
 """TrafficSplit → per-root-service-port SplitRoutes (the traffic_split part of the compile).
 
-Pure: a MeshIndex in, a SplitPlan out, shared by every proxy of that snapshot.  The
+Pure: a MeshIndex in, a ``Contribution`` out (``routes``, ``route_services``, statuses,
+references), shared by every proxy of that snapshot.  The
 decided behaviours (docs/semantics.md, "TrafficSplit"):
 
 * The root (``spec.service``) and the backends are Services in the split's namespace.
   Root missing → not applied (``RootServiceNotFound``).  A missing backend is skipped
   (``BackendNotFound``); with none left the split is not applied and traffic goes to the
   root service as if there were no split.
-* Weights are relative; they become exact integers (``_weights``).  Weight 0 keeps the
+* Weights are relative; they become exact integers (``weights``).  Weight 0 keeps the
   backend known but sends it nothing.  All weights 0 → not applied (``NoWeight``).
 * Per root port, a backend is used at the *same port number*; a backend without that
   port gets nothing on it (``BackendPortMissing``, the split still applies elsewhere).
@@ -34,25 +35,16 @@ from types import MappingProxyType
 
 from smi.compile import status as st
 from smi.compile.endpoints import service_endpoints
-from smi.compile.index import SPLIT_KINDS, MeshIndex
-from smi.compile.matches import group_matches
+from smi.compile.groups import ENDPOINT_KINDS, Contribution, Key
+from smi.compile.index import MeshIndex
 from smi.compile.naming import cluster_name
 from smi.model import HTTPRouteGroup, ObjectKey, Service, TrafficSplit, key_of
 from smi.proxyconfig.types import HttpMatch, SplitRoute, WeightedCluster
-from traffic_split._weights import integer_weights
+from traffic_access.matches import group_matches
+from traffic_split.weights import integer_weights
 
-Key = tuple[str, str]
-
-
-@dataclass(frozen=True, slots=True)
-class SplitPlan:
-    """What every TrafficSplit in a snapshot compiles to."""
-
-    routes: Mapping[Key, Mapping[int, tuple[SplitRoute, ...]]]  # root service -> port -> routes in order
-    backends: Mapping[Key, frozenset[Key]]  # root service -> backend services its routes use
-    roots_by_backend: Mapping[Key, frozenset[Key]]
-    statuses: Mapping[ObjectKey, st.ObjectStatus]
-    references: Mapping[ObjectKey, tuple[ObjectKey, ...]]  # HTTPRouteGroup -> splits naming it
+# What the split contribution is computed from (``Group.depends``).
+SPLIT_KINDS = ENDPOINT_KINDS | {TrafficSplit.KIND, HTTPRouteGroup.KIND}
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,11 +67,15 @@ class _RootResult:
     statuses: Mapping[ObjectKey, st.ObjectStatus]
 
 
-def compile_splits(index: MeshIndex) -> SplitPlan:
-    """Every split, root by root; a root whose splits are unchanged reuses its last result."""
+def compile_splits(index: MeshIndex) -> Contribution:
+    """Every split, root by root; a root whose splits are unchanged reuses its last result.
+
+    ``routes``: root service -> port -> routes in order; ``route_services``: root -> the
+    backend services its routes use; ``references``: HTTPRouteGroup -> splits naming it.
+    """
     references: dict[ObjectKey, list[ObjectKey]] = defaultdict(list)
     by_root: dict[Key, list[TrafficSplit]] = defaultdict(list)
-    for ts in index.splits:
+    for ts in index.objects(TrafficSplit):
         for ref in ts.matches:
             references[ObjectKey(HTTPRouteGroup.KIND, ts.meta.namespace, ref.name)].append(key_of(ts))
         by_root[(ts.meta.namespace, ts.service)].append(ts)
@@ -87,7 +83,6 @@ def compile_splits(index: MeshIndex) -> SplitPlan:
     statuses: dict[ObjectKey, st.ObjectStatus] = {}
     routes: dict[Key, Mapping[int, tuple[SplitRoute, ...]]] = {}
     backends: dict[Key, frozenset[Key]] = {}
-    roots_by_backend: dict[Key, set[Key]] = defaultdict(set)
     for root_key, splits in by_root.items():
         members = tuple(splits)
         build = functools.partial(_compile_root, index, members)
@@ -96,12 +91,9 @@ def compile_splits(index: MeshIndex) -> SplitPlan:
         if result.routes:
             routes[root_key] = result.routes
             backends[root_key] = result.backends
-            for backend in result.backends:
-                roots_by_backend[backend].add(root_key)
-    return SplitPlan(
+    return Contribution(
         routes=MappingProxyType(routes),
-        backends=MappingProxyType(backends),
-        roots_by_backend=MappingProxyType({k: frozenset(v) for k, v in roots_by_backend.items()}),
+        route_services=MappingProxyType(backends),
         statuses=MappingProxyType(statuses),
         references=MappingProxyType({k: tuple(v) for k, v in references.items()}),
     )
@@ -182,7 +174,7 @@ def _split_matches(index: MeshIndex, ts: TrafficSplit) -> tuple[tuple[HttpMatch,
             msg = f"spec.matches[{j}].kind: {ref.kind} is not supported (only HTTPRouteGroup); {not_installed}"
             problems.append(st.Problem(st.UNSUPPORTED_KIND, msg))
             continue
-        group = index.route_groups.get((ns, ref.name))
+        group = index.by_name(HTTPRouteGroup).get((ns, ref.name))
         if group is None:
             msg = f"spec.matches[{j}].name: HTTPRouteGroup {ns}/{ref.name} not found; {not_installed}"
             problems.append(st.Problem(st.ROUTE_NOT_FOUND, msg))

@@ -1,7 +1,7 @@
 """Writing SMI objects' statuses: conditions Valid and Accepted, with observedGeneration.
 
 After each coalesced change the writer computes every SMI object's desired status (from
-``smi.compile.object_statuses`` and the feed's rejections) and patches only those that
+``Compiler.statuses``, the compiler the publisher uses, and the feed's rejections) and patches only those that
 differ from what it last wrote.  ``lastTransitionTime`` moves only when a condition's
 status flips.  The ``status`` subresource is tried first; when the CRD has none (the
 upstream SMI CRDs declare none) the object itself is patched.  A failed write is logged
@@ -27,10 +27,10 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from smi.compile import MeshSettings, ObjectStatus, object_statuses
-from smi.controllers.feeding import Feed, Rejection
+from smi.compile import Compiler, ObjectStatus
 from smi.controllers.kubeapi import ApiError, KubeApi
 from smi.distribution import Coalescer, CoalescingSettings, Publisher
+from smi.kubefeed.feeding import Feed, Rejection
 from smi.model import SMI_KINDS, ObjectKey
 from smi.state import Store
 
@@ -93,7 +93,7 @@ class StatusWriter:
         feed: Feed,
         publisher: Publisher,
         api: Callable[[], KubeApi | None],
-        mesh: MeshSettings,
+        compiler: Compiler,
         coalescing: CoalescingSettings | None = None,
         retry: float = 5.0,
         publish_first: float = 1.0,
@@ -103,7 +103,7 @@ class StatusWriter:
         self.feed = feed
         self.publisher = publisher
         self.api = api
-        self.mesh = mesh
+        self.compiler = compiler
         self.retry = retry
         self.publish_first = publish_first
         self.clock = clock
@@ -134,7 +134,7 @@ class StatusWriter:
         if api is None:
             return 0
         snapshot = self.store.snapshot()
-        statuses = object_statuses(snapshot, settings=self.mesh)
+        statuses = self.compiler.statuses(snapshot)
         keys = {k for k in statuses if k.kind in SMI_KINDS} | {k for k in self.feed.rejections if k.kind in SMI_KINDS}
         failed = 0
         now = self.clock().strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from smi.checking.checks import dns_label_problem, dns_subdomain_problem
 from smi.model import _preserved
 from smi.model._quantity import QuantityError, decimal_text, parse_weight, whole_weights
 from smi.model.meta import ObjectMeta
@@ -13,7 +14,6 @@ from smi.model.parsing._meta import bad_preserved
 from smi.model.parsing._reporting import Report
 from smi.model.parsing._shapes import mapping, sequence, text, whole
 from smi.model.split import SplitBackend, TrafficSplit, TypedRef
-from smi.validation.checks import dns_label_problem, dns_subdomain_problem
 
 
 def fraction_warning(value: float) -> str:
