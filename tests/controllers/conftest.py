@@ -4,6 +4,12 @@
 CRDs, namespaces and events, without which kopf never starts its watches).
 ``mesh``: store + config server + controller running against it; ``mesh.restart()``
 stops the operator and starts a new one over the same emulator state.
+
+Two kmock 0.8 bugs are worked around here through kmock's private parts (its path parser
+and its request handler), because its public API offers no hook for either: it reads
+``/api/v1/namespaces`` (kopf's cluster-wide Namespace watch) as a namespace prefix, and
+it ignores ``metadata.generateName`` (kopf's Events use it).  kmock is therefore pinned
+to exactly 0.8 in pyproject.toml; drop both workarounds when a kmock release fixes them.
 """
 
 from __future__ import annotations
