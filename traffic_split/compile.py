@@ -5,6 +5,9 @@ references), shared by every proxy of that snapshot.  The
 decided behaviours (docs/semantics.md, "TrafficSplit"):
 
 * The root (``spec.service``) and the backends are Services in the split's namespace.
+  The root may also be written as its in-cluster DNS name (``name.ns``, ``name.ns.svc``,
+  ``name.ns.svc.<cluster-domain>``, as Flagger writes it): it names that Service when
+  ``ns`` is the split's namespace; any other namespace is ``RootServiceNotFound``.
   Root missing → not applied (``RootServiceNotFound``).  A missing backend is skipped
   (``BackendNotFound``); with none left the split is not applied and traffic goes to the
   root service as if there were no split.
@@ -78,7 +81,7 @@ def compile_splits(index: MeshIndex) -> Contribution:
     for ts in index.objects(TrafficSplit):
         for ref in ts.matches:
             references[ObjectKey(HTTPRouteGroup.KIND, ts.meta.namespace, ref.name)].append(key_of(ts))
-        by_root[(ts.meta.namespace, ts.service)].append(ts)
+        by_root[(ts.meta.namespace, root_name(ts, index.settings.cluster_domain))].append(ts)
 
     statuses: dict[ObjectKey, st.ObjectStatus] = {}
     routes: dict[Key, Mapping[int, tuple[SplitRoute, ...]]] = {}
@@ -97,6 +100,21 @@ def compile_splits(index: MeshIndex) -> Contribution:
         statuses=MappingProxyType(statuses),
         references=MappingProxyType({k: tuple(v) for k, v in references.items()}),
     )
+
+
+def root_name(ts: TrafficSplit, cluster_domain: str) -> str:
+    """The name of the Service ``spec.service`` names in the split's namespace.
+
+    A plain name is itself; an in-cluster DNS name of a Service of this namespace
+    (``name.ns``, ``name.ns.svc``, ``name.ns.svc.<cluster-domain>``) is its first label.
+    Anything else is returned as written (and found nowhere).
+    """
+    written = ts.service
+    name, dot, rest = written.lower().rstrip(".").partition(".")
+    ns = ts.meta.namespace
+    if dot and rest in (ns, f"{ns}.svc", f"{ns}.svc.{cluster_domain.lower().rstrip('.')}"):
+        return name
+    return written
 
 
 def _compile_root(index: MeshIndex, splits: tuple[TrafficSplit, ...]) -> _RootResult:
@@ -132,9 +150,15 @@ def _check(index: MeshIndex, ts: TrafficSplit) -> tuple[_Candidate | None, st.Ob
     """Validate one split's references; a candidate, or None and its (not accepted) status."""
     ns = ts.meta.namespace
     problems: list[st.Problem] = []
-    root = index.services.get((ns, ts.service))
+    name = root_name(ts, index.settings.cluster_domain)
+    root = index.services.get((ns, name))
     if root is None:
-        msg = f"spec.service: Service {ns}/{ts.service} not found; the split is not applied."
+        msg = f"spec.service: Service {ns}/{name} not found; the split is not applied."
+        if name == ts.service and "." in ts.service:
+            msg = (
+                f"spec.service: {ts.service!r} is not a Service of namespace {ns} (a name, or its in-cluster "
+                f"DNS name {{name}}.{ns}.svc.{index.settings.cluster_domain}); the split is not applied."
+            )
         return None, _rejected(ts, [st.Problem(st.ROOT_SERVICE_NOT_FOUND, msg)])
 
     present: list[tuple[int, Service, Decimal]] = []
@@ -148,7 +172,7 @@ def _check(index: MeshIndex, ts: TrafficSplit) -> tuple[_Candidate | None, st.Ob
             problems.append(st.Problem(st.BACKEND_NOT_FOUND, msg))
         else:
             present.append((i, svc, backend.weight))
-    fallback = f"traffic goes to the root Service {ns}/{ts.service} as if there were no split."
+    fallback = f"traffic goes to the root Service {ns}/{name} as if there were no split."
     if not present:
         if not ts.backends:
             problems.append(st.Problem(st.NO_BACKENDS, "spec.backends: the split lists no backends;"))
@@ -195,7 +219,7 @@ def _resolve_conflicts(candidates: list[_Candidate], statuses: dict[ObjectKey, s
         ns = loser.split.meta.namespace
         msg = (
             f"TrafficSplit {ns}/{winner.meta.name} already splits every request to Service "
-            f"{ns}/{loser.split.service} (no matches, first by name wins); this split is not applied."
+            f"{ns}/{loser.root.meta.name} (no matches, first by name wins); this split is not applied."
         )
         statuses[key_of(loser.split)] = _rejected(loser.split, [st.Problem(st.CONFLICT, msg)])
     return with_matches + catch_all[:1]
@@ -217,10 +241,10 @@ def _routes_for_root(
                 used.update((cand.split.meta.namespace, w.service) for w in route.backends)
         ts = cand.split
         if not applied_ports and not cand.root.ports:
-            msg = f"spec.service: Service {ts.meta.namespace}/{ts.service} has no ports; nothing to split."
+            msg = f"spec.service: Service {ts.meta.namespace}/{cand.root.meta.name} has no ports; nothing to split."
             problems.append(st.Problem(st.BACKEND_PORT_MISSING, msg))
         ports = ", ".join(map(str, applied_ports))
-        summary = f"splits Service {ts.meta.namespace}/{ts.service} port(s) {ports} across " + ", ".join(
+        summary = f"splits Service {ts.meta.namespace}/{cand.root.meta.name} port(s) {ports} across " + ", ".join(
             f"{svc.meta.name}" for _, svc, _ in cand.backends
         )
         summary += " for matching requests." if ts.matches else "."

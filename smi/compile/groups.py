@@ -20,7 +20,7 @@ A group:
 * ``name``: a short unique name (``"split.smi-spec.io"``), the key of its memo entry.
 * ``kinds``: the kinds it owns, each with the versions it serves (oldest first).  The
   controller watches each at ONE version (the newest by default, see
-  ``smi.controllers.watching``); the group's ``handlers`` module registers them with kopf.
+  ``smi.controllers.kinds``); the group's ``handlers`` module registers them with kopf.
   A group that watches nothing (``traffic_metrics``, the read side) has ``()``.
 * ``depends``: every hub kind (``smi.model`` ``KIND``) ``contribute`` reads.  An incremental
   index reuses the last contribution while none of them changed, so leaving a kind out
