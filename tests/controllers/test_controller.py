@@ -160,6 +160,15 @@ async def test_an_invalid_object_is_reported_and_skipped_while_the_rest_works(me
             accepted_of_second, lambda c: c.get("reason") == "Conflict", what="api-split-2's Conflict status"
         )
         assert accepted["status"] == "False" and "api-split" in accepted["message"]
+        # a valid object that is not in effect gets a Warning Event too, saying why
+        events = await wait_for_value(
+            warning_events,
+            lambda evs: any(e["involvedObject"]["name"] == "api-split-2" for e in evs),
+            what="the Event about api-split-2",
+        )
+        (event,) = [e for e in events if e["involvedObject"]["name"] == "api-split-2"]
+        assert event["reason"] == "Conflict" and event["involvedObject"]["kind"] == "TrafficSplit"
+        assert event["message"] == accepted["message"]
 
         # ... and the good split stays in effect until a valid update replaces it, which is
         # the next config the proxy gets: nothing from the invalid or conflicting objects came in between
