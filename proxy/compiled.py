@@ -29,6 +29,7 @@ from proxy.balancing import EwmaLeastLoaded, RoundRobin, SmoothWeightedRoundRobi
 from proxy.headers import RequestHead
 from smi.proxyconfig import (
     PROTOCOL_HTTP,
+    PROTOCOL_HTTP2,
     PROTOCOL_TCP,
     AllowRule,
     Cluster,
@@ -327,6 +328,7 @@ def compile_config(config: ProxyConfig, *, version: int = 0) -> CompiledConfig:
 
 __all__ = [
     "PROTOCOL_HTTP",
+    "PROTOCOL_HTTP2",
     "PROTOCOL_TCP",
     "AllowRule",
     "Backend",

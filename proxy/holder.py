@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from proxy.compiled import CompiledConfig, compile_config
 from proxy.metrics import Metrics
@@ -22,6 +23,7 @@ class ConfigHolder:
         self.current: CompiledConfig | None = None
         self.metrics = metrics
         self.ready = asyncio.Event()
+        self.on_swap: list[Callable[[CompiledConfig], None]] = []  # e.g. HTTP/2 GOAWAY (proxy.http2.listeners)
 
     def swap(self, config: ProxyConfig, *, version: int) -> CompiledConfig:
         compiled = compile_config(config, version=version)
@@ -32,4 +34,9 @@ class ConfigHolder:
         self.metrics.config_updates += 1
         self.ready.set()
         logger.info("config version %d applied", version)
+        for callback in list(self.on_swap):
+            try:
+                callback(compiled)
+            except Exception:
+                logger.exception("config version %d: a swap listener failed", version)
         return compiled

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Final, cast
+from typing import TYPE_CHECKING, Final, cast
 
 from proxy import proxyproto
 from proxy.authz import Deny, authorize_connection, authorize_request
-from proxy.compiled import PROTOCOL_HTTP, PROTOCOL_TCP, CompiledConfig
+from proxy.compiled import PROTOCOL_HTTP, PROTOCOL_HTTP2, PROTOCOL_TCP, CompiledConfig
 from proxy.headers import RequestHead
 from proxy.holder import ConfigHolder
 from proxy.http1 import HttpForwarder
@@ -35,6 +35,9 @@ from proxy.metrics import EdgeStats, Labels, Metrics
 from proxy.targets import LocalReply, Target
 from proxy.tcp import TcpSplice
 from proxy.upstream import UpstreamPool
+
+if TYPE_CHECKING:
+    from proxy.http2.listeners import Http2Hub
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +113,9 @@ class InboundAcceptor(asyncio.Protocol):
     def __init__(
         self, *, holder: ConfigHolder, metrics: Metrics, pool: UpstreamPool,
         connect_timeout: float = 1.0, request_timeout: float = 60.0, limits: HttpLimits = DEFAULT_LIMITS,
+        http2: Http2Hub | None = None,
     ) -> None:  # fmt: skip
+        self.http2 = http2  # HTTP/2 from peers (and to apps that speak it), detected per connection
         self.holder = holder
         self.metrics = metrics
         self.pool = pool
@@ -189,7 +194,7 @@ class InboundAcceptor(asyncio.Protocol):
             self._refuse("unknown_port", self.metrics.edge(inbound_labels(cc, identity)))
             return
         port = inbound_port.port
-        if inbound_port.protocol == PROTOCOL_HTTP:
+        if inbound_port.protocol in (PROTOCOL_HTTP, PROTOCOL_HTTP2):
             router = InboundRouter(
                 holder=self.holder, metrics=self.metrics, port=port, identity=identity, address=self.address,
                 connect_timeout=self.connect_timeout, request_timeout=self.request_timeout,
@@ -197,6 +202,13 @@ class InboundAcceptor(asyncio.Protocol):
             protocol: asyncio.Protocol = HttpForwarder(
                 router=router, pool=self.pool, peer=self.peer, limits=self.limits
             )
+            if self.http2 is not None:
+                from proxy.http2.listeners import Detecting
+
+                hub, h1, app_h2 = self.http2, protocol, inbound_port.protocol == PROTOCOL_HTTP2
+                protocol = Detecting(
+                    http1=lambda: h1, http2=lambda: hub.server(router, app_h2=lambda: app_h2, peer=self.peer)
+                )
         elif inbound_port.protocol == PROTOCOL_TCP:
             decision = authorize_connection(identity=identity, address=self.address, port=port, inbound=cc.inbound)
             if isinstance(decision, Deny):

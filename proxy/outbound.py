@@ -28,9 +28,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from proxy.compiled import PROTOCOL_HTTP, CompiledConfig, DeniedService, PortRoute, RouteDecision
+from proxy.compiled import PROTOCOL_HTTP, PROTOCOL_HTTP2, CompiledConfig, DeniedService, PortRoute, RouteDecision
 from proxy.headers import RequestHead, parse_authority
 from proxy.holder import ConfigHolder
 from proxy.http1 import HttpForwarder
@@ -40,6 +40,9 @@ from proxy.routing import route
 from proxy.targets import LocalReply, Target
 from proxy.tcp import Refuse, TcpSplice
 from proxy.upstream import UpstreamPool
+
+if TYPE_CHECKING:
+    from proxy.http2.listeners import Http2Hub
 from smi.proxyconfig import Endpoint
 
 logger = logging.getLogger(__name__)
@@ -192,14 +195,24 @@ class OutboundRouter:
 
 def outbound_factory(
     *, holder: ConfigHolder, metrics: Metrics, pool: UpstreamPool, bind_address: str = "",
-    limits: HttpLimits = DEFAULT_LIMITS,
+    limits: HttpLimits = DEFAULT_LIMITS, http2: Http2Hub | None = None,
 ) -> Callable[[], asyncio.Protocol]:  # fmt: skip
+    """``http2``: also accept HTTP/2 (h2c prior knowledge or ``Upgrade: h2c``), detected per connection."""
     router = OutboundRouter(holder=holder, metrics=metrics, bind_address=bind_address)
 
     def factory() -> asyncio.Protocol:
         return HttpForwarder(router=router, pool=pool, limits=limits)
 
-    return factory
+    if http2 is None:
+        return factory
+    from proxy.http2.listeners import Detecting
+
+    hub = http2
+
+    def detecting() -> asyncio.Protocol:
+        return Detecting(http1=factory, http2=lambda: hub.server(router, app_h2=lambda: True))
+
+    return detecting
 
 
 def _denied_service(cc: CompiledConfig, service: ServiceKey) -> DeniedService | None:
@@ -210,7 +223,7 @@ def _denied_service(cc: CompiledConfig, service: ServiceKey) -> DeniedService | 
 
 def forward_factory(
     *, holder: ConfigHolder, metrics: Metrics, pool: UpstreamPool, service: ServiceKey, bind_address: str = "",
-    limits: HttpLimits = DEFAULT_LIMITS,
+    limits: HttpLimits = DEFAULT_LIMITS, http2: Http2Hub | None = None,
 ) -> Callable[[], asyncio.Protocol]:  # fmt: skip
     """Protocols for one ``--forward`` listener: decided per accepted connection from the current config."""
     router = OutboundRouter(holder=holder, metrics=metrics, bind_address=bind_address, fixed=service)
@@ -227,7 +240,15 @@ def forward_factory(
                     denied_stats(cc, entry, metrics=metrics).denied += 1
                     logger.info("forward %s: refused, %s", service, denied_reply(cc, entry, metrics=metrics).text)
                 return Refuse()
-            if port.protocol == PROTOCOL_HTTP:
+            if port.protocol in (PROTOCOL_HTTP, PROTOCOL_HTTP2):
+                if http2 is not None:
+                    from proxy.http2.listeners import Detecting
+
+                    hub = http2
+                    return Detecting(
+                        http1=lambda: HttpForwarder(router=router, pool=pool, limits=limits),
+                        http2=lambda: hub.server(router, app_h2=lambda: True),
+                    )
                 return HttpForwarder(router=router, pool=pool, limits=limits)
             target = target_for(cc, port, None, metrics=metrics, bind_address=bind_address)
             if isinstance(target, LocalReply):

@@ -157,6 +157,10 @@ class Proxy:
             raise IdentitySetupError(f"mtls: must be one of {', '.join(MTLS_MODES)}, got {self.settings.mtls!r}")
         self.holder = ConfigHolder(self.metrics)
         self.pool = UpstreamPool()
+        from proxy.http2.listeners import Http2Hub
+
+        self.http2 = Http2Hub(self.pool)  # HTTP/2 and gRPC on the HTTP listeners (proxy.http2)
+        self.holder.on_swap.append(self.http2.config_changed)
         self.inbound_stats = InboundStats()
         self.certificates: CertificateManager | None = None
         self.registry = Registry()
@@ -254,7 +258,7 @@ class Proxy:
         if s.outbound is not None:
             factory = outbound_factory(
                 holder=self.holder, metrics=self.metrics, pool=self.pool, bind_address=s.bind_address,
-                limits=s.http_limits,
+                limits=s.http_limits, http2=self.http2,
             )  # fmt: skip
             await self._listen("outbound", factory, s.outbound)
         if s.inbound is not None:
@@ -267,6 +271,7 @@ class Proxy:
                     connect_timeout=s.inbound_connect_timeout,
                     request_timeout=s.inbound_request_timeout,
                     limits=s.http_limits,
+                    http2=self.http2,
                 )
 
             if self.mtls:
@@ -281,6 +286,7 @@ class Proxy:
                 service=(fw.namespace, fw.service, fw.port),
                 bind_address=s.bind_address,
                 limits=s.http_limits,
+                http2=self.http2,
             )
             await self._listen(f"forward:{fw.service}.{fw.namespace}:{fw.port}", factory, fw.listen)
         if s.control_plane:
@@ -309,6 +315,7 @@ class Proxy:
             await self.certificates.stop()
         for server in self._servers:
             server.close()
+        self.http2.goaway()  # HTTP/2 connections: no new streams; the ones in flight finish
         for listener in self._listeners:
             await listener.close()
         self.pool.close_all()

@@ -217,6 +217,7 @@ class UpstreamPool:
         self.tls_opened = 0
         self.tls_resumed = 0
         self.tls_failures: collections.Counter[str] = collections.Counter()
+        self._alpn_contexts: dict[tuple[str, ...], tuple[object, ResumingClientContext]] = {}
 
     def acquire(self, key: PoolKey) -> UpstreamConnection | None:
         conns = self.idle.get(key)
@@ -261,7 +262,7 @@ class UpstreamPool:
         self.opened += 1
         return conn
 
-    async def open(self, target: Target, factory: Callable[[], P]) -> Opened[P]:
+    async def open(self, target: Target, factory: Callable[[], P], *, alpn: tuple[str, ...] = ()) -> Opened[P]:
         """Open a connection to ``target`` the way the mesh does, for any protocol (HTTP or opaque TCP).
 
         mTLS when the pool has TLS contexts and the target is a peer sidecar (an announced
@@ -269,9 +270,10 @@ class UpstreamPool:
         plain text otherwise.  The PROXY v2 header (for a peer sidecar) is written before
         returning, inside TLS.  The caller applies the connect timeout.  Raises ``OSError``
         (``UpstreamIdentityRejected`` for a wrong peer identity) or ``ssl.SSLError``.
+        ``alpn``: the protocols to offer in the TLS handshake (``("h2",)`` for HTTP/2 between sidecars).
         """
         if self.tls is not None and target.announce_port:
-            opened = await self._open_tls(target, factory)
+            opened = await self._open_tls(target, factory, alpn)
         else:
             loop = asyncio.get_running_loop()
             transport, protocol = await loop.create_connection(
@@ -287,11 +289,24 @@ class UpstreamPool:
             )
         return opened
 
-    async def _open_tls(self, target: Target, factory: Callable[[], P]) -> Opened[P]:
+    def _alpn_context(self, alpn: tuple[str, ...]) -> ResumingClientContext:
+        """A client context like ``tls.client`` that offers ``alpn`` (rebuilt when the certificate changes)."""
+        from proxy.identity.contexts import client_context
+
+        assert self.tls is not None
+        key = (alpn, self.tls.generation, id(self.tls.client))
+        cached = self._alpn_contexts.get(alpn)
+        if cached is None or cached[0] != key:
+            context = client_context(self.tls.material)
+            context.set_alpn_protocols(list(alpn))
+            cached = self._alpn_contexts[alpn] = (key, context)
+        return cached[1]
+
+    async def _open_tls(self, target: Target, factory: Callable[[], P], alpn: tuple[str, ...] = ()) -> Opened[P]:
         """mTLS to a peer sidecar; the server must be the endpoint's identity."""
         assert self.tls is not None
         loop = asyncio.get_running_loop()
-        context = self.tls.client
+        context = self._alpn_context(alpn) if alpn else self.tls.client
         try:
             transport, protocol = await loop.create_connection(
                 factory,
