@@ -48,6 +48,7 @@ class H2Client(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.sinks: dict[int, CallSink] = {}
         self.lost = False
+        self.early: list[bytes] | None = []  # bytes the peer sent before our preface went out (None: begun)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
@@ -56,6 +57,9 @@ class H2Client(asyncio.Protocol):
         """Send the preface (after any PROXY header the opener wrote)."""
         self.conn.start()
         self.flush()
+        early, self.early = self.early, None
+        if early:
+            self.data_received(b"".join(early))
 
     def flush(self) -> None:
         out = self.conn.outgoing()
@@ -73,6 +77,9 @@ class H2Client(asyncio.Protocol):
         return sid
 
     def data_received(self, data: bytes) -> None:
+        if self.early is not None:  # a server that speaks first (its SETTINGS) before our preface
+            self.early.append(data)
+            return
         try:
             events = self.conn.receive(data)
         except Http2ProtocolError as e:
