@@ -85,7 +85,8 @@ class Echo:
 
 
 def main() -> None:
-    server, port = serve(os.environ.get("HOST", "0.0.0.0"), int(os.environ.get("PORT", "50051")), os.environ.get("NAME", "echo"))
+    env = os.environ
+    server, port = serve(env.get("HOST", "0.0.0.0"), int(env.get("PORT", "50051")), env.get("NAME", "echo"))
     print(f"serving {SERVICE} on port {port}", flush=True)
     stop = threading.Event()
     try:

@@ -97,7 +97,7 @@ async def test_an_error_status_is_relayed_and_counted_as_a_grpc_failure_with_htt
 
 
 async def test_a_deadline_is_honoured_by_the_sidecars(app: int) -> None:
-    async with mesh(app) as (client, server):
+    async with mesh(app) as (client, _):
         with pytest.raises(grpc.RpcError) as caught:
             await call(stub(client).unary, b"sleep:3", timeout=0.3)
         assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
