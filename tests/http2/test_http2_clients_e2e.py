@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from proxy.running import Proxy
-from tests.http2 import grpc_app
-from tests.http2.test_grpc_mesh import AUTHORITY, call, mesh, stub
 from smi.proxyconfig import AllowRule
+from tests.http2 import grpc_app
+from tests.http2.test_grpc_mesh import call, mesh, stub
 from tests.proxy.harness import CLIENT_ID, SERVER_IP, client_config, cluster, ep, running_proxy, server_config, service
 
 pytestmark = [
@@ -122,4 +122,3 @@ async def test_a_config_swap_under_grpc_load_sends_goaway_and_loses_no_call() ->
         server_app.stop(0)
 
 
-_ = AUTHORITY
