@@ -206,6 +206,8 @@ class InboundAcceptor(asyncio.Protocol):
                 from proxy.http2.listeners import Detecting
 
                 hub, h1, app_h2 = self.http2, protocol, inbound_port.protocol == PROTOCOL_HTTP2
+                if app_h2:  # an HTTP/1.1 caller of an app that speaks HTTP/2: convert
+                    h1 = hub.front(router, app_h2=lambda: True, peer=self.peer)
                 protocol = Detecting(
                     http1=lambda: h1, http2=lambda: hub.server(router, app_h2=lambda: app_h2, peer=self.peer)
                 )

@@ -195,9 +195,12 @@ class OutboundRouter:
 
 def outbound_factory(
     *, holder: ConfigHolder, metrics: Metrics, pool: UpstreamPool, bind_address: str = "",
-    limits: HttpLimits = DEFAULT_LIMITS, http2: Http2Hub | None = None,
+    limits: HttpLimits = DEFAULT_LIMITS, http2: Http2Hub | None = None, h1_over_h2: bool = False,
 ) -> Callable[[], asyncio.Protocol]:  # fmt: skip
-    """``http2``: also accept HTTP/2 (h2c prior knowledge or ``Upgrade: h2c``), detected per connection."""
+    """``http2``: also accept HTTP/2 (h2c prior knowledge or ``Upgrade: h2c``), detected per connection.
+
+    ``h1_over_h2``: HTTP/1.1 requests too are sent to peer sidecars as HTTP/2 streams (``proxy.http2.front1``).
+    """
     router = OutboundRouter(holder=holder, metrics=metrics, bind_address=bind_address)
 
     def factory() -> asyncio.Protocol:
@@ -211,6 +214,16 @@ def outbound_factory(
 
     def detecting() -> asyncio.Protocol:
         return Detecting(http1=factory, http2=lambda: hub.server(router, app_h2=lambda: True))
+
+    if h1_over_h2:
+
+        def front() -> asyncio.Protocol:
+            return hub.front(router, app_h2=lambda: False)
+
+        def detecting_h1_over_h2() -> asyncio.Protocol:
+            return Detecting(http1=front, http2=lambda: hub.server(router, app_h2=lambda: True))
+
+        return detecting_h1_over_h2
 
     return detecting
 

@@ -87,6 +87,7 @@ class ProxySettings:
     trust_bundle_pem: str | None = None  # PEM roots to trust the control plane with before the first certificate
     identity: str = ""  # the SPIFFE id to ask a certificate for ("" = the static config's node identity)
     certificate_timeout: float = 60.0  # give up starting when no certificate arrives within this
+    h1_over_h2: bool = False  # the app's HTTP/1.1 requests ride multiplexed HTTP/2 to peer sidecars (proxy.http2)
 
 
 MTLS_MODES = ("strict", "permissive", "off")
@@ -258,7 +259,7 @@ class Proxy:
         if s.outbound is not None:
             factory = outbound_factory(
                 holder=self.holder, metrics=self.metrics, pool=self.pool, bind_address=s.bind_address,
-                limits=s.http_limits, http2=self.http2,
+                limits=s.http_limits, http2=self.http2, h1_over_h2=s.h1_over_h2,
             )  # fmt: skip
             await self._listen("outbound", factory, s.outbound)
         if s.inbound is not None:

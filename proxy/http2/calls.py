@@ -28,7 +28,6 @@ from proxy.http2.messages import Message, from_http1_response, to_http1_request,
 from proxy.targets import Target
 
 if TYPE_CHECKING:
-    from proxy.http2.server import Http2Server
     from proxy.upstream import UpstreamPool
 
 logger = logging.getLogger(__name__)
@@ -39,6 +38,31 @@ class UpSide(Protocol):
     def send_trailers(self, trailers: list[tuple[bytes, bytes]]) -> None: ...
     def consumed(self, size: int) -> None: ...
     def cancel(self) -> None: ...
+
+
+class CallConn(Protocol):
+    """The downstream connection's side of a call (an ``Http2Connection``, or ``Http1Front``)."""
+
+    def send_head(self, sid: int, message: Message, *, end: bool = False) -> None: ...
+    def send_body(self, sid: int, data: bytes, *, end: bool = False) -> bool: ...
+    def send_trailers(self, sid: int, trailers: list[tuple[bytes, bytes]]) -> None: ...
+    def end_stream(self, sid: int) -> None: ...
+    def consumed(self, sid: int, size: int) -> None: ...
+
+
+class CallHost(Protocol):
+    """The downstream listener protocol a call belongs to (``Http2Server`` or ``Http1Front``)."""
+
+    loop: asyncio.AbstractEventLoop
+    upstreams: Upstreams
+
+    @property
+    def conn(self) -> CallConn: ...
+    def reply_local(self, sid: int, status: int, text: str, *, grpc_call: bool,
+                    extra: list[tuple[bytes, bytes]] | None = None) -> None: ...  # fmt: skip
+    def flush(self) -> None: ...
+    def finished(self, call: Call) -> None: ...
+    def cancel_stream(self, sid: int) -> None: ...
 
 
 class Upstreams:
@@ -165,7 +189,7 @@ class H1Side(asyncio.Protocol):
 class Call:
     """See the module docstring."""
 
-    def __init__(self, server: Http2Server, sid: int, message: Message, target: Target, *,
+    def __init__(self, server: CallHost, sid: int, message: Message, target: Target, *,
                  grpc_call: bool, app_h2: bool) -> None:  # fmt: skip
         self.server = server
         self.sid = sid
@@ -399,4 +423,4 @@ class Call:
         self.server.finished(self)
 
 
-__all__ = ["Call", "H1Side", "H2Side", "UpSide", "Upstreams"]
+__all__ = ["Call", "CallConn", "CallHost", "H1Side", "H2Side", "UpSide", "Upstreams"]

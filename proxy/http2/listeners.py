@@ -26,6 +26,7 @@ import httptools
 
 from proxy.headers import split_target
 from proxy.http2.calls import Upstreams
+from proxy.http2.front1 import Http1Front
 from proxy.http2.messages import from_http1_request
 from proxy.http2.server import Http2Server
 from proxy.sniff import Detected, detect
@@ -51,6 +52,10 @@ class Http2Hub:
                           on_close=self.servers.discard)  # fmt: skip
         self.servers.add(srv)
         return srv
+
+    def front(self, router: Router, *, app_h2: Callable[[], bool], peer: str = "") -> Http1Front:
+        """An HTTP/1.1 downstream connection whose calls go upstream as HTTP/2 (``proxy.http2.front1``)."""
+        return Http1Front(router=router, upstreams=self.upstreams, app_h2=app_h2, peer=peer)
 
     def goaway(self) -> None:
         """Graceful GOAWAY on every HTTP/2 connection, both directions."""

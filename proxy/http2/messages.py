@@ -146,8 +146,13 @@ def from_http1_request(method: bytes, target: bytes, headers: Iterable[tuple[byt
     host = authority
     if host is None:
         host = next((v for n, v in lines if n.lower() == b"host"), b"")
-    return Message(_h2_fields(lines, drop=frozenset({b"host"})), method=method, scheme=scheme, authority=host,
-                   path=target)  # fmt: skip
+    fields = _h2_fields(lines, drop=frozenset({b"host"}))
+    if any(n == b"content-type" and v[:16].lower() == b"application/grpc" for n, v in fields) and not any(
+        n == b"te" for n, _ in fields
+    ):
+        # TE is hop-by-hop in HTTP/1.1 (an HTTP/1.1 hop may have dropped it); gRPC servers require it
+        fields.append((b"te", b"trailers"))
+    return Message(fields, method=method, scheme=scheme, authority=host, path=target)
 
 
 def from_http1_response(status: int, headers: Iterable[tuple[bytes, bytes]]) -> Message:

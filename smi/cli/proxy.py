@@ -82,6 +82,8 @@ def register(subparsers: Any) -> None:
                       help="the pod's ServiceAccount: the identity asked for (env SMI_SERVICE_ACCOUNT; "
                            "default: the static config's node identity)")  # fmt: skip
     mtls.add_argument("--trust-domain", default="cluster.local", help="SPIFFE trust domain; default cluster.local")
+    parser.add_argument("--h1-over-h2", action="store_true",
+                        help="carry the app's HTTP/1.1 requests to peer sidecars on multiplexed HTTP/2 (docs/proxy.md)")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     parser.set_defaults(func=main)
 
@@ -157,6 +159,7 @@ def main(args: argparse.Namespace) -> int:
         admin=args.admin,
         bind_address=args.bind_address,
         forwards=tuple(args.forward),
+        h1_over_h2=args.h1_over_h2,
     )
     if settings.config_file is not None:
         try:

@@ -36,15 +36,15 @@ def app() -> Iterator[int]:
 
 
 @asynccontextmanager
-async def mesh(app_port: int, *, rules: tuple[AllowRule, ...] = (ALLOW_ECHO,),
-               app_protocol: str = "http2") -> AsyncIterator[tuple[Proxy, Proxy]]:  # fmt: skip
+async def mesh(app_port: int, *, rules: tuple[AllowRule, ...] = (ALLOW_ECHO,), app_protocol: str = "http2",
+               **client_settings: Any) -> AsyncIterator[tuple[Proxy, Proxy]]:  # fmt: skip
     scfg = server_config(app_port=app_port, protocol=app_protocol, rules=rules)
     async with running_proxy(scfg, inbound=(SERVER_IP, 0), outbound=None) as server:
         endpoint = Endpoint(SERVER_IP, app_port, pod="echo-pod", namespace="default", identity="",
                             proxy_port=server.addresses["inbound"][1], workload="echo")  # fmt: skip
         cluster = Cluster("default/echo:50051", "default", "echo", 50051, "http2", (endpoint,))
         ccfg = client_config((service("echo", 50051, "default/echo:50051", protocol="http2"),), (cluster,))
-        async with running_proxy(ccfg, inbound=None) as client:
+        async with running_proxy(ccfg, inbound=None, **client_settings) as client:
             yield client, server
 
 
