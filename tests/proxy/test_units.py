@@ -15,6 +15,7 @@ from proxy.balancing import EwmaLeastLoaded, RoundRobin, SmoothWeightedRoundRobi
 from proxy.compiled import compile_config
 from proxy.headers import RequestHead, clean_headers, parse_authority, split_target
 from proxy.routing import route
+from proxy.runtime import ConfigRuntime
 from smi.proxyconfig import (
     AllowRule,
     Cluster,
@@ -132,11 +133,12 @@ def test_route_by_match_then_split_then_root():
         "default/rest", (WeightedCluster("default/v1:80", 1, "v1"),), (HttpMatch("get", methods=("GET",)),)
     )
     cc = _outbound((canary, rest))
+    runtime = ConfigRuntime(cc)
     port = cc.hosts[("web", 80)]
     beta = RequestHead("GET", "/", [(b"x-user", b"beta-7")])
-    assert route(beta, port).backend == "v2"
-    assert route(RequestHead("GET", "/", [(b"x-user", b"beta")]), port).backend == "v1"
-    post = route(RequestHead("POST", "/", []), port)
+    assert route(beta, port, runtime).backend == "v2"
+    assert route(RequestHead("GET", "/", [(b"x-user", b"beta")]), port, runtime).backend == "v1"
+    post = route(RequestHead("POST", "/", []), port, runtime)
     assert (post.route, post.backend, post.cluster.cluster.service) == ("", "", "web")
 
 
@@ -144,7 +146,7 @@ def test_invalid_regex_is_reported_not_fatal():
     bad = SplitRoute("default/bad", (WeightedCluster("default/v1:80", 1),), (HttpMatch("m", path_regex="("),))
     cc = _outbound((bad,))
     assert any("invalid regex" in p for p in cc.problems)
-    assert route(RequestHead("GET", "/", []), cc.hosts[("web", 80)]).backend == ""
+    assert route(RequestHead("GET", "/", []), cc.hosts[("web", 80)], ConfigRuntime(cc)).backend == ""
 
 
 def _inbound(rules, permissive=False):
