@@ -103,7 +103,7 @@ class InboundRouter:
             app = cc.inbound.app_address
             target = Target(app, self.port, 0, "", self.connect_timeout, self.request_timeout, stats)
             bounded_put(runtime.inbound_targets, key, target)
-        return target  # type: ignore[return-value]
+        return target
 
 
 class InboundAcceptor(asyncio.Protocol):

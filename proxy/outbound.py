@@ -89,7 +89,7 @@ def _cached_target(
     if target is None:
         target = _target(runtime, port, decision, endpoint, metrics=metrics, bind_address=bind_address)
         cache[key] = target
-    return target  # type: ignore[return-value]
+    return target
 
 
 def another_endpoint(
@@ -194,9 +194,7 @@ class OutboundRouter:
         if authority is not None and self.fixed is None:
             known = runtime.authorities.get(authority)
             if known is not None:
-                return target_for(
-                    runtime, known, head, metrics=self.metrics, bind_address=self.bind_address  # type: ignore[arg-type]
-                )
+                return target_for(runtime, known, head, metrics=self.metrics, bind_address=self.bind_address)
         if self.fixed is not None:
             port = cc.services.get(self.fixed)
             if port is None:
@@ -218,7 +216,7 @@ class OutboundRouter:
                     return denied_reply(cc, entry, metrics=self.metrics)
                 text = f"no route: no mesh service answers to {host_port[0]}:{host_port[1]}"
                 return LocalReply(404, text, self.fallback_stats(), "no_route")
-            bounded_put(runtime.authorities, authority, found)  # type: ignore[arg-type]
+            bounded_put(runtime.authorities, authority, found)
             port = found
         return target_for(runtime, port, head, metrics=self.metrics, bind_address=self.bind_address)
 

@@ -16,11 +16,14 @@ only answers which identity the current config expects at an endpoint
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final, TypeVar
 
 from proxy.balancing import EwmaLeastLoaded, RoundRobin, SmoothWeightedRoundRobin
-from proxy.compiled import Backend, ClusterState, CompiledConfig, CompiledSplit, Picker
-from proxy.targets import PoolKey
+from proxy.compiled import Backend, ClusterState, CompiledConfig, CompiledSplit, Picker, PortRoute
+from proxy.targets import PoolKey, Target
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 _MAX_CACHE: Final = 4096  # entries of a cache keyed by what clients send (authorities, callers)
 
@@ -46,10 +49,10 @@ class ConfigRuntime:
         self.split_pickers: list[SmoothWeightedRoundRobin[Backend]] = [
             SmoothWeightedRoundRobin(split.backends) for split in compiled.split_slots
         ]
-        self.authorities: dict[bytes, object] = {}  # filled by the outbound router (bounded there)
-        self.targets: dict[object, object] = {}  # (decision, endpoint, ...) -> Target, filled by routers
-        self.inbound_targets: dict[object, object] = {}  # (port, identity, rule) -> Target
-        self.by_caller: dict[tuple[str, int], object] = {}  # authz candidates, filled by ``proxy.authz``
+        self.authorities: dict[bytes, PortRoute] = {}  # filled by the outbound router (bounded)
+        self.targets: dict[tuple[int, int, str], Target] = {}  # (id(decision), id(endpoint), bind) -> Target
+        self.inbound_targets: dict[tuple[int, str, str, float, float], Target] = {}  # (port, caller, rule, ...)
+        self.by_caller: dict[tuple[str, int], Any] = {}  # authz candidates, filled by ``proxy.authz`` (bounded)
         self._expected: dict[tuple[str, int], str] | None = None
 
     def picker(self, state: ClusterState) -> Picker:
@@ -74,7 +77,7 @@ class ConfigRuntime:
         return self._expected.get((key[0], key[1]))
 
 
-def bounded_put(cache: dict[object, object], key: object, value: object) -> None:
+def bounded_put(cache: dict[K, V], key: K, value: V) -> None:
     """Store in a cache keyed by client input: cleared when it reaches its bound."""
     if len(cache) >= _MAX_CACHE:
         cache.clear()
