@@ -30,6 +30,7 @@ from proxy.targets import Router
 from proxy.upstream import UpstreamIdentityRejected, UpstreamPool
 
 logger = logging.getLogger("proxy.http")
+_LINGER = 2.0  # seconds a closed connection keeps reading (and dropping) what the client still sends
 
 
 class UpstreamProtocol(asyncio.Protocol):
@@ -155,7 +156,7 @@ class HttpServerProtocol(asyncio.Protocol):
             self.run(self.core.client_data(data))
 
     def eof_received(self) -> bool:
-        if self.tunnel is not None:
+        if self.tunnel is not None or self.closed:
             return False
         self.run(self.core.handle(ev.ClientEof()))
         return self.core.half_open and not self.closed
@@ -234,7 +235,10 @@ class HttpServerProtocol(asyncio.Protocol):
                 transport.resume_reading()
         elif isinstance(cmd, c.CloseClient):
             self.closed = True
-            (transport.abort if cmd.abort else transport.close)()
+            if cmd.abort:
+                transport.abort()
+            else:
+                self._close_lingering(transport)
         elif isinstance(cmd, c.CloseUpstream):
             io = _io(cmd.upstream)
             (io.abort if cmd.abort else io.close)()
@@ -254,11 +258,35 @@ class HttpServerProtocol(asyncio.Protocol):
         elif isinstance(cmd, c.Log):
             self.log.log(logger, cmd.level, cmd.message, cmd.key)
 
-    def _set_timer(self, at: float) -> None:
+    def _close_lingering(self, transport: asyncio.Transport) -> None:
+        """Close after our last bytes without losing them to a reset.
+
+        Closing a socket with unread client bytes makes the kernel send a reset, which can
+        destroy a response (a 431, a 400) the client has not read yet.  So: send our FIN
+        after the response, read and drop what the client still sends until it closes, and
+        close anyway after ``_LINGER`` seconds.
+        """
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if at and not self.closed:
+        if transport.is_closing() or not transport.can_write_eof():
+            transport.close()
+            return
+        try:
+            transport.write_eof()
+            transport.resume_reading()
+        except (OSError, RuntimeError):
+            transport.close()
+            return
+        self._timer = self.loop.call_later(_LINGER, transport.close)
+
+    def _set_timer(self, at: float) -> None:
+        if self.closed:
+            return  # the linger timer (if any) stays; connection_lost cancels it
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if at:
             self._timer = self.loop.call_at(at, self._on_timer)
 
     def _on_timer(self) -> None:

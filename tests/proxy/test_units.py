@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import Counter
 
@@ -68,10 +69,34 @@ def test_round_robin_and_ewma():
         assert item is not None
         ewma.done(item, seconds=0.5 if item == slow else 0.001, ok=True)
     assert Counter(ewma.pick() for _ in range(1)) == {fast: 1}
-    # outstanding requests raise the score: the fast one with many in flight loses
-    for _ in range(1000):
-        assert ewma.pick() is not None
-    assert ewma.in_flight(slow) >= 1
+
+
+def test_ewma_sends_most_requests_to_the_fast_endpoint_under_concurrent_load():
+    """8 requests always in flight (a discrete-event run: each completes after its endpoint's
+    latency, 1 ms or 50 ms): the fast endpoint takes nearly all of them, and once both are
+    known the slow one is still tried now and then (its score is latency times load)."""
+    latency = {"slow": 0.050, "fast": 0.001}
+    ewma = EwmaLeastLoaded(list(latency))
+    picks: Counter[str] = Counter()
+    in_flight: list[tuple[float, int, str]] = []
+    now, seq = 0.0, 0
+
+    def start() -> None:
+        nonlocal seq
+        item = ewma.pick()
+        assert item is not None
+        picks[item] += 1
+        heapq.heappush(in_flight, (now + latency[item], seq, item))
+        seq += 1
+
+    for _ in range(8):
+        start()
+    while sum(picks.values()) < 400:
+        now, _, item = heapq.heappop(in_flight)
+        ewma.done(item, seconds=latency[item], ok=True)
+        start()
+    assert picks["fast"] >= 0.95 * 400
+    assert picks["slow"] >= 1
 
 
 def test_proxy_v2_roundtrip_ipv4_and_ipv6():
