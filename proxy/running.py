@@ -87,6 +87,7 @@ class ProxySettings:
     identity: str = ""  # the SPIFFE id to ask a certificate for ("" = the static config's node identity)
     certificate_timeout: float = 60.0  # give up starting when no certificate arrives within this
     h1_over_h2: bool = False  # the app's HTTP/1.1 requests ride multiplexed HTTP/2 to peer sidecars (proxy.http2)
+    drain_timeout: float = 5.0  # on stop: how long HTTP/2 calls in flight may take to finish after the GOAWAY
 
 
 MTLS_MODES = ("strict", "permissive", "off")
@@ -304,6 +305,9 @@ class Proxy:
         for server in self._servers:
             server.close()
         self.http2.goaway()  # HTTP/2 connections: no new streams; the ones in flight finish
+        left = await self.http2.drain(self.settings.drain_timeout)
+        if left:
+            logger.warning("stopping with %d HTTP/2 calls still in flight after %g s", left, self.settings.drain_timeout)
         for listener in self._listeners:
             await listener.close()
         self.pool.close_all()

@@ -50,7 +50,9 @@ class _Request:
 class Http1Front(asyncio.Protocol):
     """See the module docstring."""
 
-    def __init__(self, *, router: Router, upstreams: Upstreams, app_h2: Callable[[], bool], peer: str = "") -> None:
+    def __init__(self, *, router: Router, upstreams: Upstreams, app_h2: Callable[[], bool], peer: str = "",
+                 on_close: Callable[[Http1Front], None] | None = None) -> None:  # fmt: skip
+        self.on_close = on_close
         self.router = router
         self.upstreams = upstreams
         self.app_h2 = app_h2
@@ -102,6 +104,8 @@ class Http1Front(asyncio.Protocol):
         calls, self.calls = self.calls, {}
         for call in calls.values():
             call.abort("downstream_closed")
+        if self.on_close is not None:
+            self.on_close(self)
 
     # ------------------------------------------------------------------ parser callbacks
     def on_message_begin(self) -> None:

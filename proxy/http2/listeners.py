@@ -46,6 +46,7 @@ class Http2Hub:
     def __init__(self, pool: UpstreamPool) -> None:
         self.upstreams = Upstreams(pool)
         self.servers: set[Http2Server] = set()
+        self.fronts: set[Http1Front] = set()
 
     def server(self, router: Router, *, app_h2: Callable[[], bool], peer: str = "") -> Http2Server:
         srv = Http2Server(router=router, upstreams=self.upstreams, app_h2=app_h2, peer=peer,
@@ -55,7 +56,22 @@ class Http2Hub:
 
     def front(self, router: Router, *, app_h2: Callable[[], bool], peer: str = "") -> Http1Front:
         """An HTTP/1.1 downstream connection whose calls go upstream as HTTP/2 (``proxy.http2.front1``)."""
-        return Http1Front(router=router, upstreams=self.upstreams, app_h2=app_h2, peer=peer)
+        front = Http1Front(router=router, upstreams=self.upstreams, app_h2=app_h2, peer=peer,
+                           on_close=self.fronts.discard)  # fmt: skip
+        self.fronts.add(front)
+        return front
+
+    @property
+    def calls_in_flight(self) -> int:
+        return sum(len(s.calls) for s in self.servers) + sum(len(f.calls) for f in self.fronts)
+
+    async def drain(self, limit: float) -> int:
+        """After ``goaway``: wait (at most ``limit`` seconds) for the calls in flight; returns how many are left."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        while self.calls_in_flight and loop.time() < deadline:
+            await asyncio.sleep(0.02)  # shutdown only: a bounded poll of a counter
+        return self.calls_in_flight
 
     def goaway(self) -> None:
         """Graceful GOAWAY on every HTTP/2 connection, both directions."""

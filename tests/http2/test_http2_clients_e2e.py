@@ -19,7 +19,17 @@ from proxy.running import Proxy
 from smi.proxyconfig import AllowRule
 from tests.http2 import grpc_app
 from tests.http2.test_grpc_mesh import call, mesh, stub
-from tests.proxy.harness import CLIENT_ID, SERVER_IP, client_config, cluster, ep, running_proxy, server_config, service
+from tests.proxy.harness import (
+    CLIENT_ID,
+    SERVER_IP,
+    client_config,
+    cluster,
+    ep,
+    running_proxy,
+    server_config,
+    service,
+    wait_until,
+)
 
 pytestmark = [
     pytest.mark.timeout(60),
@@ -122,3 +132,17 @@ async def test_a_config_swap_under_grpc_load_sends_goaway_and_loses_no_call() ->
         server_app.stop(0)
 
 
+
+
+async def test_shutdown_sends_goaway_and_the_call_in_flight_still_finishes() -> None:
+    server_app, port = grpc_app.serve(SERVER_IP, 0, "echo")
+    try:
+        async with mesh(port) as (client, _):
+            echo = stub(client)
+            slow = asyncio.ensure_future(call(echo.unary, b"sleep:0.5", timeout=10))
+            await wait_until(lambda: client.http2.calls_in_flight == 1, what="the slow call in flight")
+            await client.stop()  # GOAWAY, then waits for the call
+            assert await slow == b"echo:sleep:0.5"
+            assert client.http2.calls_in_flight == 0
+    finally:
+        server_app.stop(0)
