@@ -307,7 +307,7 @@ class Proxy:
         self.http2.goaway()  # HTTP/2 connections: no new streams; the ones in flight finish
         left = await self.http2.drain(self.settings.drain_timeout)
         if left:
-            logger.warning("stopping with %d HTTP/2 calls still in flight after %g s", left, self.settings.drain_timeout)
+            logger.warning("stopping with %d HTTP/2 calls in flight after %g s", left, self.settings.drain_timeout)
         for listener in self._listeners:
             await listener.close()
         self.pool.close_all()

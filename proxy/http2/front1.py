@@ -51,8 +51,10 @@ class Http1Front(asyncio.Protocol):
     """See the module docstring."""
 
     def __init__(self, *, router: Router, upstreams: Upstreams, app_h2: Callable[[], bool], peer: str = "",
-                 on_close: Callable[[Http1Front], None] | None = None) -> None:  # fmt: skip
+                 on_close: Callable[[Http1Front], None] | None = None,
+                 on_call_done: Callable[[], None] | None = None) -> None:  # fmt: skip
         self.on_close = on_close
+        self.on_call_done = on_call_done
         self.router = router
         self.upstreams = upstreams
         self.app_h2 = app_h2
@@ -269,6 +271,8 @@ class Http1Front(asyncio.Protocol):
 
     def finished(self, call: Call) -> None:
         self.calls.pop(call.sid, None)
+        if self.on_call_done is not None:
+            self.on_call_done()
         req = self.active
         if req is not None and req.sid == call.sid:
             self._done(req)

@@ -47,19 +47,28 @@ class Http2Hub:
         self.upstreams = Upstreams(pool)
         self.servers: set[Http2Server] = set()
         self.fronts: set[Http1Front] = set()
+        self._idle: asyncio.Event | None = None  # set by call_finished while drain waits
 
     def server(self, router: Router, *, app_h2: Callable[[], bool], peer: str = "") -> Http2Server:
         srv = Http2Server(router=router, upstreams=self.upstreams, app_h2=app_h2, peer=peer,
-                          on_close=self.servers.discard)  # fmt: skip
+                          on_close=self._server_closed, on_call_done=self.call_finished)  # fmt: skip
         self.servers.add(srv)
         return srv
 
     def front(self, router: Router, *, app_h2: Callable[[], bool], peer: str = "") -> Http1Front:
         """An HTTP/1.1 downstream connection whose calls go upstream as HTTP/2 (``proxy.http2.front1``)."""
         front = Http1Front(router=router, upstreams=self.upstreams, app_h2=app_h2, peer=peer,
-                           on_close=self.fronts.discard)  # fmt: skip
+                           on_close=self._front_closed, on_call_done=self.call_finished)  # fmt: skip
         self.fronts.add(front)
         return front
+
+    def _server_closed(self, srv: Http2Server) -> None:
+        self.servers.discard(srv)
+        self.call_finished()
+
+    def _front_closed(self, front: Http1Front) -> None:
+        self.fronts.discard(front)
+        self.call_finished()
 
     @property
     def calls_in_flight(self) -> int:
@@ -67,11 +76,20 @@ class Http2Hub:
 
     async def drain(self, limit: float) -> int:
         """After ``goaway``: wait (at most ``limit`` seconds) for the calls in flight; returns how many are left."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + limit
-        while self.calls_in_flight and loop.time() < deadline:
-            await asyncio.sleep(0.02)  # shutdown only: a bounded poll of a counter
+        if self.calls_in_flight:
+            self._idle = asyncio.Event()
+            try:
+                await asyncio.wait_for(self._idle.wait(), limit)
+            except TimeoutError:
+                pass
+            finally:
+                self._idle = None
         return self.calls_in_flight
+
+    def call_finished(self) -> None:
+        """Told by a server or front when one of its calls ends (wakes ``drain``)."""
+        if self._idle is not None and not self.calls_in_flight:
+            self._idle.set()
 
     def goaway(self) -> None:
         """Graceful GOAWAY on every HTTP/2 connection, both directions."""

@@ -41,7 +41,9 @@ class Http2Server(asyncio.Protocol):
         app_h2: Callable[[], bool] = lambda: True,
         peer: str = "",
         on_close: Callable[[Http2Server], None] | None = None,
+        on_call_done: Callable[[], None] | None = None,
     ) -> None:
+        self.on_call_done = on_call_done
         self.router = router
         self.upstreams = upstreams
         self.app_h2 = app_h2
@@ -165,6 +167,8 @@ class Http2Server(asyncio.Protocol):
     def finished(self, call: Call) -> None:
         self.calls.pop(call.sid, None)
         self._maybe_close()
+        if self.on_call_done is not None:
+            self.on_call_done()
 
     # ------------------------------------------------------------------ shutdown
     def goaway(self) -> None:
