@@ -48,6 +48,7 @@ class H2Client(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.sinks: dict[int, CallSink] = {}
         self.lost = False
+        self._flush_pending = False
         self.early: list[bytes] | None = []  # bytes the peer sent before our preface went out (None: begun)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -56,12 +57,19 @@ class H2Client(asyncio.Protocol):
     def begin(self) -> None:
         """Send the preface (after any PROXY header the opener wrote)."""
         self.conn.start()
-        self.flush()
+        self._write_out()
         early, self.early = self.early, None
         if early:
             self.data_received(b"".join(early))
 
     def flush(self) -> None:
+        """Write what the connection has queued: once per loop iteration (frames of many streams, one write)."""
+        if not self._flush_pending:
+            self._flush_pending = True
+            asyncio.get_running_loop().call_soon(self._write_out)
+
+    def _write_out(self) -> None:
+        self._flush_pending = False
         out = self.conn.outgoing()
         if out and self.transport is not None and not self.transport.is_closing():
             self.transport.write(out)
@@ -84,7 +92,7 @@ class H2Client(asyncio.Protocol):
             events = self.conn.receive(data)
         except Http2ProtocolError as e:
             logger.info("upstream %s: HTTP/2 protocol error: %s", self.key, e)
-            self.flush()
+            self._write_out()
             self._fail_all()
             if self.transport is not None:
                 self.transport.close()
@@ -152,6 +160,7 @@ class H2Client(asyncio.Protocol):
         conn, transport = self.conn, self.transport
         over = conn.going_away or conn.peer_going_away or conn.closed
         if over and not self.sinks and transport is not None and not transport.is_closing():
+            self._write_out()
             transport.close()
 
     def _fail_all(self) -> None:

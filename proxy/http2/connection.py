@@ -120,9 +120,12 @@ class Http2Connection:
         high_water: int = DEFAULT_HIGH_WATER,
     ) -> None:
         self.role = role
+        # Received heads are validated; what we send comes from validated heads or from our own
+        # HTTP/1.1 mapping (lower-case names, trimmed values), so it is not checked twice.
         config = h2.config.H2Configuration(
-            client_side=role is Role.CLIENT, header_encoding=None, validate_inbound_headers=True
-        )
+            client_side=role is Role.CLIENT, header_encoding=None, validate_inbound_headers=True,
+            validate_outbound_headers=False, normalize_outbound_headers=False,
+        )  # fmt: skip
         self._h2 = _H2(config=config)
         self._h2.local_settings = h2.settings.Settings(
             client=role is Role.CLIENT,

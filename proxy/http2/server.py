@@ -53,6 +53,7 @@ class Http2Server(asyncio.Protocol):
         self.loop = asyncio.get_event_loop()
         self.transport: asyncio.Transport | None = None
         self.calls: dict[int, Call] = {}
+        self._flush_pending = False
         self.upgrade: tuple[bytes, Message] | None = None  # (HTTP2-Settings, request) of an h2c upgrade
 
     # ------------------------------------------------------------------ transport events
@@ -76,7 +77,7 @@ class Http2Server(asyncio.Protocol):
         except Http2ProtocolError as e:
             logger.info("HTTP/2 connection from %s: protocol error: %s", self.peer, e)
             self.router.fallback_stats().error("bad_request")
-            self.flush()
+            self._write_out()
             self._abort_calls()
             if self.transport is not None:
                 self.transport.close()
@@ -160,6 +161,13 @@ class Http2Server(asyncio.Protocol):
         self.flush()
 
     def flush(self) -> None:
+        """Write what the connection has queued: once per loop iteration (frames of many streams, one write)."""
+        if not self._flush_pending:
+            self._flush_pending = True
+            self.loop.call_soon(self._write_out)
+
+    def _write_out(self) -> None:
+        self._flush_pending = False
         out = self.conn.outgoing()
         if out and self.transport is not None and not self.transport.is_closing():
             self.transport.write(out)
@@ -179,7 +187,7 @@ class Http2Server(asyncio.Protocol):
 
     def _maybe_close(self) -> None:
         if self.conn.going_away and not self.calls and self.transport is not None and not self.transport.is_closing():
-            self.flush()
+            self._write_out()
             self.transport.close()
 
     def _abort_calls(self) -> None:
