@@ -11,6 +11,7 @@ Layout (one direction of dependency, top to bottom)::
     inbound      the inbound listener: PROXY v2 header, identity, per-port HTTP or TCP
     outbound     the outbound listener (HTTP proxy) and static ``--forward`` listeners
     http1        the HTTP/1.1 forwarding engine (asyncio.Protocol + httptools)
+    http2        HTTP/2 and gRPC: sans-IO connection core on ``h2``, detection, calls, conversion
     upstream     upstream connections and the keep-alive pool
     tcp          opaque TCP splicing (through the upstream pool, so mTLS applies)
     sniff        pure: protocol detection from a connection's first bytes (HTTP/1, h2c, TLS, opaque)
