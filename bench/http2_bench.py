@@ -8,7 +8,7 @@ on loopback:
    in its own process): ``direct`` (client -> app) vs ``mesh`` (client -> client sidecar
    -> HTTP/2 -> server sidecar -> app).  Throughput with ``h2load`` (one connection, 32
    streams in flight, a fixed count of requests), and the latency of sequential calls
-   from a grpcio client (p50/p90/p99, a fixed count).  The added latency is mesh − direct.
+   from a grpcio client (p50/p90/p99, a fixed count).  The added latency is mesh - direct.
 2. **HTTP/1.1 between sidecars**: ``http1`` (today: HTTP/1.1 from the client sidecar to
    the server sidecar, pooled keep-alive connections) vs ``h1_over_h2`` (the same requests
    as streams of one multiplexed HTTP/2 connection, ``--h1-over-h2``).  The app makes many
@@ -96,7 +96,7 @@ def established_to(port: int) -> int:
     count = 0
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
         parts = line.split()
-        local, remote, state = parts[1], parts[2], parts[3]
+        local, state = parts[1], parts[3]
         if state == "01" and int(local.split(":")[1], 16) == port:
             count += 1
     return count
@@ -130,9 +130,11 @@ def configs(app_port: int, inbound_port: int, *, protocol: str) -> tuple[ProxyCo
     allow = AllowRule("default/all/HTTPRouteGroup/all", (CLIENT_ID,), "http", (), None)
     server = ProxyConfig(
         node=ProxyNode("default", "server-pod", "server", SERVER_ID, address=SERVER_IP, workload="server"),
-        inbound=InboundConfig(ports=(InboundPort(app_port, protocol, "app"),), app_address=APP_IP, rules=(allow,),
-                              peers=((CLIENT_IP, CLIENT_ID),)),  # fmt: skip
-    )
+        inbound=InboundConfig(
+            ports=(InboundPort(app_port, protocol, "app"),), app_address=APP_IP, rules=(allow,),
+            peers=((CLIENT_IP, CLIENT_ID),),
+        ),
+    )  # fmt: skip
     endpoint = Endpoint(APP_IP, app_port, pod="server-pod", namespace="default", proxy_port=inbound_port,
                         workload="server")  # fmt: skip
     cluster = Cluster("default/app:80", "default", "app", 80, protocol, (endpoint,))
@@ -151,8 +153,9 @@ def sidecars(work: Path, app_port: int, *, protocol: str, h1_over_h2: bool = Fal
     (work / "client.json").write_text(json.dumps(encode(client_cfg)))
     (work / "server.json").write_text(json.dumps(encode(server_cfg)))
     base = [sys.executable, "-m", "smi.cli.proxy", "--mtls", "off", "--log-level", "warning"]
+    spare = f"{SERVER_IP}:{free_port(SERVER_IP)}"
     server_argv = [*base, "--config-file", str(work / "server.json"), "--inbound", f"{SERVER_IP}:{inbound}",
-                   "--outbound", f"{SERVER_IP}:{free_port(SERVER_IP)}", "--admin", f"{SERVER_IP}:{free_port(SERVER_IP)}"]
+                   "--outbound", spare, "--admin", f"{SERVER_IP}:{free_port(SERVER_IP)}"]  # fmt: skip
     client_argv = [*base, "--config-file", str(work / "client.json"), "--outbound", f"{CLIENT_IP}:{outbound}",
                    "--inbound", f"{CLIENT_IP}:{free_port(CLIENT_IP)}", "--admin", f"{CLIENT_IP}:{free_port(CLIENT_IP)}",
                    "--bind-address", CLIENT_IP, *(["--h1-over-h2"] if h1_over_h2 else [])]  # fmt: skip
@@ -170,12 +173,10 @@ def grpc_body() -> bytes:
 def h2load(host: str, port: int, *, requests: int, work: Path) -> dict[str, float]:
     body = work / "body.bin"
     body.write_bytes(grpc_body())
-    out = subprocess.run(
-        ["h2load", "-n", str(requests), "-c", "1", "-m", "32", "-d", str(body),
-         "-H", ":authority: app.default:80", "-H", "content-type: application/grpc", "-H", "te: trailers",
-         "-H", ":method: POST", f"http://{host}:{port}/test.Echo/Unary"],  # fmt: skip
-        capture_output=True, text=True, timeout=300, check=True,
-    ).stdout
+    argv = ["h2load", "-n", str(requests), "-c", "1", "-m", "32", "-d", str(body),
+            "-H", ":authority: app.default:80", "-H", "content-type: application/grpc", "-H", "te: trailers",
+            f"http://{host}:{port}/test.Echo/Unary"]  # fmt: skip
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=True).stdout
     rps = float(re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out).group(1))  # type: ignore[union-attr]
     ok = int(re.search(r"status codes: (\d+) 2xx", out).group(1))  # type: ignore[union-attr]
     return {"requests_per_second": rps, "ok": ok, "requested": requests}
