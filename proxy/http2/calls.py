@@ -388,8 +388,7 @@ class Call:
         if self.up is not None:
             self.up.cancel()
         self.status = status
-        if self.grpc_call:
-            self.grpc_status = grpc.status_for_http(status)
+        self.grpc_status = None  # counted by its HTTP status, like any reply the proxy makes (no double count)
         self.server.reply_local(self.sid, status, text, grpc_call=self.grpc_call)
         self._finish(error=reason)
 

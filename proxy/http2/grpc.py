@@ -6,7 +6,8 @@
 * The outcome of a gRPC call is ``grpc-status`` in the trailers (or in the head of a
   trailers-only response), not the HTTP status: a call is a **failure** when the status
   is not ``0`` (OK), even with HTTP 200.  ``classify`` says which; metrics count it in
-  ``smi_grpc_responses_total{grpc_status, classification}``.
+  ``smi_grpc_responses_total{grpc_status, classification}`` (answers from upstream only:
+  the proxy's own replies are counted by their HTTP status, as for HTTP/1.1).
 * A reply the proxy makes itself to a gRPC request (403 denied, 404 no route, 503, 504)
   is HTTP 200 with ``grpc-status``/``grpc-message`` (a trailers-only response, what gRPC
   clients expect), the status mapped as in gRPC's HTTP-to-gRPC table.

@@ -20,18 +20,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Final, cast
+from typing import TYPE_CHECKING, Final, cast
 
 import httptools
 
 from proxy.headers import split_target
-from proxy.http2.calls import Upstreams
-from proxy.http2.front1 import Http1Front
 from proxy.http2.messages import from_http1_request
-from proxy.http2.server import Http2Server
 from proxy.sniff import Detected, detect
 from proxy.targets import Router
 from proxy.upstream import UpstreamPool
+
+if TYPE_CHECKING:
+    from proxy.http2.calls import Upstreams
+    from proxy.http2.front1 import Http1Front
+    from proxy.http2.server import Http2Server
 
 logger = logging.getLogger(__name__)
 
@@ -44,12 +46,24 @@ class Http2Hub:
     """The proxy's HTTP/2 state: upstream connections and the downstream servers (for GOAWAY)."""
 
     def __init__(self, pool: UpstreamPool) -> None:
-        self.upstreams = Upstreams(pool)
+        self.pool = pool
+        self._upstreams: Upstreams | None = None
         self.servers: set[Http2Server] = set()
         self.fronts: set[Http1Front] = set()
         self._idle: asyncio.Event | None = None  # set by call_finished while drain waits
 
+    @property
+    def upstreams(self) -> Upstreams:
+        """Made on first use: ``h2`` (~3 MB) is imported only by a sidecar that sees HTTP/2 traffic."""
+        if self._upstreams is None:
+            from proxy.http2.calls import Upstreams
+
+            self._upstreams = Upstreams(self.pool)
+        return self._upstreams
+
     def server(self, router: Router, *, app_h2: Callable[[], bool], peer: str = "") -> Http2Server:
+        from proxy.http2.server import Http2Server
+
         srv = Http2Server(router=router, upstreams=self.upstreams, app_h2=app_h2, peer=peer,
                           on_close=self._server_closed, on_call_done=self.call_finished)  # fmt: skip
         self.servers.add(srv)
@@ -57,6 +71,8 @@ class Http2Hub:
 
     def front(self, router: Router, *, app_h2: Callable[[], bool], peer: str = "") -> Http1Front:
         """An HTTP/1.1 downstream connection whose calls go upstream as HTTP/2 (``proxy.http2.front1``)."""
+        from proxy.http2.front1 import Http1Front
+
         front = Http1Front(router=router, upstreams=self.upstreams, app_h2=app_h2, peer=peer,
                            on_close=self._front_closed, on_call_done=self.call_finished)  # fmt: skip
         self.fronts.add(front)
@@ -95,11 +111,13 @@ class Http2Hub:
         """Graceful GOAWAY on every HTTP/2 connection, both directions."""
         for srv in list(self.servers):
             srv.goaway()
-        self.upstreams.h2.goaway_all()
+        if self._upstreams is not None:
+            self._upstreams.h2.goaway_all()
 
     def config_changed(self, _: object) -> None:
         """Upstream connections are re-made for the new config; calls in flight finish on the old ones."""
-        self.upstreams.h2.goaway_all()
+        if self._upstreams is not None:
+            self._upstreams.h2.goaway_all()
 
 
 class _UpgradeProbe:
@@ -145,7 +163,11 @@ def h2c_upgrade(data: bytes) -> tuple[bytes, bytes, list[tuple[bytes, bytes]], b
 
 
 class Detecting(asyncio.Protocol):
-    """The first protocol of an HTTP port's connection: sniff, then hand the socket over."""
+    """The first protocol of an HTTP port's connection: sniff, then hand the socket over.
+
+    ``http1``/``http2`` make the protocol to hand over to (an HTTP/1.1 engine or front, an
+    ``Http2Server``).
+    """
 
     def __init__(self, *, http1: Callable[[], asyncio.Protocol], http2: Callable[[], Http2Server],
                  timeout: float = DETECT_TIMEOUT) -> None:  # fmt: skip
