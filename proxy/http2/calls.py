@@ -18,26 +18,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from typing import TYPE_CHECKING, Protocol, cast
-
-import httptools
+from typing import Protocol
 
 from proxy.http2 import grpc
-from proxy.http2.client import H2Client, H2Upstreams
-from proxy.http2.messages import Message, from_http1_response, to_http1_request, trailers_as_http1
+from proxy.http2.messages import Message
+from proxy.http2.upsides import H1Side, H2Side, UpSide, Upstreams
 from proxy.targets import Target
 
-if TYPE_CHECKING:
-    from proxy.upstream import UpstreamPool
-
 logger = logging.getLogger(__name__)
-
-
-class UpSide(Protocol):
-    def send_body(self, data: bytes, *, end: bool = False) -> bool: ...
-    def send_trailers(self, trailers: list[tuple[bytes, bytes]]) -> None: ...
-    def consumed(self, size: int) -> None: ...
-    def cancel(self) -> None: ...
 
 
 class CallConn(Protocol):
@@ -63,127 +51,6 @@ class CallHost(Protocol):
     def flush(self) -> None: ...
     def finished(self, call: Call) -> None: ...
     def cancel_stream(self, sid: int) -> None: ...
-
-
-class Upstreams:
-    """Where calls go: multiplexed HTTP/2 connections, and plain connects for HTTP/1.1 apps."""
-
-    def __init__(self, pool: UpstreamPool) -> None:
-        self.pool = pool
-        self.h2 = H2Upstreams(pool)
-
-
-class H2Side:
-    __slots__ = ("client", "sid")
-
-    def __init__(self, client: H2Client, sid: int) -> None:
-        self.client, self.sid = client, sid
-
-    def send_body(self, data: bytes, *, end: bool = False) -> bool:
-        return self.client.send_body(self.sid, data, end=end)
-
-    def send_trailers(self, trailers: list[tuple[bytes, bytes]]) -> None:
-        self.client.send_trailers(self.sid, trailers)
-
-    def consumed(self, size: int) -> None:
-        self.client.consumed(self.sid, size)
-
-    def cancel(self) -> None:
-        self.client.cancel(self.sid)
-
-
-class H1Side(asyncio.Protocol):
-    """An HTTP/1.1 request to an app for one HTTP/2 call (one connection per call, closed after)."""
-
-    def __init__(self, call: Call) -> None:
-        self.call: Call | None = call
-        self.transport: asyncio.Transport | None = None
-        self.parser = httptools.HttpResponseParser(self)
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.chunked = False
-        self.unacked = 0
-        self.paused = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
-
-    def begin(self, message: Message, *, ended: bool) -> None:
-        self.chunked = not ended and message.header(b"content-length") is None
-        assert self.transport is not None
-        self.transport.write(to_http1_request(message, chunked=self.chunked))
-
-    def send_body(self, data: bytes, *, end: bool = False) -> bool:
-        if self.transport is None or self.transport.is_closing():
-            return True
-        if data:
-            self.transport.write(b"%x\r\n%b\r\n" % (len(data), data) if self.chunked else data)
-        if end and self.chunked:
-            self.transport.write(b"0\r\n\r\n")
-        return not self.paused
-
-    def send_trailers(self, trailers: list[tuple[bytes, bytes]]) -> None:
-        if self.transport is not None and self.chunked:
-            self.transport.write(trailers_as_http1(trailers))
-
-    def consumed(self, size: int) -> None:
-        self.unacked -= size
-        if self.unacked <= 0 and self.transport is not None and not self.transport.is_closing():
-            self.transport.resume_reading()
-
-    def cancel(self) -> None:
-        self.call = None
-        if self.transport is not None:
-            self.transport.abort()
-
-    def pause_writing(self) -> None:
-        self.paused = True
-
-    def resume_writing(self) -> None:
-        self.paused = False
-        if self.call is not None:
-            self.call.up_writable()
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserError as e:
-            call, self.call = self.call, None
-            if self.transport is not None:
-                self.transport.abort()
-            if call is not None:
-                call.fail(502, f"upstream sent a malformed response: {e}", "bad_response")
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
-
-    def on_headers_complete(self) -> None:
-        status = self.parser.get_status_code()
-        headers, self.headers = self.headers, []
-        if 100 <= status < 200:
-            return
-        if self.call is not None:
-            self.call.up_response(from_http1_response(status, headers), False)
-
-    def on_body(self, body: bytes) -> None:
-        if self.call is not None:
-            self.unacked += len(body)
-            self.call.up_body(body, len(body))
-            if self.unacked > 0 and self.transport is not None:
-                self.transport.pause_reading()
-
-    def on_message_complete(self) -> None:
-        if self.parser.get_status_code() < 200:
-            return
-        call, self.call = self.call, None
-        if self.transport is not None:
-            self.transport.close()
-        if call is not None:
-            call.up_end()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        call, self.call = self.call, None
-        if call is not None:
-            call.up_reset(0)
 
 
 class Call:
@@ -214,6 +81,7 @@ class Call:
         self.timer: asyncio.TimerHandle | None = None
         self.deadline: float | None = None
         self.task: asyncio.Task[None] | None = None
+        self.retried = False
 
     # ------------------------------------------------------------------ start and connect
     def start(self, *, ended: bool) -> None:
@@ -244,10 +112,15 @@ class Call:
                 if ended:
                     return
             else:
-                opened = await asyncio.wait_for(
-                    self.server.upstreams.pool.open(target, lambda: H1Side(self)), target.connect_timeout
-                )
-                side = opened.protocol
+                upstreams = self.server.upstreams
+                side = upstreams.h1_acquire(target.key)
+                if side is None:
+                    opened = await asyncio.wait_for(
+                        upstreams.pool.open(target, lambda: H1Side(self, upstreams, target.key)), target.connect_timeout
+                    )
+                    side = opened.protocol
+                side.call = self
+                side.unacked = 0
                 if self.done:
                     side.cancel()
                     return
@@ -358,8 +231,14 @@ class Call:
         self.server.flush()
         self._finish()
 
-    def up_reset(self, code: int) -> None:
+    def up_reset(self, code: int, *, reused: bool = False) -> None:
         if self.done:
+            return
+        if reused and not self.response_started and not self.req_bytes and not self.retried:
+            # A kept-alive connection the app closed just as we reused it: once more on a new one.
+            self.retried = True
+            self.up = None
+            self.task = self.loop.create_task(self._connect())
             return
         if not self.response_started:
             self.fail(503, "upstream connection closed before a response", "upstream_reset")
@@ -422,4 +301,4 @@ class Call:
         self.server.finished(self)
 
 
-__all__ = ["Call", "CallConn", "CallHost", "H1Side", "H2Side", "UpSide", "Upstreams"]
+__all__ = ["Call", "CallConn", "CallHost", "Upstreams"]

@@ -87,3 +87,18 @@ async def test_http1_requests_ride_one_multiplexed_http2_connection_between_side
                 assert r.status == 404
             edges = [s for labels, s in client.metrics.edges.items() if labels[5] == "app"]
             assert sum(s.responses.get(200, 0) for s in edges) == 30
+
+
+async def test_calls_converted_to_http1_reuse_a_kept_alive_connection_to_the_app(backends: Any) -> None:
+    app = await backends("app", SERVER_IP)
+    allow = AllowRule("default/all/HTTPRouteGroup/all", (CLIENT_ID,), "http", (), None)
+    async with running_proxy(server_config(app_port=app.port, rules=(allow,)), inbound=(SERVER_IP, 0),
+                             outbound=None) as server:  # fmt: skip
+        endpoint = ep(app, proxy_port=server.addresses["inbound"][1])
+        ccfg = client_config((service("app", 80, "default/app:80"),), (cluster("default/app:80", endpoint),))
+        async with running_proxy(ccfg, inbound=None, h1_over_h2=True) as client:
+            for i in range(10):  # one after the other
+                async with aiohttp.ClientSession() as s, s.get(f"http://app/s{i}", proxy=proxy_url(client)) as r:
+                    assert (r.status, await r.text()) == (200, f"app GET /s{i} 0")
+            idle = [side for sides in server.http2.upstreams.h1_idle.values() for side in sides]
+            assert len(idle) == 1 and idle[0].served == 10
