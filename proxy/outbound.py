@@ -76,6 +76,9 @@ def target_for(
     if endpoint is None:
         stats = metrics.edge(_labels(cc, port, route_name=decision.route, backend=decision.backend))
         return LocalReply(503, f"no endpoints available for {cluster.cluster.name}", stats, error="no_endpoints")
+    target = runtime.targets.get((id(decision), id(endpoint), bind_address))  # _cached_target, inlined
+    if target is not None:
+        return target
     return _cached_target(runtime, port, decision, endpoint, metrics=metrics, bind_address=bind_address)
 
 

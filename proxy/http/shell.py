@@ -7,7 +7,8 @@ closes, reading paused and resumed, upstream connections taken from the pool or 
 (``SetTimer``), log lines (rate-limited per kind, ``proxy.http.logs``).  After a 101 it
 splices the two sockets itself (``StartTunnel``): the core is out of the way.
 
-``UpstreamProtocol`` is the socket of one upstream connection; its sans-IO state is an
+An idle pooled connection the core took from the pool is bound by its first
+``WriteUpstream``.  ``UpstreamProtocol`` is the socket of one upstream connection; its sans-IO state is an
 ``Upstream``.  While bound (``owner`` set) its events go to the owner's core; idle in the
 pool, a close takes it out of the pool and a stray byte closes it.
 """
@@ -22,6 +23,7 @@ from typing import Any, cast
 from proxy.http import commands as c
 from proxy.http import events as ev
 from proxy.http.attempts import Attempt, ConnectFailure, RetryPolicy
+from proxy.http.commands import OpenUpstream, ReleaseUpstream, SetTimer, WriteClient, WriteUpstream
 from proxy.http.connection import HttpConnection
 from proxy.http.logs import LogLimiter, default_limiter
 from proxy.http.upstreams import Upstream
@@ -80,9 +82,6 @@ class UpstreamProtocol(asyncio.Protocol):
             self.owner.upstream_writable(self, True)
 
     # -- what the pool and the client side use
-    def is_open(self) -> bool:
-        return self.transport is not None and not self.upstream.closed and not self.transport.is_closing()
-
     def ssl_object(self) -> Any:
         return self.transport.get_extra_info("ssl_object") if self.transport is not None else None
 
@@ -145,8 +144,9 @@ class HttpServerProtocol(asyncio.Protocol):
             peer = transport.get_extra_info("peername")
             self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
         self.core = HttpConnection(
-            router=self.router, clock=self.loop.time, limits=self.limits, retry=self.retry, peer=self.peer
-        )
+            router=self.router, clock=self.loop.time, limits=self.limits, retry=self.retry, peer=self.peer,
+            pool=self.pool,
+        )  # fmt: skip
         self.run(self.core.handle(ev.ClientConnected()))
 
     def data_received(self, data: bytes) -> None:
@@ -204,22 +204,23 @@ class HttpServerProtocol(asyncio.Protocol):
 
     # ------------------------------------------------------------------ executing commands
     def run(self, commands: list[c.Command]) -> None:
-        transport = self.transport
-        assert transport is not None
+        """Execute commands in order; the common ones first, without a call each (the hot path)."""
         for cmd in commands:
             kind = type(cmd)
-            if kind is c.WriteClient:
+            if kind is WriteClient:
                 if not self.closed:
-                    transport.write(cmd.data)  # type: ignore[attr-defined]
-            elif kind is c.WriteUpstream:
-                _io(cmd.upstream).write(cmd.data)  # type: ignore[attr-defined]
-            elif kind is c.OpenUpstream:
-                self._open(cmd.attempt)  # type: ignore[attr-defined]
-            elif kind is c.ReleaseUpstream:
+                    self.transport.write(cmd.data)  # type: ignore[union-attr, attr-defined]
+            elif kind is WriteUpstream:
+                io = cmd.upstream.io  # type: ignore[attr-defined]
+                io.owner = self  # bound (taken from the pool by the core, or opened for it)
+                io.write(cmd.data)  # type: ignore[attr-defined]
+            elif kind is ReleaseUpstream:
                 up: Upstream = cmd.upstream  # type: ignore[attr-defined]
-                _io(up).owner = None
+                up.io.owner = None  # type: ignore[attr-defined]
                 self.pool.release(up)
-            elif kind is c.SetTimer:
+            elif kind is OpenUpstream:
+                self._open(cmd.attempt)  # type: ignore[attr-defined]
+            elif kind is SetTimer:
                 self._set_timer(cmd.at)  # type: ignore[attr-defined]
             else:
                 self._run_rare(cmd)
@@ -295,11 +296,6 @@ class HttpServerProtocol(asyncio.Protocol):
             self.run(self.core.handle(ev.DeadlineReached()))
 
     def _open(self, attempt: Attempt) -> None:
-        up = self.pool.acquire(attempt.target.key)
-        if up is not None:
-            _io(up).owner = self
-            self.run(self.core.handle(ev.UpstreamConnected(attempt, up, True)))
-            return
         task = self.loop.create_task(self._connect(attempt))
         self._connecting.add(task)
         task.add_done_callback(self._connecting.discard)
