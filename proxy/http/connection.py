@@ -105,6 +105,7 @@ class HttpConnection(Relay):
             ev.UpstreamClosed: lambda e: self._upstream_closed(e.upstream),  # type: ignore[attr-defined]
             ev.UpstreamWritable: lambda e: self._upstream_writable(e.upstream, e.writable),  # type: ignore[attr-defined]
             ev.DeadlineReached: lambda e: self._deadline_reached(),
+            ev.Draining: lambda e: self._drain(),
         }
 
     # ------------------------------------------------------------------ the interface
@@ -368,6 +369,17 @@ class HttpConnection(Relay):
     def _crashed(self, what: str) -> None:
         self._cmds.append(c.Log(logging.ERROR, f"connection from {self.peer}: {what}", "crash"))
         self._fail_connection("proxy_error")
+
+    def _drain(self) -> None:
+        """Shutting down: an idle connection closes now; a busy one after its responses, which say so."""
+        if self._closing:
+            return
+        if not self.queue and self.current is None:
+            self._close()
+            return
+        for ex in self.queue:
+            if not ex.response_started:
+                ex.close_after = True  # the response carries connection: close, then we close
 
     # ------------------------------------------------------------------ the one timer
     def _deadline_reached(self) -> None:

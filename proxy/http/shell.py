@@ -20,6 +20,7 @@ import logging
 import ssl
 from typing import Any, cast
 
+from proxy.admission import ConnectionGate
 from proxy.http import commands as c
 from proxy.http import events as ev
 from proxy.http.attempts import Attempt, ConnectFailure, RetryPolicy
@@ -27,6 +28,7 @@ from proxy.http.commands import OpenUpstream, ReleaseUpstream, SetTimer, WriteCl
 from proxy.http.connection import HttpConnection
 from proxy.http.logs import LogLimiter, default_limiter
 from proxy.http.upstreams import Upstream
+from proxy.http.writing import local_response
 from proxy.limits import DEFAULT_LIMITS, HttpLimits
 from proxy.targets import Router
 from proxy.upstream import UpstreamIdentityRejected, UpstreamPool
@@ -121,7 +123,7 @@ class HttpServerProtocol(asyncio.Protocol):
 
     def __init__(
         self, *, router: Router, pool: UpstreamPool, peer: str = "", limits: HttpLimits = DEFAULT_LIMITS,
-        retry: RetryPolicy | None = None, log: LogLimiter | None = None,
+        retry: RetryPolicy | None = None, log: LogLimiter | None = None, gate: ConnectionGate | None = None,
     ) -> None:  # fmt: skip
         self.router = router
         self.pool = pool
@@ -129,6 +131,7 @@ class HttpServerProtocol(asyncio.Protocol):
         self.limits = limits
         self.retry = retry
         self.log = log or default_limiter
+        self.gate = gate  # counts this connection (cap, draining)
         self.loop = asyncio.get_event_loop()
         self.transport: asyncio.Transport | None = None
         self.core: HttpConnection = cast(HttpConnection, None)
@@ -148,6 +151,13 @@ class HttpServerProtocol(asyncio.Protocol):
             pool=self.pool,
         )  # fmt: skip
         self.run(self.core.handle(ev.ClientConnected()))
+        if self.gate is not None:
+            self.gate.opened(self)
+
+    def drain(self) -> None:
+        """Shutting down: see ``events.Draining`` (a tunnel is left to end or to the grace period)."""
+        if not self.closed and self.tunnel is None and self.transport is not None:
+            self.run(self.core.handle(ev.Draining()))
 
     def data_received(self, data: bytes) -> None:
         if self.tunnel is not None:
@@ -172,6 +182,8 @@ class HttpServerProtocol(asyncio.Protocol):
             self.tunnel.close()
             self.tunnel = None
         self.run(self.core.handle(ev.ClientClosed()))
+        if self.gate is not None:
+            self.gate.closed(self)
 
     def pause_writing(self) -> None:
         if self.tunnel is not None:
@@ -326,4 +338,14 @@ class HttpServerProtocol(asyncio.Protocol):
             self.run(self.core.handle(ev.UpstreamConnectFailed(attempt, failure)))
 
 
-__all__ = ["HttpServerProtocol", "UpstreamProtocol"]
+class RefuseHttp(asyncio.Protocol):
+    """A connection over a listener's cap: ``503`` with ``connection: close``, then closed."""
+
+    ANSWER = local_response(503, "too many connections to this sidecar, try again", close=True)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        cast(asyncio.Transport, transport).write(self.ANSWER)
+        transport.close()
+
+
+__all__ = ["HttpServerProtocol", "RefuseHttp", "UpstreamProtocol"]
