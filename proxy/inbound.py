@@ -23,6 +23,7 @@ import logging
 from typing import TYPE_CHECKING, Final, cast
 
 from proxy import proxyproto
+from proxy.admission import ConnectionGate
 from proxy.authz import Deny, authorize_connection, authorize_request
 from proxy.compiled import PROTOCOL_HTTP, PROTOCOL_HTTP2, PROTOCOL_TCP, CompiledConfig
 from proxy.headers import RequestHead
@@ -115,8 +116,9 @@ class InboundAcceptor(asyncio.Protocol):
     def __init__(
         self, *, holder: ConfigHolder, metrics: Metrics, pool: UpstreamPool,
         connect_timeout: float = 1.0, request_timeout: float = 60.0, limits: HttpLimits = DEFAULT_LIMITS,
-        http2: Http2Hub | None = None,
+        gate: ConnectionGate | None = None, http2: Http2Hub | None = None,
     ) -> None:  # fmt: skip
+        self.gate = gate
         self.http2 = http2  # HTTP/2 from peers (and to apps that speak it), detected per connection
         self.holder = holder
         self.metrics = metrics
@@ -138,6 +140,17 @@ class InboundAcceptor(asyncio.Protocol):
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is not None:
             self.verified = peer_identity(ssl_object) or ""
+        if self.gate is not None:
+            self.gate.opened(self)
+
+    def drain(self) -> None:
+        """Shutting down before the PROXY header was read: close."""
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.gate is not None:
+            self.gate.closed(self)  # closed before it was handed on
 
     def _original_port(self) -> int | None:
         sock = self.transport.get_extra_info("socket") if self.transport is not None else None
@@ -161,6 +174,22 @@ class InboundAcceptor(asyncio.Protocol):
         stats.error(reason)
         if self.transport is not None:
             self.transport.close()
+
+    def _http(self, router: InboundRouter, *, app_h2: bool) -> asyncio.Protocol:
+        """HTTP/1.1, or (with ``http2``) whichever of HTTP/1.1 and HTTP/2 the peer speaks (``proxy.http2``)."""
+        hub = self.http2
+        if hub is None:
+            return HttpServerProtocol(router=router, pool=self.pool, peer=self.peer, limits=self.limits, gate=self.gate)
+        from proxy.http2.listeners import Detecting
+
+        def http1() -> asyncio.Protocol:
+            if app_h2:  # an HTTP/1.1 caller of an app that speaks HTTP/2: convert
+                return hub.front(router, app_h2=lambda: True, peer=self.peer, gate=self.gate)
+            return HttpServerProtocol(router=router, pool=self.pool, peer=self.peer, limits=self.limits, gate=self.gate)
+
+        return Detecting(
+            http1=http1, http2=lambda: hub.server(router, app_h2=lambda: app_h2, peer=self.peer, gate=self.gate)
+        )
 
     def _dispatch(self) -> None:
         transport = self.transport
@@ -201,18 +230,7 @@ class InboundAcceptor(asyncio.Protocol):
                 holder=self.holder, metrics=self.metrics, port=port, identity=identity, address=self.address,
                 connect_timeout=self.connect_timeout, request_timeout=self.request_timeout,
             )  # fmt: skip
-            protocol: asyncio.Protocol = HttpServerProtocol(
-                router=router, pool=self.pool, peer=self.peer, limits=self.limits
-            )
-            if self.http2 is not None:
-                from proxy.http2.listeners import Detecting
-
-                hub, h1, app_h2 = self.http2, protocol, inbound_port.protocol == PROTOCOL_HTTP2
-                if app_h2:  # an HTTP/1.1 caller of an app that speaks HTTP/2: convert
-                    h1 = hub.front(router, app_h2=lambda: True, peer=self.peer)
-                protocol = Detecting(
-                    http1=lambda: h1, http2=lambda: hub.server(router, app_h2=lambda: app_h2, peer=self.peer)
-                )
+            protocol = self._http(router, app_h2=inbound_port.protocol == PROTOCOL_HTTP2)
         elif inbound_port.protocol == PROTOCOL_TCP:
             decision = authorize_connection(identity=identity, address=self.address, port=port, inbound=cc.inbound)
             if isinstance(decision, Deny):
@@ -223,10 +241,12 @@ class InboundAcceptor(asyncio.Protocol):
                 return
             stats = self.metrics.edge(inbound_labels(cc, identity, decision.rule))
             target = Target(cc.inbound.app_address, port, 0, "", self.connect_timeout, self.request_timeout, stats)
-            protocol = TcpSplice(target, self.pool)
+            protocol = TcpSplice(target, self.pool, gate=self.gate)
         else:
             self._refuse("unsupported_protocol", self.metrics.edge(inbound_labels(cc, identity)))
             return
+        if self.gate is not None:
+            self.gate.closed(self)  # the protocol it is handed to counts it from now on
         transport.set_protocol(protocol)
         protocol.connection_made(transport)
         if rest:

@@ -31,10 +31,11 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final, cast
 
+from proxy.admission import ConnectionGate
 from proxy.compiled import PROTOCOL_HTTP, PROTOCOL_HTTP2, CompiledConfig, DeniedService, PortRoute, RouteDecision
 from proxy.headers import RequestHead, parse_authority
 from proxy.holder import ConfigHolder
-from proxy.http.shell import HttpServerProtocol
+from proxy.http.shell import HttpServerProtocol, RefuseHttp
 from proxy.limits import DEFAULT_LIMITS, HttpLimits
 from proxy.metrics import EdgeStats, Labels, Metrics
 from proxy.routing import route
@@ -42,10 +43,10 @@ from proxy.runtime import ConfigRuntime, bounded_put
 from proxy.targets import LocalReply, Target
 from proxy.tcp import Refuse, TcpSplice
 from proxy.upstream import UpstreamPool
+from smi.proxyconfig import Endpoint
 
 if TYPE_CHECKING:
     from proxy.http2.listeners import Http2Hub
-from smi.proxyconfig import Endpoint
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +80,9 @@ def target_for(
     if endpoint is None:
         stats = metrics.edge(_labels(cc, port, route_name=decision.route, backend=decision.backend))
         return LocalReply(503, f"no endpoints available for {cluster.cluster.name}", stats, error="no_endpoints")
+    target = runtime.targets.get((id(decision), id(endpoint), bind_address))  # _cached_target, inlined
+    if target is not None:
+        return target
     return _cached_target(runtime, port, decision, endpoint, metrics=metrics, bind_address=bind_address)
 
 
@@ -226,16 +230,22 @@ class OutboundRouter:
 
 def outbound_factory(
     *, holder: ConfigHolder, metrics: Metrics, pool: UpstreamPool, bind_address: str = "",
-    limits: HttpLimits = DEFAULT_LIMITS, http2: Http2Hub | None = None, h1_over_h2: bool = False,
+    limits: HttpLimits = DEFAULT_LIMITS, gate: ConnectionGate | None = None, http2: Http2Hub | None = None,
+    h1_over_h2: bool = False,
 ) -> Callable[[], asyncio.Protocol]:  # fmt: skip
-    """``http2``: also accept HTTP/2 (h2c prior knowledge or ``Upgrade: h2c``), detected per connection.
+    """Protocols for the outbound listener; ``gate``: its connection cap and draining (``proxy.admission``).
 
-    ``h1_over_h2``: HTTP/1.1 requests too are sent to peer sidecars as HTTP/2 streams (``proxy.http2.front1``).
+    Kept to one decision per accepted connection, so another listener kind (e.g. one
+    capturing original destinations) can wrap or replace this factory.  ``http2``: also
+    accept HTTP/2 (h2c prior knowledge or ``Upgrade: h2c``), detected per connection;
+    ``h1_over_h2``: HTTP/1.1 requests too go to peer sidecars as HTTP/2 streams (``proxy.http2.front1``).
     """
     router = OutboundRouter(holder=holder, metrics=metrics, bind_address=bind_address)
 
     def factory() -> asyncio.Protocol:
-        return HttpServerProtocol(router=router, pool=pool, limits=limits)
+        if gate is not None and not gate.admit():
+            return RefuseHttp()
+        return HttpServerProtocol(router=router, pool=pool, limits=limits, gate=gate)
 
     if http2 is None:
         return factory
@@ -243,18 +253,15 @@ def outbound_factory(
 
     hub = http2
 
+    def http1() -> asyncio.Protocol:
+        if h1_over_h2:
+            return hub.front(router, app_h2=lambda: False, gate=gate)
+        return HttpServerProtocol(router=router, pool=pool, limits=limits, gate=gate)
+
     def detecting() -> asyncio.Protocol:
-        return Detecting(http1=factory, http2=lambda: hub.server(router, app_h2=lambda: True))
-
-    if h1_over_h2:
-
-        def front() -> asyncio.Protocol:
-            return hub.front(router, app_h2=lambda: False)
-
-        def detecting_h1_over_h2() -> asyncio.Protocol:
-            return Detecting(http1=front, http2=lambda: hub.server(router, app_h2=lambda: True))
-
-        return detecting_h1_over_h2
+        if gate is not None and not gate.admit():
+            return RefuseHttp()
+        return Detecting(http1=http1, http2=lambda: hub.server(router, app_h2=lambda: True, gate=gate))
 
     return detecting
 
@@ -267,13 +274,15 @@ def _denied_service(cc: CompiledConfig, service: ServiceKey) -> DeniedService | 
 
 def forward_factory(
     *, holder: ConfigHolder, metrics: Metrics, pool: UpstreamPool, service: ServiceKey, bind_address: str = "",
-    limits: HttpLimits = DEFAULT_LIMITS, http2: Http2Hub | None = None,
+    limits: HttpLimits = DEFAULT_LIMITS, gate: ConnectionGate | None = None, http2: Http2Hub | None = None,
 ) -> Callable[[], asyncio.Protocol]:  # fmt: skip
     """Protocols for one ``--forward`` listener: decided per accepted connection from the current config."""
     router = OutboundRouter(holder=holder, metrics=metrics, bind_address=bind_address, fixed=service)
 
     def factory() -> asyncio.Protocol:
         try:
+            if gate is not None and not gate.admit():
+                return Refuse()
             cc = holder.current
             port = cc.services.get(service) if cc is not None else None
             if cc is None:
@@ -290,17 +299,17 @@ def forward_factory(
 
                     hub = http2
                     return Detecting(
-                        http1=lambda: HttpServerProtocol(router=router, pool=pool, limits=limits),
-                        http2=lambda: hub.server(router, app_h2=lambda: True),
+                        http1=lambda: HttpServerProtocol(router=router, pool=pool, limits=limits, gate=gate),
+                        http2=lambda: hub.server(router, app_h2=lambda: True, gate=gate),
                     )
-                return HttpServerProtocol(router=router, pool=pool, limits=limits)
+                return HttpServerProtocol(router=router, pool=pool, limits=limits, gate=gate)
             runtime = holder.runtime
             assert runtime is not None
             target = target_for(runtime, port, None, metrics=metrics, bind_address=bind_address)
             if isinstance(target, LocalReply):
                 target.stats.error(target.error)
                 return Refuse()
-            return TcpSplice(target, pool)
+            return TcpSplice(target, pool, gate=gate)
         except Exception:
             logger.exception("forward %s: cannot accept a connection", service)
             return Refuse()

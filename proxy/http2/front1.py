@@ -26,6 +26,7 @@ from typing import cast
 
 import httptools
 
+from proxy.admission import ConnectionGate
 from proxy.headers import split_target
 from proxy.http2 import grpc
 from proxy.http2.calls import Call, Upstreams
@@ -52,7 +53,9 @@ class Http1Front(asyncio.Protocol):
 
     def __init__(self, *, router: Router, upstreams: Upstreams, app_h2: Callable[[], bool], peer: str = "",
                  on_close: Callable[[Http1Front], None] | None = None,
-                 on_call_done: Callable[[], None] | None = None) -> None:  # fmt: skip
+                 on_call_done: Callable[[], None] | None = None,
+                 gate: ConnectionGate | None = None) -> None:  # fmt: skip
+        self.gate = gate  # the listener's connection cap and draining
         self.on_close = on_close
         self.on_call_done = on_call_done
         self.router = router
@@ -73,10 +76,13 @@ class Http1Front(asyncio.Protocol):
         self._write_paused = False
         self._chunked = False
         self._closing = False
+        self._draining = False
 
     # ------------------------------------------------------------------ downstream socket
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
+        if self.gate is not None:
+            self.gate.opened(self)
         if not self.peer:
             peer = transport.get_extra_info("peername")
             self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
@@ -102,7 +108,19 @@ class Http1Front(asyncio.Protocol):
         if call is not None:
             call.down_writable()
 
+    def drain(self) -> None:
+        """The listener drains: close now when idle, else after the response in flight."""
+        if self.active is None and self.current is None:
+            self._close()
+            return
+        self._draining = True
+        for req in (self.active, self.current, *self.queue):
+            if req is not None:
+                req.keep_alive = False
+
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.gate is not None:
+            self.gate.closed(self)
         calls, self.calls = self.calls, {}
         for call in calls.values():
             call.abort("downstream_closed")
@@ -126,7 +144,8 @@ class Http1Front(asyncio.Protocol):
         if req is None:
             return
         method = self.parser.get_method()
-        req.keep_alive = self.parser.should_keep_alive() and self.parser.get_http_version() != "1.0"
+        keep = self.parser.should_keep_alive() and self.parser.get_http_version() != "1.0"
+        req.keep_alive = keep and not self._draining
         authority, target = split_target(self._url)
         if method == b"CONNECT":
             req.bad = "CONNECT is not supported"

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Final, cast
 
 import httptools
 
+from proxy.admission import ConnectionGate
 from proxy.headers import split_target
 from proxy.http2.messages import from_http1_request
 from proxy.sniff import Detected, detect
@@ -61,20 +62,22 @@ class Http2Hub:
             self._upstreams = Upstreams(self.pool)
         return self._upstreams
 
-    def server(self, router: Router, *, app_h2: Callable[[], bool], peer: str = "") -> Http2Server:
+    def server(self, router: Router, *, app_h2: Callable[[], bool], peer: str = "",
+               gate: ConnectionGate | None = None) -> Http2Server:  # fmt: skip
         from proxy.http2.server import Http2Server
 
         srv = Http2Server(router=router, upstreams=self.upstreams, app_h2=app_h2, peer=peer,
-                          on_close=self._server_closed, on_call_done=self.call_finished)  # fmt: skip
+                          on_close=self._server_closed, on_call_done=self.call_finished, gate=gate)  # fmt: skip
         self.servers.add(srv)
         return srv
 
-    def front(self, router: Router, *, app_h2: Callable[[], bool], peer: str = "") -> Http1Front:
+    def front(self, router: Router, *, app_h2: Callable[[], bool], peer: str = "",
+              gate: ConnectionGate | None = None) -> Http1Front:  # fmt: skip
         """An HTTP/1.1 downstream connection whose calls go upstream as HTTP/2 (``proxy.http2.front1``)."""
         from proxy.http2.front1 import Http1Front
 
         front = Http1Front(router=router, upstreams=self.upstreams, app_h2=app_h2, peer=peer,
-                           on_close=self._front_closed, on_call_done=self.call_finished)  # fmt: skip
+                           on_close=self._front_closed, on_call_done=self.call_finished, gate=gate)  # fmt: skip
         self.fronts.add(front)
         return front
 

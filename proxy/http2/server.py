@@ -20,6 +20,7 @@ import logging
 from collections.abc import Callable
 from typing import cast
 
+from proxy.admission import ConnectionGate
 from proxy.http2 import grpc
 from proxy.http2.calls import Call, Upstreams
 from proxy.http2.connection import CANCEL, Http2Connection, Http2ProtocolError, Role
@@ -42,8 +43,10 @@ class Http2Server(asyncio.Protocol):
         peer: str = "",
         on_close: Callable[[Http2Server], None] | None = None,
         on_call_done: Callable[[], None] | None = None,
+        gate: ConnectionGate | None = None,
     ) -> None:
         self.on_call_done = on_call_done
+        self.gate = gate  # the listener's connection cap and draining (``drain`` = graceful GOAWAY)
         self.router = router
         self.upstreams = upstreams
         self.app_h2 = app_h2
@@ -59,6 +62,8 @@ class Http2Server(asyncio.Protocol):
     # ------------------------------------------------------------------ transport events
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
+        if self.gate is not None:
+            self.gate.opened(self)
         if not self.peer:
             peer = transport.get_extra_info("peername")
             self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
@@ -195,7 +200,13 @@ class Http2Server(asyncio.Protocol):
         for call in calls.values():
             call.abort("downstream_closed")
 
+    def drain(self) -> None:
+        """The listener drains (SIGTERM): GOAWAY, the calls in flight finish, then the connection closes."""
+        self.goaway()
+
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.gate is not None:
+            self.gate.closed(self)
         self._abort_calls()
         if self.on_close is not None:
             self.on_close(self)

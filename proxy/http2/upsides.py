@@ -21,8 +21,18 @@ from proxy.http2.messages import Message, from_http1_response, to_http1_request,
 from proxy.targets import PoolKey
 
 if TYPE_CHECKING:
-    from proxy.http2.calls import Call
     from proxy.upstream import UpstreamPool
+
+
+class H1Owner(Protocol):
+    """The call an ``H1Side`` reports to (``proxy.http2.calls.Call``)."""
+
+    def up_response(self, message: Message, ended: bool) -> None: ...
+    def up_body(self, data: bytes, flow: int) -> None: ...
+    def up_end(self) -> None: ...
+    def up_reset(self, code: int, *, reused: bool = False) -> None: ...
+    def up_writable(self) -> None: ...
+    def fail(self, status: int, text: str, reason: str) -> None: ...
 
 
 class UpSide(Protocol):
@@ -87,8 +97,8 @@ class H2Side:
 class H1Side(asyncio.Protocol):
     """An HTTP/1.1 connection to an app, carrying one call at a time (kept alive between calls)."""
 
-    def __init__(self, call: Call, upstreams: Upstreams, key: PoolKey) -> None:
-        self.call: Call | None = call
+    def __init__(self, call: H1Owner, upstreams: Upstreams, key: PoolKey) -> None:
+        self.call: H1Owner | None = call
         self.upstreams = upstreams
         self.key = key
         self.served = 0  # responses completed: a reused connection may be closed by the app under us
