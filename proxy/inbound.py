@@ -20,21 +20,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Final, cast
+from typing import TYPE_CHECKING, Final, cast
 
 from proxy import proxyproto
+from proxy.admission import ConnectionGate
 from proxy.authz import Deny, authorize_connection, authorize_request
-from proxy.compiled import PROTOCOL_HTTP, PROTOCOL_TCP, CompiledConfig
+from proxy.compiled import PROTOCOL_HTTP, PROTOCOL_HTTP2, PROTOCOL_TCP, CompiledConfig
 from proxy.headers import RequestHead
 from proxy.holder import ConfigHolder
-from proxy.http1 import HttpForwarder
+from proxy.http.shell import HttpServerProtocol
 from proxy.identity.contexts import peer_identity
 from proxy.init.origdst import NoOriginalDestination, original_destination
 from proxy.limits import DEFAULT_LIMITS, HttpLimits
 from proxy.metrics import EdgeStats, Labels, Metrics
+from proxy.runtime import bounded_put
 from proxy.targets import LocalReply, Target
 from proxy.tcp import TcpSplice
 from proxy.upstream import UpstreamPool
+
+if TYPE_CHECKING:
+    from proxy.http2.listeners import Http2Hub
 
 logger = logging.getLogger(__name__)
 
@@ -60,10 +65,9 @@ def inbound_labels(cc: CompiledConfig | None, identity: str, rule: str = "") -> 
 class InboundRouter:
     """Authorizes each request of one inbound HTTP connection and sends it to the app.
 
-    One ``Target`` (with its metrics edge) per allowing rule is kept for the compiled
-    config last seen, so an allowed request builds no labels, looks up no edge and
-    allocates no Target; the cache is dropped when the config object changes.  The rules
-    of one config are finite, so the cache is bounded.
+    One ``Target`` (with its metrics edge) per (port, caller, allowing rule) is kept in the
+    config version's runtime, so an allowed request builds no labels, looks up no edge and
+    allocates no Target; the cache goes with the config version (and is bounded).
     """
 
     def __init__(
@@ -77,30 +81,32 @@ class InboundRouter:
         self.address = address
         self.connect_timeout = connect_timeout
         self.request_timeout = request_timeout
-        self._cc: CompiledConfig | None = None  # the config the cache below belongs to
-        self._targets: dict[str, Target] = {}  # allowing rule's name -> the Target (app address, stats)
 
     def fallback_stats(self) -> EdgeStats:
         return self.metrics.edge(inbound_labels(self.holder.current, self.identity))
 
+    def another(self, head: RequestHead, failed: Target, avoid: tuple[Target, ...]) -> Target | None:
+        return failed  # the app is the only endpoint: one more try there
+
     def decide(self, head: RequestHead, authority: bytes | None) -> Target | LocalReply:
-        cc = self.holder.current
-        if cc is None:
+        runtime = self.holder.runtime
+        if runtime is None:
             return LocalReply(503, "no config from the control plane yet", self.fallback_stats(), "no_config")
+        cc = runtime.compiled
         decision = authorize_request(
-            identity=self.identity, address=self.address, port=self.port, head=head, inbound=cc.inbound
-        )
+            identity=self.identity, address=self.address, port=self.port, head=head, inbound=cc.inbound,
+            cache=runtime.by_caller,
+        )  # fmt: skip
         if isinstance(decision, Deny):
             stats = self.metrics.edge(inbound_labels(cc, self.identity))
             return LocalReply(403, f"Forbidden: {decision.reason}", stats, denied=True)
-        if cc is not self._cc:
-            self._cc, self._targets = cc, {}
-        target = self._targets.get(decision.rule)
+        key = (self.port, self.identity, decision.rule, self.connect_timeout, self.request_timeout)
+        target = runtime.inbound_targets.get(key)
         if target is None:
             stats = self.metrics.edge(inbound_labels(cc, self.identity, decision.rule))
             app = cc.inbound.app_address
             target = Target(app, self.port, 0, "", self.connect_timeout, self.request_timeout, stats)
-            self._targets[decision.rule] = target
+            bounded_put(runtime.inbound_targets, key, target)
         return target
 
 
@@ -110,7 +116,10 @@ class InboundAcceptor(asyncio.Protocol):
     def __init__(
         self, *, holder: ConfigHolder, metrics: Metrics, pool: UpstreamPool,
         connect_timeout: float = 1.0, request_timeout: float = 60.0, limits: HttpLimits = DEFAULT_LIMITS,
+        gate: ConnectionGate | None = None, http2: Http2Hub | None = None,
     ) -> None:  # fmt: skip
+        self.gate = gate
+        self.http2 = http2  # HTTP/2 from peers (and to apps that speak it), detected per connection
         self.holder = holder
         self.metrics = metrics
         self.pool = pool
@@ -131,6 +140,17 @@ class InboundAcceptor(asyncio.Protocol):
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is not None:
             self.verified = peer_identity(ssl_object) or ""
+        if self.gate is not None:
+            self.gate.opened(self)
+
+    def drain(self) -> None:
+        """Shutting down before the PROXY header was read: close."""
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.gate is not None:
+            self.gate.closed(self)  # closed before it was handed on
 
     def _original_port(self) -> int | None:
         sock = self.transport.get_extra_info("socket") if self.transport is not None else None
@@ -154,6 +174,22 @@ class InboundAcceptor(asyncio.Protocol):
         stats.error(reason)
         if self.transport is not None:
             self.transport.close()
+
+    def _http(self, router: InboundRouter, *, app_h2: bool) -> asyncio.Protocol:
+        """HTTP/1.1, or (with ``http2``) whichever of HTTP/1.1 and HTTP/2 the peer speaks (``proxy.http2``)."""
+        hub = self.http2
+        if hub is None:
+            return HttpServerProtocol(router=router, pool=self.pool, peer=self.peer, limits=self.limits, gate=self.gate)
+        from proxy.http2.listeners import Detecting
+
+        def http1() -> asyncio.Protocol:
+            if app_h2:  # an HTTP/1.1 caller of an app that speaks HTTP/2: convert
+                return hub.front(router, app_h2=lambda: True, peer=self.peer, gate=self.gate)
+            return HttpServerProtocol(router=router, pool=self.pool, peer=self.peer, limits=self.limits, gate=self.gate)
+
+        return Detecting(
+            http1=http1, http2=lambda: hub.server(router, app_h2=lambda: app_h2, peer=self.peer, gate=self.gate)
+        )
 
     def _dispatch(self) -> None:
         transport = self.transport
@@ -189,14 +225,12 @@ class InboundAcceptor(asyncio.Protocol):
             self._refuse("unknown_port", self.metrics.edge(inbound_labels(cc, identity)))
             return
         port = inbound_port.port
-        if inbound_port.protocol == PROTOCOL_HTTP:
+        if inbound_port.protocol in (PROTOCOL_HTTP, PROTOCOL_HTTP2):
             router = InboundRouter(
                 holder=self.holder, metrics=self.metrics, port=port, identity=identity, address=self.address,
                 connect_timeout=self.connect_timeout, request_timeout=self.request_timeout,
             )  # fmt: skip
-            protocol: asyncio.Protocol = HttpForwarder(
-                router=router, pool=self.pool, peer=self.peer, limits=self.limits
-            )
+            protocol = self._http(router, app_h2=inbound_port.protocol == PROTOCOL_HTTP2)
         elif inbound_port.protocol == PROTOCOL_TCP:
             decision = authorize_connection(identity=identity, address=self.address, port=port, inbound=cc.inbound)
             if isinstance(decision, Deny):
@@ -207,10 +241,12 @@ class InboundAcceptor(asyncio.Protocol):
                 return
             stats = self.metrics.edge(inbound_labels(cc, identity, decision.rule))
             target = Target(cc.inbound.app_address, port, 0, "", self.connect_timeout, self.request_timeout, stats)
-            protocol = TcpSplice(target, self.pool)
+            protocol = TcpSplice(target, self.pool, gate=self.gate)
         else:
             self._refuse("unsupported_protocol", self.metrics.edge(inbound_labels(cc, identity)))
             return
+        if self.gate is not None:
+            self.gate.closed(self)  # the protocol it is handed to counts it from now on
         transport.set_protocol(protocol)
         protocol.connection_made(transport)
         if rest:

@@ -38,6 +38,7 @@ class EdgeStats:
         "denied",
         "duration_sum",
         "errors",
+        "grpc",
         "request_bytes",
         "requests",
         "response_bytes",
@@ -57,6 +58,7 @@ class EdgeStats:
         self.duration_sum = 0.0
         self.denied = 0
         self.errors: dict[str, int] = {}
+        self.grpc: dict[int, int] = {}  # grpc-status -> gRPC calls that ended with it (proxy.http2)
         self.tcp_opened = 0
         self.tcp_closed = 0
         self.tcp_sent = 0  # bytes towards the destination
@@ -122,6 +124,10 @@ class MetricsCollector(Collector):
         tcp_bytes = counter("smi_tcp_bytes", "Opaque TCP bytes relayed", labels=[*labels, "flow"])
         errors = counter("smi_proxy_errors", "Requests/connections the proxy failed", labels=[*labels, "reason"])
         denied = counter("smi_authz_denied", "Requests/connections denied by access policy", labels=labels)
+        grpc = counter(
+            "smi_grpc_responses", "gRPC calls by grpc-status (non-zero: failure)",
+            labels=[*labels, "grpc_status", "classification"],
+        )  # fmt: skip
         # Iterate over a copy: a scrape runs on the loop thread, but be safe against growth.
         for values, s in list(self.metrics.edges.items()):
             if s.requests:
@@ -147,7 +153,10 @@ class MetricsCollector(Collector):
                 errors.add([*values, reason], count)
             if s.denied:
                 denied.add(values, s.denied)
+            for code, count in sorted(s.grpc.items()):
+                grpc.add([*values, str(code), "success" if code == 0 else "failure"], count)
         yield from (requests, responses, duration, req_bytes, resp_bytes, opened, closed, tcp_bytes, errors, denied)
+        yield grpc
         m = self.metrics
         yield gauge("smi_config_version", "Version of the active config (-1: none yet)", value=m.config_version)
         yield counter("smi_config_updates", "Configs applied", value=m.config_updates)

@@ -16,11 +16,12 @@ Deny-by-default: a host that names a mesh service this proxy may not call
 (counted as denied on the edge to that service); a forward to such a service closes each
 connection (counted the same way).  Only names that are no mesh service get 404.
 
-Per request the router does as little as it can: a router keeps, for the config it last
-saw, the ``PortRoute`` of each authority already seen and one ``Target`` (with its
-metrics edge) per (route decision, endpoint), so the steady state is two dict lookups, the
-split and endpoint picks and no allocation.  Both caches are dropped when the config
-changes, and the authority cache is bounded (authorities come from clients).
+Per request the router does as little as it can: the config version's runtime
+(``proxy.runtime.ConfigRuntime``) keeps the ``PortRoute`` of each authority already seen
+and one ``Target`` (with its metrics edge) per (route decision, endpoint), so the steady
+state is two dict lookups, the split and endpoint picks and no allocation.  Both caches
+go with the config version, and the authority cache is bounded (authorities come from
+clients).  The router only decides: the engine counts the request on the target's edge.
 """
 
 from __future__ import annotations
@@ -28,26 +29,28 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Final
+from typing import TYPE_CHECKING, Final, cast
 
-from proxy.compiled import PROTOCOL_HTTP, CompiledConfig, DeniedService, PortRoute, RouteDecision
+from proxy.admission import ConnectionGate
+from proxy.compiled import PROTOCOL_HTTP, PROTOCOL_HTTP2, CompiledConfig, DeniedService, PortRoute, RouteDecision
 from proxy.headers import RequestHead, parse_authority
 from proxy.holder import ConfigHolder
-from proxy.http1 import HttpForwarder
+from proxy.http.shell import HttpServerProtocol, RefuseHttp
 from proxy.limits import DEFAULT_LIMITS, HttpLimits
 from proxy.metrics import EdgeStats, Labels, Metrics
 from proxy.routing import route
+from proxy.runtime import ConfigRuntime, bounded_put
 from proxy.targets import LocalReply, Target
 from proxy.tcp import Refuse, TcpSplice
 from proxy.upstream import UpstreamPool
 from smi.proxyconfig import Endpoint
 
+if TYPE_CHECKING:
+    from proxy.http2.listeners import Http2Hub
+
 logger = logging.getLogger(__name__)
 
 ServiceKey = tuple[str, str, int]  # (namespace, name, port)
-TargetCache = dict[tuple[int, int], Target]  # (id(RouteDecision), id(Endpoint)) -> Target, for one config
-
-_MAX_AUTHORITIES: Final = 1024
 
 
 def _labels(cc: CompiledConfig | None, port: PortRoute | None, workload: str = "", identity: str = "",
@@ -60,41 +63,76 @@ def _labels(cc: CompiledConfig | None, port: PortRoute | None, workload: str = "
 
 
 def target_for(
-    cc: CompiledConfig,
-    port: PortRoute,
-    head: RequestHead | None,
-    *,
-    metrics: Metrics,
-    bind_address: str,
-    cache: TargetCache | None = None,
+    runtime: ConfigRuntime, port: PortRoute, head: RequestHead | None, *, metrics: Metrics, bind_address: str
 ) -> Target | LocalReply:
     """Split, load-balance and address one request or connection to ``port``.
 
-    ``cache`` (owned by the caller, for ``cc`` and ``metrics`` only) memoizes the Target of
-    each (decision, endpoint).
+    The runtime's ``targets`` cache (for one config version; ``metrics`` and
+    ``bind_address`` are the proxy's own) memoizes the Target of each (decision, endpoint).
     """
-    decision = route(head, port)
+    cc = runtime.compiled
+    decision = route(head, port, runtime)
     cluster = decision.cluster
     if cluster is None:
         stats = metrics.edge(_labels(cc, port, route_name=decision.route))
         return LocalReply(503, decision.reason, stats, error="no_route")
-    endpoint = cluster.picker.pick()
+    endpoint = runtime.pickers[cluster.slot].pick()
     if endpoint is None:
         stats = metrics.edge(_labels(cc, port, route_name=decision.route, backend=decision.backend))
         return LocalReply(503, f"no endpoints available for {cluster.cluster.name}", stats, error="no_endpoints")
-    if cache is None:
-        return _target(cc, port, decision, endpoint, metrics=metrics, bind_address=bind_address)
-    key = (id(decision), id(endpoint))
+    target = runtime.targets.get((id(decision), id(endpoint), bind_address))  # _cached_target, inlined
+    if target is not None:
+        return target
+    return _cached_target(runtime, port, decision, endpoint, metrics=metrics, bind_address=bind_address)
+
+
+def _cached_target(
+    runtime: ConfigRuntime, port: PortRoute, decision: RouteDecision, endpoint: Endpoint, *, metrics: Metrics,
+    bind_address: str,
+) -> Target:  # fmt: skip
+    cache = runtime.targets
+    key = (id(decision), id(endpoint), bind_address)
     target = cache.get(key)
     if target is None:
-        target = cache[key] = _target(cc, port, decision, endpoint, metrics=metrics, bind_address=bind_address)
+        target = _target(runtime, port, decision, endpoint, metrics=metrics, bind_address=bind_address)
+        cache[key] = target
     return target
 
 
+def another_endpoint(
+    runtime: ConfigRuntime, failed: Target, avoid: tuple[Target, ...], *, metrics: Metrics, bind_address: str
+) -> Target | None:
+    """For a retry: another endpoint of the cluster ``failed`` came from, avoiding ``avoid`` when it can.
+
+    The cluster's only endpoint (or one every other of which was tried) is ``failed`` itself.
+    """
+    note = failed.decision
+    if not isinstance(note, tuple):
+        return None
+    port, decision = cast(tuple[PortRoute, RouteDecision], note)
+    cluster = decision.cluster
+    if cluster is None or runtime.compiled.clusters.get(cluster.cluster.name) is not cluster:
+        return None  # another config version: the retry is not made across versions
+    endpoints = cluster.cluster.endpoints
+    avoided = {t.key for t in avoid}
+    picker = runtime.pickers[cluster.slot]
+    for _ in range(len(endpoints) if not cluster.learns else 1):
+        endpoint = picker.pick()
+        if endpoint is None:
+            return None
+        target = _cached_target(runtime, port, decision, endpoint, metrics=metrics, bind_address=bind_address)
+        if target.key not in avoided:
+            return target
+        if cluster.learns:
+            picker.done(endpoint, seconds=0.0, ok=False)
+    return failed
+
+
 def _target(
-    cc: CompiledConfig, port: PortRoute, decision: RouteDecision, endpoint: Endpoint, *, metrics: Metrics,
+    runtime: ConfigRuntime, port: PortRoute, decision: RouteDecision, endpoint: Endpoint, *, metrics: Metrics,
     bind_address: str,
 ) -> Target:  # fmt: skip
+    cc = runtime.compiled
     cluster = decision.cluster
     assert cluster is not None
     stats = metrics.edge(_labels(cc, port, endpoint.workload, endpoint.identity, decision.route, decision.backend))
@@ -112,7 +150,8 @@ def _target(
         cluster.request_timeout,
         stats,
         endpoint,
-        cluster.feedback,
+        runtime.feedback(cluster),
+        (port, decision),
     )
 
 
@@ -144,25 +183,25 @@ class OutboundRouter:
         self.metrics = metrics
         self.bind_address = bind_address
         self.fixed = fixed
-        self._cc: CompiledConfig | None = None  # the config the caches below belong to
-        self._targets: TargetCache = {}
-        self._authorities: dict[bytes, PortRoute] = {}
 
     def fallback_stats(self) -> EdgeStats:
         return self.metrics.edge(_labels(self.holder.current, None))
 
+    def another(self, head: RequestHead, failed: Target, avoid: tuple[Target, ...]) -> Target | None:
+        runtime = self.holder.runtime
+        if runtime is None:
+            return None
+        return another_endpoint(runtime, failed, avoid, metrics=self.metrics, bind_address=self.bind_address)
+
     def decide(self, head: RequestHead, authority: bytes | None) -> Target | LocalReply:
-        cc = self.holder.current
-        if cc is None:
+        runtime = self.holder.runtime
+        if runtime is None:
             return LocalReply(503, "no config from the control plane yet", self.fallback_stats(), "no_config")
-        if cc is not self._cc:
-            self._cc, self._targets, self._authorities = cc, {}, {}
+        cc = runtime.compiled
         if authority is not None and self.fixed is None:
-            known = self._authorities.get(authority)
+            known = runtime.authorities.get(authority)
             if known is not None:
-                return target_for(
-                    cc, known, head, metrics=self.metrics, bind_address=self.bind_address, cache=self._targets
-                )
+                return target_for(runtime, known, head, metrics=self.metrics, bind_address=self.bind_address)
         if self.fixed is not None:
             port = cc.services.get(self.fixed)
             if port is None:
@@ -184,22 +223,47 @@ class OutboundRouter:
                     return denied_reply(cc, entry, metrics=self.metrics)
                 text = f"no route: no mesh service answers to {host_port[0]}:{host_port[1]}"
                 return LocalReply(404, text, self.fallback_stats(), "no_route")
-            if len(self._authorities) >= _MAX_AUTHORITIES:
-                self._authorities.clear()
-            self._authorities[authority] = port = found
-        return target_for(cc, port, head, metrics=self.metrics, bind_address=self.bind_address, cache=self._targets)
+            bounded_put(runtime.authorities, authority, found)
+            port = found
+        return target_for(runtime, port, head, metrics=self.metrics, bind_address=self.bind_address)
 
 
 def outbound_factory(
     *, holder: ConfigHolder, metrics: Metrics, pool: UpstreamPool, bind_address: str = "",
-    limits: HttpLimits = DEFAULT_LIMITS,
+    limits: HttpLimits = DEFAULT_LIMITS, gate: ConnectionGate | None = None, http2: Http2Hub | None = None,
+    h1_over_h2: bool = False,
 ) -> Callable[[], asyncio.Protocol]:  # fmt: skip
+    """Protocols for the outbound listener; ``gate``: its connection cap and draining (``proxy.admission``).
+
+    Kept to one decision per accepted connection, so another listener kind (e.g. one
+    capturing original destinations) can wrap or replace this factory.  ``http2``: also
+    accept HTTP/2 (h2c prior knowledge or ``Upgrade: h2c``), detected per connection;
+    ``h1_over_h2``: HTTP/1.1 requests too go to peer sidecars as HTTP/2 streams (``proxy.http2.front1``).
+    """
     router = OutboundRouter(holder=holder, metrics=metrics, bind_address=bind_address)
 
     def factory() -> asyncio.Protocol:
-        return HttpForwarder(router=router, pool=pool, limits=limits)
+        if gate is not None and not gate.admit():
+            return RefuseHttp()
+        return HttpServerProtocol(router=router, pool=pool, limits=limits, gate=gate)
 
-    return factory
+    if http2 is None:
+        return factory
+    from proxy.http2.listeners import Detecting
+
+    hub = http2
+
+    def http1() -> asyncio.Protocol:
+        if h1_over_h2:
+            return hub.front(router, app_h2=lambda: False, gate=gate)
+        return HttpServerProtocol(router=router, pool=pool, limits=limits, gate=gate)
+
+    def detecting() -> asyncio.Protocol:
+        if gate is not None and not gate.admit():
+            return RefuseHttp()
+        return Detecting(http1=http1, http2=lambda: hub.server(router, app_h2=lambda: True, gate=gate))
+
+    return detecting
 
 
 def _denied_service(cc: CompiledConfig, service: ServiceKey) -> DeniedService | None:
@@ -210,13 +274,15 @@ def _denied_service(cc: CompiledConfig, service: ServiceKey) -> DeniedService | 
 
 def forward_factory(
     *, holder: ConfigHolder, metrics: Metrics, pool: UpstreamPool, service: ServiceKey, bind_address: str = "",
-    limits: HttpLimits = DEFAULT_LIMITS,
+    limits: HttpLimits = DEFAULT_LIMITS, gate: ConnectionGate | None = None, http2: Http2Hub | None = None,
 ) -> Callable[[], asyncio.Protocol]:  # fmt: skip
     """Protocols for one ``--forward`` listener: decided per accepted connection from the current config."""
     router = OutboundRouter(holder=holder, metrics=metrics, bind_address=bind_address, fixed=service)
 
     def factory() -> asyncio.Protocol:
         try:
+            if gate is not None and not gate.admit():
+                return Refuse()
             cc = holder.current
             port = cc.services.get(service) if cc is not None else None
             if cc is None:
@@ -227,13 +293,23 @@ def forward_factory(
                     denied_stats(cc, entry, metrics=metrics).denied += 1
                     logger.info("forward %s: refused, %s", service, denied_reply(cc, entry, metrics=metrics).text)
                 return Refuse()
-            if port.protocol == PROTOCOL_HTTP:
-                return HttpForwarder(router=router, pool=pool, limits=limits)
-            target = target_for(cc, port, None, metrics=metrics, bind_address=bind_address)
+            if port.protocol in (PROTOCOL_HTTP, PROTOCOL_HTTP2):
+                if http2 is not None:
+                    from proxy.http2.listeners import Detecting
+
+                    hub = http2
+                    return Detecting(
+                        http1=lambda: HttpServerProtocol(router=router, pool=pool, limits=limits, gate=gate),
+                        http2=lambda: hub.server(router, app_h2=lambda: True, gate=gate),
+                    )
+                return HttpServerProtocol(router=router, pool=pool, limits=limits, gate=gate)
+            runtime = holder.runtime
+            assert runtime is not None
+            target = target_for(runtime, port, None, metrics=metrics, bind_address=bind_address)
             if isinstance(target, LocalReply):
                 target.stats.error(target.error)
                 return Refuse()
-            return TcpSplice(target, pool)
+            return TcpSplice(target, pool, gate=gate)
         except Exception:
             logger.exception("forward %s: cannot accept a connection", service)
             return Refuse()

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from proxy.compiled import CompiledConfig
+from proxy.admission import ConnectionGate, default_cap, raise_fd_limit
 from proxy.exposition import Registry
 from proxy.holder import ConfigHolder
 from proxy.identity.inbound import InboundListener, InboundStats, Mode
@@ -42,6 +42,7 @@ from proxy.limits import DEFAULT_LIMITS, HttpLimits
 from proxy.metrics import Metrics, MetricsCollector
 from proxy.outbound import forward_factory, outbound_factory
 from proxy.targets import PoolKey
+from proxy.tcp import Refuse
 from proxy.upstream import UpstreamPool
 from smi.proxyconfig import ProxyConfig, decode
 
@@ -87,6 +88,9 @@ class ProxySettings:
     trust_bundle_pem: str | None = None  # PEM roots to trust the control plane with before the first certificate
     identity: str = ""  # the SPIFFE id to ask a certificate for ("" = the static config's node identity)
     certificate_timeout: float = 60.0  # give up starting when no certificate arrives within this
+    max_connections: int = 0  # open connections per data listener (0: from the open-files limit, proxy.admission)
+    drain_grace: float = 5.0  # seconds to finish in-flight requests after SIGTERM before exiting
+    h1_over_h2: bool = False  # the app's HTTP/1.1 requests ride multiplexed HTTP/2 to peer sidecars (proxy.http2)
 
 
 MTLS_MODES = ("strict", "permissive", "off")
@@ -116,22 +120,10 @@ class ExpectedIdentities:
 
     def __init__(self, holder: ConfigHolder) -> None:
         self.holder = holder
-        self._for: CompiledConfig | None = None
-        self._map: dict[tuple[str, int], str] = {}
 
     def __call__(self, key: PoolKey) -> str | None:
-        cc = self.holder.current
-        if cc is None:
-            return None
-        if cc is not self._for:
-            self._map = {
-                (e.address, e.proxy_port): e.identity
-                for c in cc.config.outbound.clusters
-                for e in c.endpoints
-                if e.proxy_port and e.identity
-            }
-            self._for = cc
-        return self._map.get((key[0], key[1]))
+        runtime = self.holder.runtime
+        return runtime.expected_identity(key) if runtime is not None else None
 
 
 def load_config_file(path: Path) -> tuple[ProxyConfig, int]:
@@ -156,7 +148,11 @@ class Proxy:
         if self.settings.mtls not in MTLS_MODES:
             raise IdentitySetupError(f"mtls: must be one of {', '.join(MTLS_MODES)}, got {self.settings.mtls!r}")
         self.holder = ConfigHolder(self.metrics)
-        self.pool = UpstreamPool()
+        self.pool = UpstreamPool(idle_timeout=self.settings.http_limits.upstream_idle_timeout)
+        from proxy.http2.listeners import Http2Hub
+
+        self.http2 = Http2Hub(self.pool)  # HTTP/2 and gRPC on the HTTP listeners (proxy.http2)
+        self.holder.on_swap.append(self.http2.config_changed)
         self.inbound_stats = InboundStats()
         self.certificates: CertificateManager | None = None
         self.registry = Registry()
@@ -170,13 +166,40 @@ class Proxy:
         self._tasks: list[asyncio.Task[None]] = []
         self._admin: asyncio.AbstractServer | None = None
         self.stream: ConfigStreamClient | None = None
+        self.gates: dict[str, ConnectionGate] = {}  # per data listener: connection cap and draining
+        self.draining = False
 
     @property
     def mtls(self) -> bool:
         return self.settings.mtls != "off"
 
     def _not_ready(self) -> str | None:
+        if self.draining:
+            return "draining (shutting down)"
         return "no workload certificate yet" if self.mtls and self.tls is None else None
+
+    def _gate(self, name: str) -> ConnectionGate:
+        s = self.settings
+        listeners = 2 + len(s.forwards)
+        cap = s.max_connections if s.max_connections > 0 else default_cap(listeners)
+        gate = self.gates[name] = ConnectionGate(name, cap=cap)
+        return gate
+
+    async def drain(self, grace: float) -> None:
+        """Stop taking connections, let in-flight requests finish (closing idle keep-alives), for ``grace`` s."""
+        self.draining = True
+        for server in self._servers:
+            server.close()  # no new connections; the open ones carry on
+        for gate in self.gates.values():
+            gate.drain()
+        waiting = [gate.drained() for gate in self.gates.values()]
+        open_now = sum(len(g.live) for g in self.gates.values())
+        logger.info("draining: %d connection(s) open, up to %g s", open_now, grace)
+        try:
+            await asyncio.wait_for(asyncio.gather(*waiting), grace)
+        except TimeoutError:
+            left = sum(len(g.live) for g in self.gates.values())
+            logger.warning("draining: %d connection(s) still open after %g s; closing them", left, grace)
 
     async def _start_identity(self) -> None:
         """Get the first certificate (or take the given contexts) and wire renewal and the pool."""
@@ -254,12 +277,15 @@ class Proxy:
         if s.outbound is not None:
             factory = outbound_factory(
                 holder=self.holder, metrics=self.metrics, pool=self.pool, bind_address=s.bind_address,
-                limits=s.http_limits,
+                limits=s.http_limits, gate=self._gate("outbound"), http2=self.http2, h1_over_h2=s.h1_over_h2,
             )  # fmt: skip
             await self._listen("outbound", factory, s.outbound)
         if s.inbound is not None:
+            inbound_gate = self._gate("inbound")
 
-            def inbound() -> InboundAcceptor:
+            def inbound() -> asyncio.Protocol:
+                if not inbound_gate.admit():
+                    return Refuse()
                 return InboundAcceptor(
                     holder=self.holder,
                     metrics=self.metrics,
@@ -267,6 +293,8 @@ class Proxy:
                     connect_timeout=s.inbound_connect_timeout,
                     request_timeout=s.inbound_request_timeout,
                     limits=s.http_limits,
+                    gate=inbound_gate,
+                    http2=self.http2,
                 )
 
             if self.mtls:
@@ -281,6 +309,8 @@ class Proxy:
                 service=(fw.namespace, fw.service, fw.port),
                 bind_address=s.bind_address,
                 limits=s.http_limits,
+                gate=self._gate(f"forward:{fw.service}.{fw.namespace}:{fw.port}"),
+                http2=self.http2,
             )
             await self._listen(f"forward:{fw.service}.{fw.namespace}:{fw.port}", factory, fw.listen)
         if s.control_plane:
@@ -309,6 +339,10 @@ class Proxy:
             await self.certificates.stop()
         for server in self._servers:
             server.close()
+        self.http2.goaway()  # HTTP/2 connections: no new streams; the ones in flight finish
+        left = await self.http2.drain(self.settings.drain_grace)
+        if left:
+            logger.warning("stopping with %d HTTP/2 calls in flight after %g s", left, self.settings.drain_grace)
         for listener in self._listeners:
             await listener.close()
         self.pool.close_all()
@@ -322,7 +356,8 @@ class Proxy:
 
 
 async def serve(settings: ProxySettings) -> None:
-    """Run until SIGTERM or SIGINT."""
+    """Run until SIGTERM or SIGINT; then drain (``ProxySettings.drain_grace``) and stop."""
+    raise_fd_limit()
     proxy = Proxy(settings)
     await proxy.start()
     stop = asyncio.Event()
@@ -332,6 +367,7 @@ async def serve(settings: ProxySettings) -> None:
             loop.add_signal_handler(sig, stop.set)
     try:
         await stop.wait()
+        await proxy.drain(settings.drain_grace)
     finally:
         await proxy.stop()
 

@@ -77,7 +77,9 @@ def _tls13(context: ssl.SSLContext, material: WorkloadMaterial) -> ssl.SSLContex
 
 
 def server_context(material: WorkloadMaterial) -> ssl.SSLContext:
-    return _tls13(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER), material)
+    context = _tls13(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER), material)
+    context.set_alpn_protocols(["h2", "http/1.1"])  # sidecars multiplex HTTP/2 (proxy.http2); others offer none
+    return context
 
 
 class ResumingClientContext(ssl.SSLContext):

@@ -3,31 +3,32 @@
 Decided once (docs/semantics.md, "Port protocol"):
 
 1. ``protocol: UDP`` on the port → udp.
-2. ``appProtocol``: ``http``, ``https``, ``http2``, ``h2c``, ``grpc`` (and
-   ``kubernetes.io/h2c``) → http; ``tcp`` → tcp; anything else is ignored.
-3. The port name: ``http``/``http-*``, ``http2``/``http2-*``, ``grpc``/``grpc-*``,
-   ``h2c``/``h2c-*`` → http; ``tcp``/``tcp-*`` → tcp (Istio's naming convention).
-4. Otherwise http.
+2. ``appProtocol``: ``http``, ``https`` → http; ``http2``, ``h2c``, ``grpc`` (and
+   ``kubernetes.io/h2c``) → http2 (the app speaks HTTP/2 without TLS); ``tcp`` → tcp;
+   anything else is ignored.
+3. The port name: ``http``/``http-*`` → http; ``http2``/``http2-*``, ``grpc``/``grpc-*``,
+   ``h2c``/``h2c-*`` → http2; ``tcp``/``tcp-*`` → tcp (Istio's naming convention).
+4. Otherwise http (the sidecar still detects HTTP/2 from the first bytes: proxy.http2).
 """
 
 from __future__ import annotations
 
-from smi.proxyconfig.types import PROTOCOL_HTTP, PROTOCOL_TCP, PROTOCOL_UDP
+from smi.proxyconfig.types import PROTOCOL_HTTP, PROTOCOL_HTTP2, PROTOCOL_TCP, PROTOCOL_UDP
 
 _APP_PROTOCOLS: dict[str, str] = {
     "http": PROTOCOL_HTTP,
     "https": PROTOCOL_HTTP,
-    "http2": PROTOCOL_HTTP,
-    "h2c": PROTOCOL_HTTP,
-    "grpc": PROTOCOL_HTTP,
-    "kubernetes.io/h2c": PROTOCOL_HTTP,
+    "http2": PROTOCOL_HTTP2,
+    "h2c": PROTOCOL_HTTP2,
+    "grpc": PROTOCOL_HTTP2,
+    "kubernetes.io/h2c": PROTOCOL_HTTP2,
     "tcp": PROTOCOL_TCP,
 }
 _NAME_PREFIXES: dict[str, str] = {
     "http": PROTOCOL_HTTP,
-    "http2": PROTOCOL_HTTP,
-    "grpc": PROTOCOL_HTTP,
-    "h2c": PROTOCOL_HTTP,
+    "http2": PROTOCOL_HTTP2,
+    "grpc": PROTOCOL_HTTP2,
+    "h2c": PROTOCOL_HTTP2,
     "tcp": PROTOCOL_TCP,
 }
 

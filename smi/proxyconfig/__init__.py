@@ -27,6 +27,7 @@ Config stream (served by ``smi.distribution``; consumed by ``proxy``)::
 from smi.proxyconfig.codec import decode, encode
 from smi.proxyconfig.types import (
     PROTOCOL_HTTP,
+    PROTOCOL_HTTP2,
     PROTOCOL_TCP,
     PROTOCOL_UDP,
     AllowRule,
@@ -48,6 +49,7 @@ from smi.proxyconfig.types import (
 
 __all__ = [
     "PROTOCOL_HTTP",
+    "PROTOCOL_HTTP2",
     "PROTOCOL_TCP",
     "PROTOCOL_UDP",
     "AllowRule",

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 PROTOCOL_HTTP: Final = "http"
+PROTOCOL_HTTP2: Final = "http2"  # HTTP/2 (h2c) to the app: appProtocol grpc/h2c/http2, names grpc-*/h2c-*/http2-*
 PROTOCOL_TCP: Final = "tcp"
 PROTOCOL_UDP: Final = "udp"
 
