@@ -71,7 +71,7 @@ async def main():
     client.connection_made(client_transport)
     key = ("127.0.0.1", 9999, 0, "127.0.0.11")
     if os.path.exists(os.path.join(code, "proxy", "http")):
-        from proxy.http.shell import UpstreamProtocol
+        from proxy.httpshell import UpstreamProtocol
         from proxy.http.upstreams import Upstream
         upstream = UpstreamProtocol(pool, Upstream(key))
         upstream.connection_made(Transport())

@@ -28,7 +28,7 @@ from proxy.authz import Deny, authorize_connection, authorize_request
 from proxy.compiled import PROTOCOL_HTTP, PROTOCOL_HTTP2, PROTOCOL_TCP, CompiledConfig
 from proxy.headers import RequestHead
 from proxy.holder import ConfigHolder
-from proxy.http.shell import HttpServerProtocol
+from proxy.httpshell import HttpServerProtocol
 from proxy.identity.contexts import peer_identity
 from proxy.init.origdst import NoOriginalDestination, original_destination
 from proxy.limits import DEFAULT_LIMITS, HttpLimits

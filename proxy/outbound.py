@@ -35,7 +35,7 @@ from proxy.admission import ConnectionGate
 from proxy.compiled import PROTOCOL_HTTP, PROTOCOL_HTTP2, CompiledConfig, DeniedService, PortRoute, RouteDecision
 from proxy.headers import RequestHead, parse_authority
 from proxy.holder import ConfigHolder
-from proxy.http.shell import HttpServerProtocol, RefuseHttp
+from proxy.httpshell import HttpServerProtocol, RefuseHttp
 from proxy.limits import DEFAULT_LIMITS, HttpLimits
 from proxy.metrics import EdgeStats, Labels, Metrics
 from proxy.routing import route

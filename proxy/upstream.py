@@ -1,7 +1,7 @@
 """Upstream connections: the connect (plain or mTLS) and the keep-alive pool.
 
 An HTTP upstream connection is a ``proxy.http.upstreams.Upstream`` (sans-IO parser state)
-whose ``io`` is the shell's ``UpstreamProtocol`` (``proxy.http.shell``).  Idle connections
+whose ``io`` is the shell's ``UpstreamProtocol`` (``proxy.httpshell``).  Idle connections
 wait in ``UpstreamPool`` per destination endpoint (address, port, announced port, bind
 address), across client connections and config versions, and are reused only after a
 complete response with keep-alive.  An idle connection that the server closes leaves the

@@ -2,7 +2,9 @@
 
 Layout (one direction of dependency, top to bottom)::
 
-    shell        the only I/O: asyncio.Protocol for the client side, one per upstream socket;
+    (proxy.httpshell, outside this package so that the package stays free of I/O and of
+    the pool and admission modules it would otherwise import back:) the only I/O,
+                 asyncio.Protocol for the client side, one per upstream socket;
                  feeds events to a core, executes the commands it returns, owns timers
     connection   HttpConnection: the HTTP/1.1 downstream connection state machine (sans-IO)
     exchanges    Exchange: one request and its response as the core tracks it

@@ -1,6 +1,6 @@
 """Events: what happened, fed into a connection core (``HttpConnection.handle``).
 
-Events are past-tense facts, made by the I/O shell (``proxy.http.shell``) or by a test.
+Events are past-tense facts, made by the I/O shell (``proxy.httpshell``) or by a test.
 They carry no time except ``DeadlineReached``: a core reads the clock it was given.
 Upstream events name the ``Upstream`` they concern (a core may hold several over its life:
 one per attempt, pooled ones reused), so a stale event about an upstream the core has let go

@@ -16,7 +16,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.http2 import grpc_app
-from tests.runtime.harness import Mesh, wait_for
+from tests.runtime.harness import Mesh
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -164,7 +165,7 @@ def first_answer(echo: grpc_app.Echo) -> Any:
         except grpc.RpcError:
             return None
 
-    return wait_for("a first gRPC answer through the mesh", attempt, limit=60, every=0.2)
+    return wait_for("a first gRPC answer through the mesh", attempt, within=60, every=0.2)
 
 
 def test_all_kinds_of_calls_pass_over_strict_mtls_and_are_split_by_weight(mesh: Mesh) -> None:

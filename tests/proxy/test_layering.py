@@ -22,5 +22,5 @@ def test_the_sans_io_core_imports_no_asyncio_and_no_sockets() -> None:
     core = ("proxy.http.connection", "proxy.http.relaying", "proxy.http.events", "proxy.http.commands",
             "proxy.http.attempts", "proxy.http.upstreams", "proxy.http.exchanges", "proxy.http.writing")  # fmt: skip
     for module in core:
-        for io in ("asyncio", "socket", "ssl", "proxy.http.shell", "proxy.upstream"):
+        for io in ("asyncio", "socket", "ssl", "proxy.httpshell", "proxy.upstream"):
             assert not graph.chain_exists(importer=module, imported=io), f"{module} reaches {io}"
