@@ -31,6 +31,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="mutual TLS between sidecars: strict (default; plain text refused), permissive (plain text accepted "
         "and counted, for migration) or off (no CA, plain text everywhere, for debugging)",
     )
+    parser.add_argument(
+        "--isolation",
+        choices=("loopback", "netns"),
+        default="loopback",
+        help="loopback (default, no root): pods on 127/8 addresses, apps use HTTP_PROXY; netns (root): each pod "
+        "in its own network namespace with iptables capture, services by name (docs/local-runtime.md)",
+    )
     parser.add_argument("--no-watch", action="store_true", help="do not watch the folder for changes")
     parser.add_argument(
         "--dashboard",
@@ -58,6 +65,13 @@ def run(args: argparse.Namespace) -> int:
     except AddressError as exc:
         print(f"smi up: {exc}", file=sys.stderr)
         return 2
+    if args.isolation == "netns":
+        from smi.runtime.netns import missing
+
+        reason = missing()
+        if reason is not None:
+            print(f"smi up: --isolation netns: {reason}", file=sys.stderr)
+            return 2
     settings = RuntimeSettings(
         manifests=manifests.resolve(),
         state_dir=statefile.state_dir(args.state_dir).resolve(),
@@ -65,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         mesh=MeshSettings(permissive=args.permissive),
         watch=not args.no_watch,
         mtls=args.mtls,
+        isolation=args.isolation,
     )
     if not args.filename:
         print(
