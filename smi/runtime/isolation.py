@@ -6,9 +6,10 @@ cluster's init container installs).  Per run (prefix ``smi-<6 hex of the state f
 * a hub namespace with a bridge; each pod gets ``<prefix>-<pod ip with dashes>`` with ``eth0``
   on the bridge at an address from ``POD_NETWORK`` (198.18.0.0/16), ``/15`` on-link so the
   service VIPs route out of ``eth0`` (where the OUTPUT rules redirect them first);
-* every Service gets a virtual IP from ``VIP_NETWORK`` (198.19.0.0/16), stable for the run;
+* every Service gets a virtual IP from ``VIP_NETWORK`` (198.19.0.0/17), stable for the run;
   a manifest's ``clusterIP`` is replaced (no address outside 198.18.0.0/15 is ever used);
-  headless services (``clusterIP: None``) keep no address;
+  headless services (``clusterIP: None``) keep no address; ``OUTSIDE_NETWORK`` (198.19.128.0/17)
+  is never allocated: tests put hosts "outside the mesh" there, on the same bridge;
 * ``/etc/netns/<ns>/hosts`` names every service (``svc``, from its own namespace only,
   ``svc.ns``, ``svc.ns.svc``, ``svc.ns.svc.<cluster domain>``) and is rewritten in place when
   services change, so apps call ``http://bookstore.bookstore:8080`` with no proxy settings;
@@ -44,7 +45,8 @@ logger = logging.getLogger(__name__)
 
 ISOLATION_MODES = ("loopback", "netns")
 POD_NETWORK = ipaddress.IPv4Network("198.18.0.0/16")
-VIP_NETWORK = ipaddress.IPv4Network("198.19.0.0/16")
+VIP_NETWORK = ipaddress.IPv4Network("198.19.0.0/17")
+OUTSIDE_NETWORK = ipaddress.IPv4Network("198.19.128.0/17")  # never allocated: hosts outside the mesh (tests)
 LINK_PREFIX = 15  # eth0's prefix length: pods and VIPs on-link
 SIDECAR_GID = 1337
 _PROXY_VARS = re.compile(r"^(HTTPS?_PROXY|NO_PROXY|ALL_PROXY)$", re.IGNORECASE)

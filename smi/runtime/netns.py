@@ -11,7 +11,9 @@ never touches anyone else's namespaces.  API::
     fabric = Fabric(prefix)                    one bridge, in its own namespace "<prefix>-hub"
     fabric.create()                            (sweeps the prefix first)
     fabric.add(name, address, prefix_len=15)   namespace "<prefix>-<name>": lo up, eth0 (veth to the
-                                               bridge) with address/prefix_len; returns the netns name
+                                               bridge) with address/prefix_len; returns the netns name.
+                                               Another process may add members to a running fabric
+                                               with its own ``Fabric(prefix)`` (e.g. a test host)
     fabric.remove(name)                        its processes killed, the namespace (and its veth) deleted
     fabric.destroy()                           every namespace of the prefix, and /etc/netns/<ns>
     sweep(prefix) -> list[str]                 the same, for what a dead owner left
@@ -176,8 +178,7 @@ class Fabric:
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
         self.hub = f"{prefix}-hub"
-        self.members: dict[str, int] = {}  # netns -> index of its hub-side veth
-        self._next = 0
+        self.members: set[str] = set()
 
     def netns(self, name: str) -> str:
         return f"{self.prefix}-{name}"
@@ -191,10 +192,9 @@ class Fabric:
 
     def add(self, name: str, address: str, prefix_len: int = 15) -> str:
         netns = self.netns(name)
-        self._next += 1
-        port = f"v{self._next}"
+        port = "v" + hashlib.sha256(netns.encode()).hexdigest()[:12]  # hub side: unique for any adder
         ip("netns", "add", netns)
-        self.members[netns] = self._next
+        self.members.add(netns)
         try:
             ip("-n", netns, "link", "set", "lo", "up")
             ip("link", "add", "eth0", "netns", netns, "type", "veth", "peer", "name", port, "netns", self.hub)
@@ -209,7 +209,7 @@ class Fabric:
 
     def remove(self, name: str) -> None:
         netns = self.netns(name)
-        self.members.pop(netns, None)
+        self.members.discard(netns)
         delete(netns)
 
     def destroy(self) -> list[str]:

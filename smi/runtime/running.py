@@ -206,7 +206,7 @@ class LocalRuntime:
     def sync(self) -> None:
         """Bring the store in line with the desired objects, then the pods with the Deployments."""
         desired = self.desired()
-        if self.netns is not None:  # services get virtual IPs from 198.19.0.0/16
+        if self.netns is not None:  # services get virtual IPs from 198.19.0.0/17
             desired = self.netns.with_virtual_ips(desired)
         for key in [k for k in self._applied if k not in desired]:
             self.store.delete(key)
