@@ -197,6 +197,11 @@ class LocalDriver:
 
     # -- teardown --------------------------------------------------------------------------------
 
+    def udp_exchange(self, source: Workload, service: str, payload: str) -> str | None:
+        answer = self._ask_tool(source, "/udp", [("service", service), ("payload", payload)])
+        reply = answer.get("reply")
+        return reply if isinstance(reply, str) else None
+
     # -- netns only: hosts outside the mesh --------------------------------------------------------
 
     def pod_ip(self, source: Workload) -> str:
