@@ -90,3 +90,13 @@ def test_host_header_and_sni_are_found_once_complete() -> None:
     assert tls_server_name(client_hello(None)) is None
     assert tls_server_name(b"\x16\x03\x01\x00\x05\x01\x00\x00\xff\xff") is None  # truncated inside: no crash
     assert requested_name(Detected.OPAQUE, b"xyz") is None and name_complete(Detected.OPAQUE, b"")
+
+
+def test_the_config_stream_writes_the_egress_policy_exactly_as_the_codec_does() -> None:
+    import json
+
+    from smi.distribution import canonical
+
+    node = ProxyNode(namespace="a", pod="p", service_account="sa", identity="spiffe://cluster.local/ns/a/sa/sa")
+    for config in (ProxyConfig(node=node), ProxyConfig(node=node, egress=parse_policy({"mode": "deny"}))):
+        assert json.loads(canonical(config)) == encode(config)
