@@ -17,10 +17,11 @@ import asyncio
 import logging
 from typing import cast
 
+from proxy.capture.engines import route_connection
 from proxy.compiled import CompiledConfig
 from proxy.holder import ConfigHolder
 from proxy.metrics import Metrics
-from proxy.outbound import ServiceKey, _labels, target_for
+from proxy.outbound import ServiceKey
 from proxy.targets import LocalReply, Target
 from proxy.udp import framing
 from proxy.udp.sessions import SessionTable, UdpLimits
@@ -175,9 +176,11 @@ class UdpForwardListener(asyncio.DatagramProtocol):
             logger.exception("udp forward %s: datagram from %s dropped", self.service, addr)
 
     def _edge(self, cc: CompiledConfig | None) -> UdpEdge:
+        """The edge from this node to the service, before an endpoint is known."""
         ns, name, _ = self.service
-        labels = _labels(cc, None)
-        return self.stats.edge((*labels[:4], ns, name, *labels[6:]))
+        node = cc.config.node if cc is not None else None
+        source = (node.namespace, node.workload, node.identity) if node is not None else ("", "", "")
+        return self.stats.edge(("outbound", *source, ns, name, "", "", "", ""))
 
     def _received(self, data: bytes, source: tuple[str, int]) -> None:
         now = asyncio.get_running_loop().time()
@@ -199,8 +202,8 @@ class UdpForwardListener(asyncio.DatagramProtocol):
         if self.sessions.full():
             self._edge(cc).drop("too_many_sessions")
             return
-        target = target_for(cc, port, None, metrics=self.metrics, bind_address=self.bind_address)
-        if isinstance(target, LocalReply):
+        target = route_connection(self.holder, port, metrics=self.metrics, bind_address=self.bind_address)
+        if target is None or isinstance(target, LocalReply):
             self._edge(cc).drop("no_route")
             return
         stats = target.stats
