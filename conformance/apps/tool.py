@@ -10,6 +10,8 @@ and does, on request of a driver, what ``curl`` or ``nc`` would do in that pod:
 * ``tcp``: one line to a TCP service, reached the Kubernetes way through
   ``$<SVC>_SERVICE_HOST`` / ``$<SVC>_SERVICE_PORT[_<PORT NAME>]``, answering
   ``{"reply": <line> | null, "error"}`` (``null``: refused or closed without an answer).
+* ``tls``: a TLS handshake (no verification) with an address, ``{"reply", "certificate_sha256", "error"}``:
+  which certificate answered shows whether TLS went end to end.
 * ``udp``: one datagram to a UDP service (same variables), ``{"reply": <datagram> | null, "error"}``
   (``null``: no answer within 2 s; a datagram the mesh denies is dropped, never answered).
 
@@ -23,10 +25,12 @@ kube driver runs with ``kubectl exec``.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import signal
 import socket
+import ssl
 import sys
 import urllib.error
 import urllib.parse
@@ -91,6 +95,26 @@ def udp(service: str, *, payload: str, timeout: float = 2.0) -> dict[str, Any]:
     return {"reply": answer, "error": None if answer is not None else "no answer"}
 
 
+def tls(address: str, *, server_name: str) -> dict[str, Any]:
+    """A TLS handshake with ``address`` (``ip:port``), SNI ``server_name``, no verification: the first
+    line the server sends and the SHA-256 of the certificate it presented (which endpoint answered)."""
+    host, _, port = address.rpartition(":")
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with (
+            socket.create_connection((host, int(port)), timeout=TIMEOUT) as raw,
+            context.wrap_socket(raw, server_hostname=server_name) as conn,
+        ):
+            certificate = conn.getpeercert(binary_form=True) or b""
+            line = conn.makefile("rb").readline().decode("utf-8", "replace").strip()
+    except (OSError, ValueError) as exc:
+        return {"reply": None, "certificate_sha256": None, "error": f"{type(exc).__name__}: {exc}"}
+    digest = hashlib.sha256(certificate).hexdigest()
+    return {"reply": line or None, "certificate_sha256": digest, "error": None}
+
+
 def _parse_header(text: str) -> tuple[str, str]:
     name, _, value = text.partition(":")
     return name.strip(), value.strip()
@@ -118,6 +142,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, tcp(one("service"), payload=one("payload", "ping"), port_name=one("port_name")))
         elif parsed.path == "/udp" and one("service"):
             self._send(200, udp(one("service"), payload=one("payload", "ping")))
+        elif parsed.path == "/tls" and one("address"):
+            self._send(200, tls(one("address"), server_name=one("sni", "outside.example")))
         elif parsed.path == "/healthz":
             self._send(200, {"ok": True})
         else:
