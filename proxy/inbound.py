@@ -13,7 +13,8 @@ source address in ``InboundConfig.peers`` (the socket's peer address, not the he
 claim); an unknown address has no identity and is allowed only in permissive mode.
 
 HTTP ports authorize every request (403 with a short reason, the app never sees it); TCP
-ports authorize once at connect (denied: closed).  UDP is not handled by the sidecar.
+ports authorize once at connect (denied: closed).  UDP ports take framed datagram sessions
+(``proxy.udp``), authorized once per session by UDPRoute rules.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from proxy.runtime import bounded_put
 from proxy.targets import LocalReply, Target
 from proxy.tcp import TcpSplice
 from proxy.upstream import UpstreamPool
+from smi.proxyconfig import PROTOCOL_UDP
 
 if TYPE_CHECKING:
     from proxy.http2.listeners import Http2Hub
@@ -191,6 +193,26 @@ class InboundAcceptor(asyncio.Protocol):
             http1=http1, http2=lambda: hub.server(router, app_h2=lambda: app_h2, peer=self.peer, gate=self.gate)
         )
 
+    def _tcp(self, cc: CompiledConfig, identity: str, port: int) -> asyncio.Protocol | None:
+        """Opaque TCP to the app when the peer's identity is allowed on ``port``; None when denied."""
+        decision = authorize_connection(identity=identity, address=self.address, port=port, inbound=cc.inbound)
+        if isinstance(decision, Deny):
+            stats = self.metrics.edge(inbound_labels(cc, identity))
+            stats.denied += 1
+            logger.info("inbound connection from %s denied: %s", self.peer, decision.reason)
+            return None
+        stats = self.metrics.edge(inbound_labels(cc, identity, decision.rule))
+        target = Target(cc.inbound.app_address, port, 0, "", self.connect_timeout, self.request_timeout, stats)
+        return TcpSplice(target, self.pool, gate=self.gate)
+
+    def _udp(self, cc: CompiledConfig, identity: str, port: int, *, framed: bool) -> asyncio.Protocol | None:
+        """Datagrams framed in this stream to the app's UDP port (``proxy.udp``); None when refused."""
+        from proxy.udp import inbound_udp
+
+        labels = inbound_labels(cc, identity)
+        return inbound_udp(cc, identity=identity, port=port, framed=framed, metrics=self.metrics,
+                           labels=labels, peer=self.peer)  # fmt: skip
+
     def _dispatch(self) -> None:
         transport = self.transport
         assert transport is not None
@@ -225,6 +247,7 @@ class InboundAcceptor(asyncio.Protocol):
             self._refuse("unknown_port", self.metrics.edge(inbound_labels(cc, identity)))
             return
         port = inbound_port.port
+        protocol: asyncio.Protocol | None
         if inbound_port.protocol in (PROTOCOL_HTTP, PROTOCOL_HTTP2):
             router = InboundRouter(
                 holder=self.holder, metrics=self.metrics, port=port, identity=identity, address=self.address,
@@ -232,18 +255,14 @@ class InboundAcceptor(asyncio.Protocol):
             )  # fmt: skip
             protocol = self._http(router, app_h2=inbound_port.protocol == PROTOCOL_HTTP2)
         elif inbound_port.protocol == PROTOCOL_TCP:
-            decision = authorize_connection(identity=identity, address=self.address, port=port, inbound=cc.inbound)
-            if isinstance(decision, Deny):
-                stats = self.metrics.edge(inbound_labels(cc, identity))
-                stats.denied += 1
-                logger.info("inbound connection from %s denied: %s", self.peer, decision.reason)
-                transport.close()
-                return
-            stats = self.metrics.edge(inbound_labels(cc, identity, decision.rule))
-            target = Target(cc.inbound.app_address, port, 0, "", self.connect_timeout, self.request_timeout, stats)
-            protocol = TcpSplice(target, self.pool, gate=self.gate)
+            protocol = self._tcp(cc, identity, port)
+        elif inbound_port.protocol == PROTOCOL_UDP:  # datagrams framed in this stream (proxy.udp)
+            protocol = self._udp(cc, identity, port, framed=parsed is not None)
         else:
             self._refuse("unsupported_protocol", self.metrics.edge(inbound_labels(cc, identity)))
+            return
+        if protocol is None:
+            transport.close()
             return
         if self.gate is not None:
             self.gate.closed(self)  # the protocol it is handed to counts it from now on

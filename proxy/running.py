@@ -91,6 +91,8 @@ class ProxySettings:
     max_connections: int = 0  # open connections per data listener (0: from the open-files limit, proxy.admission)
     drain_grace: float = 5.0  # seconds to finish in-flight requests after SIGTERM before exiting
     h1_over_h2: bool = False  # the app's HTTP/1.1 requests ride multiplexed HTTP/2 to peer sidecars (proxy.http2)
+    capture: bool = True  # the outbound listener reads SO_ORIGINAL_DST and sniffs (proxy.capture)
+    udp_forwards: tuple[Forward, ...] = ()  # UDP listeners bound to one service port each (proxy.udp)
 
 
 MTLS_MODES = ("strict", "permissive", "off")
@@ -165,6 +167,7 @@ class Proxy:
         self._listeners: list[InboundListener] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._admin: asyncio.AbstractServer | None = None
+        self._datagram: list[asyncio.BaseTransport] = []  # UDP listeners (proxy.udp)
         self.stream: ConfigStreamClient | None = None
         self.gates: dict[str, ConnectionGate] = {}  # per data listener: connection cap and draining
         self.draining = False
@@ -279,6 +282,13 @@ class Proxy:
                 holder=self.holder, metrics=self.metrics, pool=self.pool, bind_address=s.bind_address,
                 limits=s.http_limits, gate=self._gate("outbound"), http2=self.http2, h1_over_h2=s.h1_over_h2,
             )  # fmt: skip
+            if s.capture:  # redirected connections: original destination, sniffing, egress
+                from proxy.capture import capture_outbound
+
+                factory = capture_outbound(
+                    factory, holder=self.holder, metrics=self.metrics, pool=self.pool, registry=self.registry,
+                    bind_address=s.bind_address, limits=s.http_limits, gate=self.gates.get("outbound"),
+                )  # fmt: skip
             await self._listen("outbound", factory, s.outbound)
         if s.inbound is not None:
             inbound_gate = self._gate("inbound")
@@ -301,6 +311,7 @@ class Proxy:
                 await self._listen_inbound(inbound, s.inbound)
             else:
                 await self._listen("inbound", inbound, s.inbound)
+        await self._start_udp(s)
         for fw in s.forwards:
             factory = forward_factory(
                 holder=self.holder,
@@ -329,7 +340,23 @@ class Proxy:
             self._tasks.append(asyncio.get_running_loop().create_task(self.stream.run(), name="config-stream"))
         logger.info("proxy listening: %s", ", ".join(f"{k}={a[0]}:{a[1]}" for k, a in self.addresses.items()))
 
+    async def _start_udp(self, s: ProxySettings) -> None:
+        """UDP counters always (inbound udp ports), and one listener per ``--udp-forward``."""
+        from proxy.udp.outbound import start_udp_forward
+        from proxy.udp.stats import udp_stats_for
+
+        self.registry.register(udp_stats_for(self.metrics))
+        for fw in s.udp_forwards:
+            service = (fw.namespace, fw.service, fw.port)
+            self._datagram.append(await start_udp_forward(
+                address=fw.listen, holder=self.holder, metrics=self.metrics, pool=self.pool, service=service,
+                bind_address=s.bind_address,
+            ))  # fmt: skip
+            self.addresses[f"udp:{fw.service}.{fw.namespace}:{fw.port}"] = fw.listen
+
     async def stop(self) -> None:
+        for transport in self._datagram:
+            transport.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -23,6 +23,7 @@ from proxy.init.rules import (
     CaptureSettings,
     cleanup_rules,
     install_rules,
+    udp_service_rules,
 )
 from smi.proxyconfig.capture import parse_cidrs, parse_ports
 
@@ -42,4 +43,5 @@ __all__ = [
     "original_destination",
     "parse_cidrs",
     "parse_ports",
+    "udp_service_rules",
 ]

@@ -89,6 +89,11 @@ def register(subparsers: Any) -> None:
     mtls.add_argument("--trust-domain", default="cluster.local", help="SPIFFE trust domain; default cluster.local")
     parser.add_argument("--h1-over-h2", action="store_true",
                         help="carry the app's HTTP/1.1 requests to peer sidecars on multiplexed HTTP/2 (docs/proxy.md)")
+    parser.add_argument("--udp-forward", type=parse_forward, action="append", default=[],
+                        metavar="LISTEN_ADDR:PORT=SERVICE.NAMESPACE:PORT",
+                        help="a UDP listener for one service's UDP port (repeatable); sessions go over mTLS")
+    parser.add_argument("--no-capture", dest="capture", action="store_false",
+                        help="outbound listener: skip SO_ORIGINAL_DST and sniffing (HTTP proxy use only)")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     parser.set_defaults(func=main)
 
@@ -167,6 +172,8 @@ def main(args: argparse.Namespace) -> int:
         max_connections=max(args.max_connections, 0),
         drain_grace=max(args.drain_grace, 0.0),
         h1_over_h2=args.h1_over_h2,
+        capture=args.capture,
+        udp_forwards=tuple(args.udp_forward),
     )
     if settings.config_file is not None:
         try:

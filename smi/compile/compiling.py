@@ -62,6 +62,7 @@ class Compiler:
             trust_domain=self.settings.trust_domain,
             outbound=outbound_for(index, plan, namespace=namespace, identity=identity),
             inbound=inbound_for(index, plan, found),
+            egress=self.settings.egress,
         )
 
     def statuses(self, snapshot: Snapshot) -> Mapping[ObjectKey, ObjectStatus]:

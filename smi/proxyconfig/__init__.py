@@ -26,6 +26,8 @@ Config stream (served by ``smi.distribution``; consumed by ``proxy``)::
 
 from smi.proxyconfig.codec import decode, encode
 from smi.proxyconfig.types import (
+    EGRESS_ALLOW,
+    EGRESS_DENY,
     PROTOCOL_HTTP,
     PROTOCOL_HTTP2,
     PROTOCOL_TCP,
@@ -34,6 +36,8 @@ from smi.proxyconfig.types import (
     Cluster,
     DeniedNamespace,
     DeniedServices,
+    EgressPolicy,
+    EgressRule,
     Endpoint,
     HttpMatch,
     InboundConfig,
@@ -48,6 +52,8 @@ from smi.proxyconfig.types import (
 )
 
 __all__ = [
+    "EGRESS_ALLOW",
+    "EGRESS_DENY",
     "PROTOCOL_HTTP",
     "PROTOCOL_HTTP2",
     "PROTOCOL_TCP",
@@ -56,6 +62,8 @@ __all__ = [
     "Cluster",
     "DeniedNamespace",
     "DeniedServices",
+    "EgressPolicy",
+    "EgressRule",
     "Endpoint",
     "HttpMatch",
     "InboundConfig",

@@ -1,0 +1,46 @@
+"""The three things capture (``proxy.capture``) and UDP (``proxy.udp``) take from the HTTP/TCP engines.
+
+One seam, so the engines can change without touching capture:
+
+    http_protocol(router, pool, limits, gate)       the HTTP server protocol for one connection
+    route_connection(holder, port, metrics, bind)  split + balance one connection to a service port
+    splice(target, pool, gate)                      opaque TCP to a target (mTLS to a meshed endpoint)
+
+``gate`` is the outbound listener's ``ConnectionGate``: a captured connection counts against the
+listener's cap and is drained on SIGTERM like any other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from proxy.admission import ConnectionGate
+from proxy.compiled import PortRoute
+from proxy.holder import ConfigHolder
+from proxy.httpshell import HttpServerProtocol
+from proxy.limits import HttpLimits
+from proxy.metrics import Metrics
+from proxy.outbound import target_for
+from proxy.targets import LocalReply, Router, Target
+from proxy.tcp import TcpSplice
+from proxy.upstream import UpstreamPool
+
+
+def http_protocol(
+    router: Router, pool: UpstreamPool, limits: HttpLimits, gate: ConnectionGate | None = None
+) -> asyncio.Protocol:
+    return HttpServerProtocol(router=router, pool=pool, limits=limits, gate=gate)
+
+
+def route_connection(
+    holder: ConfigHolder, port: PortRoute, *, metrics: Metrics, bind_address: str
+) -> Target | LocalReply | None:
+    """None when there is no config."""
+    runtime = holder.runtime
+    if runtime is None:
+        return None
+    return target_for(runtime, port, None, metrics=metrics, bind_address=bind_address)
+
+
+def splice(target: Target, pool: UpstreamPool, gate: ConnectionGate | None = None) -> asyncio.Protocol:
+    return TcpSplice(target, pool, gate=gate)
