@@ -149,7 +149,7 @@ def test_pods_are_isolated_named_and_swept_after_a_crash(work: Path) -> None:
             assert stranger in netns.namespaces()
         finally:
             again.close()
-        wait_for("the runtime's namespaces to be removed on stop", lambda: not ours(prefix), limit=30)
+        wait_for("the runtime's namespaces to be removed on stop", lambda: not ours(prefix), within=30)
         assert not (netns.ETC_NETNS / tool_ns).exists()
         assert stranger in netns.namespaces()
     finally:
