@@ -42,6 +42,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    from smi.runtime import quietoutput
+
+    quietoutput.install()  # first: a closed pipe or terminal must never stop the shutdown
+
     from smi.compile import MeshSettings
     from smi.runtime import statefile
     from smi.runtime.addresses import AddressAllocator, AddressError

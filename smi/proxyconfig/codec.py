@@ -43,9 +43,7 @@ def _decode(tp: Any, data: Any) -> Any:
         if not isinstance(data, dict):
             raise ValueError(f"{tp.__name__}: expected an object, got {type(data).__name__}")
         hints = _hints(tp)
-        kwargs = {
-            f.name: _decode(hints[f.name], data[f.name]) for f in dataclasses.fields(tp) if f.name in data
-        }
+        kwargs = {f.name: _decode(hints[f.name], data[f.name]) for f in dataclasses.fields(tp) if f.name in data}
         return tp(**kwargs)
     if tp is int and isinstance(data, bool):
         raise ValueError("expected an integer, got a boolean")

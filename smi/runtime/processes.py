@@ -7,7 +7,8 @@ so stopping kills the whole group: children the app spawned go too.  Stopping is
 the group, a bounded wait, then SIGKILL.  Output goes to a log file (appended over restarts).
 
 Each child's environment carries ``SMI_RUNTIME_ID``; ``smi down`` uses it to find (and only
-ever kill) processes of a runtime that died without cleaning up.
+ever kill) processes of a runtime that died without cleaning up.  Every child also gets the
+kernel's parent-death signal (``smi.runtime.lifeline``): it dies with the runtime.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from smi.runtime.backoff import Backoff
+from smi.runtime.lifeline import die_with_parent
 
 logger = logging.getLogger(__name__)
 
@@ -165,6 +167,7 @@ class Supervised:
                 stdout=log,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=die_with_parent(os.getpid()),
             )
         self.started_at = time.time()
 

@@ -40,6 +40,7 @@ from smi.model import Deployment, Namespace, ObjectKey, ObjectMeta, Pod, Resourc
 from smi.proxyconfig import ProxyConfig
 from smi.runtime import pods as podsynth
 from smi.runtime.addresses import AddressAllocator
+from smi.runtime.draining import DRAIN_GRACE, callers_caught_up
 from smi.runtime.environment import app_argv, app_environment, plan_forwards, sidecar_argv
 from smi.runtime.folders import ManifestFolder
 from smi.runtime.leftovers import MARKER
@@ -278,7 +279,10 @@ class LocalRuntime:
         task.add_done_callback(self._stopping.discard)
 
     async def _stop_and_forget(self, runner: PodRunner) -> None:
-        await runner.stop()
+        moving = not self.stopped.is_set() and self.config is not None  # a pod change: callers move off it first
+        if moving and self.config is not None and not await callers_caught_up(self.config, self.pods.values()):
+            logger.warning("Not every caller has dropped pod %s/%s yet; stopping it anyway", *runner.key)
+        await runner.stop(sidecar_grace=DRAIN_GRACE)
         if self.tls is not None:
             self.tls.forget(*runner.key)
 
