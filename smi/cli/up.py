@@ -31,6 +31,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="mutual TLS between sidecars: strict (default; plain text refused), permissive (plain text accepted "
         "and counted, for migration) or off (no CA, plain text everywhere, for debugging)",
     )
+    parser.add_argument(
+        "--max-pods",
+        type=int,
+        default=64,
+        metavar="N",
+        help="run at most N pods (replicas beyond it are not started, and that is reported); default 64",
+    )
+    parser.add_argument(
+        "--cert-lifetime",
+        type=_duration,
+        metavar="DURATION",
+        help="lifetime of the workload and control-plane certificates (e.g. 20s, 10m, 24h; for drills); "
+        "default: the CA's (24h)",
+    )
     parser.add_argument("--no-watch", action="store_true", help="do not watch the folder for changes")
     parser.add_argument(
         "--dashboard",
@@ -39,6 +53,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="live traffic view: redrawn (live), printed frames (plain), or none; auto = live on a terminal",
     )
     parser.set_defaults(func=run)
+
+
+def _duration(text: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600}
+    number, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
+    try:
+        seconds = float(number) * units[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a duration like 20s, 10m or 24h, got {text!r}") from None
+    if not 5 <= seconds <= 366 * 86400:
+        raise argparse.ArgumentTypeError(f"must be between 5s and 366 days, got {text!r}")
+    return seconds
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
         mesh=MeshSettings(permissive=args.permissive),
         watch=not args.no_watch,
         mtls=args.mtls,
+        max_pods=args.max_pods,
+        cert_lifetime=args.cert_lifetime,
     )
     if not args.filename:
         print(

@@ -51,6 +51,7 @@ from smi.state import Snapshot, Store
 logger = logging.getLogger(__name__)
 
 WATCH_DEBOUNCE_MS = 50
+DEFAULT_MAX_PODS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,8 @@ class RuntimeSettings:
     mesh: MeshSettings = field(default_factory=MeshSettings)
     watch: bool = True
     mtls: str = "strict"  # strict | permissive | off
+    max_pods: int = DEFAULT_MAX_PODS  # pods the runtime runs at most (replicas beyond it are not started)
+    cert_lifetime: float | None = None  # workload (and control plane) certificate lifetime, seconds; None: the CA's
 
     def __post_init__(self) -> None:
         if self.mtls not in MTLS_MODES:
@@ -72,6 +75,7 @@ class Report:
     """What the runtime tells its user: problems in the manifests and notable events."""
 
     problems: list[str] = field(default_factory=list)
+    limits: dict[str, str] = field(default_factory=dict)  # what the runtime did not do, by object (e.g. replicas)
     events: deque[str] = field(default_factory=lambda: deque(maxlen=50))
     printer: Callable[[str], None] | None = None
 
@@ -208,18 +212,40 @@ class LocalRuntime:
             owner = runner.pod.meta.annotations.get(podsynth.OWNER_ANNOTATION, "")
             if ObjectKey(Deployment.KIND, runner.pod.meta.namespace, owner) not in deployments:
                 self._stop_pod(runner, "its Deployment is gone")
-        for deployment in deployments.values():
+        for name in [n for n in self.report.limits if n not in {str(k) for k in deployments}]:
+            del self.report.limits[name]
+        budget = self.settings.max_pods
+        for key in sorted(deployments):
+            deployment = deployments[key]
+            replicas = self._capped(key, deployment.replicas, budget)
+            budget -= replicas
             mine = [r for r in self.pods.values() if podsynth.owned_by(r.pod, deployment)]
             current = [r for r in mine if podsynth.is_current(r.pod, deployment)]
             old = [r for r in mine if not podsynth.is_current(r.pod, deployment)]
-            for _ in range(deployment.replicas - len(current)):
+            for _ in range(replicas - len(current)):
                 current.append(self._start_pod(deployment, snapshot))
-            for runner in current[deployment.replicas :]:
+            for runner in current[replicas:]:
                 self._stop_pod(runner, "scaled down")
-            ready = sum(1 for r in current[: deployment.replicas] if r.ready)
-            if old and ready >= deployment.replicas:
+            ready = sum(1 for r in current[:replicas] if r.ready)
+            if old and ready >= replicas:
                 for runner in old:
                     self._stop_pod(runner, "replaced by the new template")
+
+    def _capped(self, key: ObjectKey, wanted: int, budget: int) -> int:
+        """``wanted`` replicas within what is left of ``--max-pods``; a cap is reported once and listed."""
+        allowed = max(0, min(wanted, budget))
+        name = str(key)
+        if allowed < wanted:
+            text = (
+                f"{key}: replicas {wanted}: the local runtime runs at most {self.settings.max_pods} pods "
+                f"(smi up --max-pods); running {allowed}"
+            )
+            if self.report.limits.get(name) != text:
+                self.report.limits[name] = text
+                self.report.event(text)
+        else:
+            self.report.limits.pop(name, None)
+        return allowed
 
     def _start_pod(self, deployment: Deployment, snapshot: Snapshot) -> PodRunner:
         name = podsynth.pod_name(deployment, rng=self._rng)
