@@ -44,6 +44,9 @@ class CertificateRequestFailed(Exception):
         self.status = status
 
 
+RETRY_FLOOR = 0.05  # seconds: the shortest retry delay near expiry
+
+
 def _utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
@@ -127,6 +130,18 @@ class CertificateManager:
         delay: float = min(self._retry_max, self._retry_initial * 2**attempt)
         return delay * self._rng.uniform(0.5, 1.0)
 
+    def retry_delay(self, attempt: int) -> float:
+        """The backoff, but never more than a tenth of the current certificate's remaining life.
+
+        A renewal that fails with a short-lived certificate (20 s in drills) must retry
+        several times before expiry, not once 30 s later.
+        """
+        delay = self._backoff(attempt)
+        if self.current is not None:
+            remaining = (self.current.not_after - self._clock()).total_seconds()
+            delay = min(delay, max(RETRY_FLOOR, remaining / 10))
+        return delay
+
     def _publish(self, material: WorkloadMaterial) -> None:
         self.current = material
         self._changed.set()
@@ -145,7 +160,7 @@ class CertificateManager:
                 material = await self.fetch()
             except CertificateRequestFailed as e:
                 self.failures += 1
-                delay = self._backoff(attempt)
+                delay = self.retry_delay(attempt)
                 attempt += 1
                 if deadline is not None and loop.time() + delay > deadline:
                     raise

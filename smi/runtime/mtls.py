@@ -74,12 +74,19 @@ class RuntimeTls:
         self.write_bundle()
 
     @classmethod
-    def open(cls, *, state_dir: Path, mode: str, trust_domain: str, runtime_address: str) -> RuntimeTls:
+    def open(
+        cls, *, state_dir: Path, mode: str, trust_domain: str, runtime_address: str, cert_lifetime: float | None = None
+    ) -> RuntimeTls:
+        """``cert_lifetime`` (seconds): the workloads' and the control plane's certificates (default: the CA's)."""
+        import datetime
+
         from smi.identity import CAStoreError
+        from smi.identity.authority import DEFAULT_LEAF_LIFETIME
 
         directory = state_dir / CA_DIR
+        lifetime = DEFAULT_LEAF_LIFETIME if cert_lifetime is None else datetime.timedelta(seconds=cert_lifetime)
         try:
-            ca = CertificateAuthority.open(directory, trust_domain=trust_domain)
+            ca = CertificateAuthority.open(directory, trust_domain=trust_domain, leaf_lifetime=lifetime)
         except (CAStoreError, OSError, ValueError) as e:
             where = "" if str(directory) in str(e) else f"{directory}: "
             raise RuntimeTlsError(

@@ -131,6 +131,7 @@ class LocalRuntime:
                 mode=self.settings.mtls,
                 trust_domain=self.settings.mesh.trust_domain,
                 runtime_address=self.allocator.runtime_address,
+                cert_lifetime=self.settings.cert_lifetime,
             )
         self.config = ConfigService(
             store=self.store,
