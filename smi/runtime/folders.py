@@ -143,6 +143,7 @@ class ManifestFolder:
         return path.name if self.root.is_file() else str(path.relative_to(self.root))
 
     def rescan(self) -> Changes:
+        before_conflicts = set(self.conflicts())
         seen: set[str] = set()
         changed: list[str] = []
         problems: list[str] = []
@@ -174,7 +175,6 @@ class ManifestFolder:
         removed = [source for source in self.files if source not in seen]
         for source in removed:
             del self.files[source]
-        before_conflicts = set(self.conflicts())
         self._update_owners()
         problems.extend(c for c in self.conflicts() if c not in before_conflicts)
         return Changes(changed_files=tuple(changed), removed_files=tuple(removed), problems=tuple(problems))
