@@ -60,6 +60,15 @@ def _write_private(path: Path, text: str, *, mode: int) -> None:
     tmp.replace(path)
 
 
+def _private_dirs(top: Path, leaf: Path) -> None:
+    """``top`` and every folder down to ``leaf`` exist with mode 0700 (only the runtime's user enters)."""
+    leaf.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for folder in (leaf, *leaf.parents):
+        folder.chmod(0o700)
+        if folder == top:
+            break
+
+
 class RuntimeTls:
     def __init__(self, *, state_dir: Path, mode: str, ca: CertificateAuthority, runtime_address: str) -> None:
         if mode not in ("strict", "permissive"):
@@ -134,6 +143,7 @@ class RuntimeTls:
         account = pod.spec.service_account or "default"
         token = self.tokens.mint(namespace=pod.meta.namespace, pod=pod.meta.name, service_account=account)
         path = self.pod_dir(pod.meta.namespace, pod.meta.name) / TOKEN_FILE
+        _private_dirs(self.state_dir / PODS_DIR, path.parent)
         _write_private(path, token + "\n", mode=0o600)
         self.write_bundle()
         return PodCredentials(service_account=account, token_file=path)
