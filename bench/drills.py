@@ -5,7 +5,8 @@ load), runs a fixed-rate load (``--workers`` kept-alive clients at ``--rate`` re
 each) through the buyer's sidecar, makes its change, waits until the change is visible in
 the answers, and stops.  "Recovered in" is the time from the first failed request to the
 last (0 when none failed).  Drills (``tests/drills/scenarios.py``): weight-edit,
-rolling-update, pod-stop, sidecar-restart-second-replica, control-plane-pause.
+rolling-update, pod-stop, sidecar-restart-second-replica, control-plane-pause, and
+controller-restart (kopf on kmock feeding real sidecars, ``tests/drills/controller_drill.py``).
 
     python bench/drills.py [--drill NAME ...] [--workers 4] [--rate 100]
 

@@ -214,10 +214,20 @@ def control_plane_pause(work: Path, *, workers: int = 4) -> DrillResult:
             return load.result("control-plane-pause")
 
 
+def controller_restart(work: Path, *, workers: int = 4) -> DrillResult:
+    """``smi controller``'s operator (kopf on kmock) restarted 3 times under load (``controller_drill``)."""
+    import asyncio
+
+    from tests.drills.controller_drill import controller_restart as drill
+
+    return asyncio.run(drill(work, workers=workers))
+
+
 DRILLS: dict[str, Callable[..., DrillResult]] = {
     "weight-edit": weight_edit,
     "rolling-update": rolling_update,
     "pod-stop": pod_stop,
     "sidecar-restart-second-replica": sidecar_restart_with_second_replica,
     "control-plane-pause": control_plane_pause,
+    "controller-restart": controller_restart,
 }

@@ -52,3 +52,9 @@ def sidecar_retries_connects() -> bool:
 )
 def test_a_killed_sidecar_with_a_second_replica_loses_no_request(tmp_path: Path) -> None:
     no_failure(scenarios.sidecar_restart_with_second_replica(tmp_path))
+
+
+async def test_a_controller_restart_under_load_loses_no_request(tmp_path: Path) -> None:
+    from tests.drills.controller_drill import controller_restart
+
+    no_failure(await controller_restart(tmp_path))
