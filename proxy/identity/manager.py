@@ -120,7 +120,11 @@ class CertificateManager:
         if self._ca_ssl is not None:
             return self._ca_ssl
         bundle = self.current.bundle_pem if self.current is not None else self._bootstrap_bundle
-        return control_plane_client_context(bundle) if bundle else None
+        if not bundle:
+            return None
+        # the current certificate goes along: where bootstrap tokens are one-time, it proves a renewal
+        current = self.current if self.current is not None and not self.current.expired(self._clock()) else None
+        return control_plane_client_context(bundle, current)
 
     def renew_delay(self, material: WorkloadMaterial, *, received: datetime.datetime) -> float:
         remaining = (material.not_after - received).total_seconds()

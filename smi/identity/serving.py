@@ -118,12 +118,17 @@ class ControlPlaneTls:
             ssl_object.context = self.context
 
 
-def request_peer_identity(request: web.Request) -> str | None:
-    """The SPIFFE id of the verified client certificate of an aiohttp request, if any."""
+def request_peer_certificate(request: web.Request) -> x509.Certificate | None:
+    """The verified client certificate of an aiohttp request over TLS, if any."""
     transport = request.transport
     ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
     der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
-    if not der:
+    return x509.load_der_x509_certificate(der) if der else None
+
+
+def request_peer_identity(request: web.Request) -> str | None:
+    """The SPIFFE id of the verified client certificate of an aiohttp request, if any."""
+    cert = request_peer_certificate(request)
+    if cert is None:
         return None
-    cert = x509.load_der_x509_certificate(der)
     return next((uri for uri in x509s.uri_sans(cert) if uri.startswith("spiffe://")), None)

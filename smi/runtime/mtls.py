@@ -139,9 +139,15 @@ class RuntimeTls:
         return self.state_dir / PODS_DIR / namespace / pod
 
     def admit(self, pod: Pod) -> PodCredentials:
-        """Mint the pod's bootstrap token (any earlier one of that pod is revoked) into a 0600 file."""
+        """Mint the pod's one-time bootstrap token (any earlier one of that pod is revoked) into a 0600 file.
+
+        The sidecar spends it on its first certificate and renews with that certificate; call
+        again before every sidecar (re)start.
+        """
         account = pod.spec.service_account or "default"
-        token = self.tokens.mint(namespace=pod.meta.namespace, pod=pod.meta.name, service_account=account)
+        token = self.tokens.mint(
+            namespace=pod.meta.namespace, pod=pod.meta.name, service_account=account, one_time=True
+        )
         path = self.pod_dir(pod.meta.namespace, pod.meta.name) / TOKEN_FILE
         _private_dirs(self.state_dir / PODS_DIR, path.parent)
         _write_private(path, token + "\n", mode=0o600)

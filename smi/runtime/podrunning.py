@@ -70,6 +70,7 @@ class PodRunner:
         forwards: tuple[Forward, ...],
         log_dir: Path,
         on_ready: Callable[[PodRunner], None],
+        before_sidecar_start: Callable[[], None] | None = None,
     ) -> None:
         self.pod = pod
         self.forwards = forwards
@@ -82,6 +83,7 @@ class PodRunner:
             env=sidecar[1],
             log_path=log_dir / "sidecar.log",
             on_change=self._poke,
+            before_start=before_sidecar_start,
         )
         self.apps = {
             container: Supervised(

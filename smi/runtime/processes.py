@@ -70,6 +70,7 @@ class Supervised:
         cwd: str | None = None,
         backoff: Backoff = Backoff(),
         on_change: Callable[[], None] | None = None,
+        before_start: Callable[[], None] | None = None,
     ) -> None:
         self.name = name
         self.argv = list(argv)
@@ -78,6 +79,7 @@ class Supervised:
         self.cwd = cwd
         self.backoff = backoff
         self.on_change = on_change
+        self.before_start = before_start  # runs before every (re)start, e.g. a fresh one-time token
         self.process: asyncio.subprocess.Process | None = None
         self.restarts = 0
         self.failures = 0
@@ -157,6 +159,8 @@ class Supervised:
         self._set_state("stopped")
 
     async def _spawn(self) -> None:
+        if self.before_start is not None:
+            self.before_start()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.process = await asyncio.create_subprocess_exec(

@@ -271,8 +271,9 @@ class LocalRuntime:
             apps[container.name] = (argv, env, container.working_dir)
         sidecar_env = {**self._inherited, **extra, "PYTHONUNBUFFERED": "1"}
         sidecar_args = sidecar_argv(pod=pod, control_plane=self.config_url, forwards=forwards)
-        if self.tls is not None:
-            sidecar_args += self.tls.sidecar_flags(self.tls.admit(pod))
+        tls = self.tls
+        if tls is not None:
+            sidecar_args += tls.sidecar_flags(tls.admit(pod))
         runner = PodRunner(
             pod=pod,
             apps=apps,
@@ -280,11 +281,23 @@ class LocalRuntime:
             forwards=forwards,
             log_dir=self.settings.state_dir / "logs" / pod.meta.namespace / name,
             on_ready=self._pod_ready_changed,
+            # a one-time token is spent by the sidecar's first certificate: every (re)start gets a new one
+            before_sidecar_start=self._readmitter(pod),
         )
         self.pods[runner.key] = runner
         runner.start()
         self.report.event(f"started pod {pod.meta.namespace}/{name} at {pod.pod_ip}")
         return runner
+
+    def _readmitter(self, pod: Pod) -> Callable[[], None] | None:
+        tls = self.tls
+        if tls is None:
+            return None
+
+        def readmit() -> None:
+            tls.admit(pod)
+
+        return readmit
 
     def _pod_ready_changed(self, runner: PodRunner) -> None:
         if runner.key not in self.pods:

@@ -214,6 +214,34 @@ def control_plane_pause(work: Path, *, workers: int = 4) -> DrillResult:
             return load.result("control-plane-pause")
 
 
+def short_cert_lifetime(work: Path, *, workers: int = 4, lifetime: int = 6, lifetimes: int = 3) -> DrillResult:
+    """``smi up --cert-lifetime 6s`` under load for three lifetimes: renewals (by certificate, the
+    bootstrap token being one-time) keep every sidecar's certificate valid, and no request fails."""
+    folder = work / "manifests"
+    write_mesh(folder)
+    with mesh_in(work, folder, "--cert-lifetime", f"{lifetime}s") as mesh:
+        mesh.wait_ready(["buyer", "store-v1"])
+        with Load(proxy=buyer_proxy(mesh), url=URL, workers=workers) as load:
+            _started(mesh, load)
+            seen: dict[str, set[float]] = {}
+            expired: list[str] = []
+
+            def renewed_enough() -> bool:
+                now = time.time()
+                for pod in mesh.status()["pods"]:
+                    expiry = pod["sidecar"].get("certificate_expiry")
+                    if expiry is None:
+                        continue
+                    if expiry <= now:
+                        expired.append(f"{pod['name']}: certificate expired at {expiry:.0f}, now {now:.0f}")
+                    seen.setdefault(pod["name"], set()).add(expiry)
+                return len(seen) == 2 and all(len(e) > lifetimes for e in seen.values())
+
+            wait_for("every sidecar renewed several times", renewed_enough, limit=lifetime * (lifetimes + 4), every=0.5)
+            assert not expired, expired
+            return load.result("short-cert-lifetime")
+
+
 def controller_restart(work: Path, *, workers: int = 4) -> DrillResult:
     """``smi controller``'s operator (kopf on kmock) restarted 3 times under load (``controller_drill``)."""
     import asyncio
@@ -229,5 +257,6 @@ DRILLS: dict[str, Callable[..., DrillResult]] = {
     "pod-stop": pod_stop,
     "sidecar-restart-second-replica": sidecar_restart_with_second_replica,
     "control-plane-pause": control_plane_pause,
+    "short-cert-lifetime": short_cert_lifetime,
     "controller-restart": controller_restart,
 }

@@ -58,3 +58,7 @@ async def test_a_controller_restart_under_load_loses_no_request(tmp_path: Path) 
     from tests.drills.controller_drill import controller_restart
 
     no_failure(await controller_restart(tmp_path))
+
+
+def test_short_certificate_lifetimes_keep_every_certificate_valid_and_lose_no_request(tmp_path: Path) -> None:
+    no_failure(scenarios.short_cert_lifetime(tmp_path))
