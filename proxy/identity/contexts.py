@@ -126,9 +126,13 @@ class ResumingClientContext(ssl.SSLContext):
     ) -> ssl.SSLObject:
         if session is None and isinstance(server_hostname, str):
             session = self.usable_session(server_hostname)
-        return super().wrap_bio(
+        ssl_object = super().wrap_bio(
             incoming, outgoing, server_side=server_side, server_hostname=server_hostname, session=session
         )
+        # the certificate this handshake presents is the one loaded now: a renewal may replace
+        # it before the connection's session is remembered
+        ssl_object.own_not_after = self.not_after  # type: ignore[attr-defined]
+        return ssl_object
 
     def usable_session(self, name: str, *, now: float | None = None) -> ssl.SSLSession | None:
         """The cached session for ``name`` while it is safe to resume (dropped once it is not)."""
@@ -155,7 +159,8 @@ class ResumingClientContext(ssl.SSLContext):
             return
         lifetime = min(session.timeout, session.ticket_lifetime_hint or session.timeout)
         # stop offering it a margin early: the server checks the same expiry a moment later
-        expiry = min(session.time + lifetime, self.not_after, _peer_not_after(ssl_object)) - RESUMPTION_MARGIN
+        own = getattr(ssl_object, "own_not_after", self.not_after)
+        expiry = min(session.time + lifetime, own, _peer_not_after(ssl_object)) - RESUMPTION_MARGIN
         if expiry <= time.time():
             return
         if len(self.sessions) > 4096:

@@ -8,8 +8,10 @@ it peeks at the first byte (``MSG_PEEK``); ``0x16`` starts a TLS handshake recor
   reason: ``expired_certificate``, ``unknown_ca``, ``no_client_certificate`` or
   ``handshake_failed``.  The peer's SPIFFE id is then checked with the optional
   ``authorize`` callback (``identity_denied`` when it says no).  A *resumed* handshake whose
-  client certificate has expired since the session was made is refused
-  (``expired_resumption``): resumption never outlives the certificate.
+  client certificate had expired when its ClientHello arrived is refused
+  (``expired_resumption``): resumption never outlives the certificate.  (The arrival time,
+  not the handshake's end: a handshake stalled by a busy event loop does not turn a session
+  offered in time into a refusal.)
 * plain text: refused in strict mode (``plaintext_refused``); accepted in permissive
   mode, for migration, and counted as ``plaintext_accepted`` so metrics show it.
 
@@ -26,6 +28,7 @@ import enum
 import logging
 import socket
 import ssl
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -117,6 +120,7 @@ async def upgrade_accepted(
     sock.setblocking(False)
     try:
         first = await _first_byte(sock, handshake_timeout)
+        hello_at = time.time()  # when the ClientHello (and any session it offers) arrived
         if not first:
             sock.close()
             return None
@@ -138,7 +142,7 @@ async def upgrade_accepted(
         sock.close()
         return None
     ssl_object = transport.get_extra_info("ssl_object")
-    if refuse_expired_resumption(ssl_object):
+    if refuse_expired_resumption(ssl_object, now=hello_at):
         stats.count("expired_resumption")
         logger.info("Refused an inbound connection: resumed a session whose client certificate has expired")
         transport.abort()
