@@ -1,7 +1,10 @@
 """Client of the control plane's config stream (protocol in ``smi.proxyconfig``'s docstring).
 
-One long-lived GET; each ``{"type": "config"}`` line is decoded and swapped in; heartbeats
-keep the read timeout from firing.  When the stream cannot be opened or breaks, the last
+One long-lived GET; each ``{"type": "config"}`` line is decoded and swapped in.  The server
+sends a heartbeat line after 5 s without a message (``smi.distribution.server``); silence for
+``SILENCE_LIMIT`` (three heartbeats) means the stream is dead even though its TCP connection
+looks open (a frozen or partitioned control plane): ``smi_config_stream_up`` drops to 0 and the
+client reconnects.  When the stream cannot be opened or breaks, the last
 good config stays active and the client reconnects with exponential backoff and jitter
 (the delay resets after a config arrives).  An invalid message is counted and logged and
 changes nothing.
@@ -34,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 STREAM_PATH = "/v1/config/stream"
 MAX_LINE = 64 * 1024 * 1024
+SILENCE_LIMIT = 15.0  # seconds without a byte (three server heartbeats) before the stream counts as dead
 
 
 class StreamError(Exception):
@@ -82,7 +86,7 @@ class ConfigStreamClient:
         holder: ConfigHolder,
         backoff_initial: float = 0.1,
         backoff_max: float = 5.0,
-        read_timeout: float = 30.0,
+        read_timeout: float = SILENCE_LIMIT,
         tls: Callable[[], ssl.SSLContext] | None = None,
     ) -> None:
         self.url = stream_url(url)

@@ -7,7 +7,11 @@ it peeks at the first byte (``MSG_PEEK``); ``0x16`` starts a TLS handshake recor
   and verified against the trust bundle).  A failed handshake is refused and counted by
   reason: ``expired_certificate``, ``unknown_ca``, ``no_client_certificate`` or
   ``handshake_failed``.  The peer's SPIFFE id is then checked with the optional
-  ``authorize`` callback (``identity_denied`` when it says no).
+  ``authorize`` callback (``identity_denied`` when it says no).  A *resumed* handshake whose
+  client certificate had expired when its ClientHello arrived is refused
+  (``expired_resumption``): resumption never outlives the certificate.  (The arrival time,
+  not the handshake's end: a handshake stalled by a busy event loop does not turn a session
+  offered in time into a refusal.)
 * plain text: refused in strict mode (``plaintext_refused``); accepted in permissive
   mode, for migration, and counted as ``plaintext_accepted`` so metrics show it.
 
@@ -24,10 +28,11 @@ import enum
 import logging
 import socket
 import ssl
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from proxy.identity.contexts import peer_identity
+from proxy.identity.contexts import peer_identity, refuse_expired_resumption
 from proxy.identity.switching import TlsContexts
 
 logger = logging.getLogger(__name__)
@@ -115,6 +120,7 @@ async def upgrade_accepted(
     sock.setblocking(False)
     try:
         first = await _first_byte(sock, handshake_timeout)
+        hello_at = time.time()  # when the ClientHello (and any session it offers) arrived
         if not first:
             sock.close()
             return None
@@ -135,7 +141,13 @@ async def upgrade_accepted(
         logger.info("Refused an inbound connection: %s: %s", reason, e)
         sock.close()
         return None
-    peer = peer_identity(transport.get_extra_info("ssl_object"))
+    ssl_object = transport.get_extra_info("ssl_object")
+    if refuse_expired_resumption(ssl_object, now=hello_at):
+        stats.count("expired_resumption")
+        logger.info("Refused an inbound connection: resumed a session whose client certificate has expired")
+        transport.abort()
+        return None
+    peer = peer_identity(ssl_object)
     if peer is None or (authorize is not None and not authorize(peer)):
         stats.count("identity_denied")
         logger.info("Refused an inbound connection from %s: not authorized", peer)

@@ -45,6 +45,9 @@ class CertificateRequestFailed(Exception):
         self.status = status
 
 
+RETRY_FLOOR = 0.05  # seconds: the shortest retry delay near expiry
+
+
 def _utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
@@ -118,7 +121,11 @@ class CertificateManager:
         if self._ca_ssl is not None:
             return self._ca_ssl
         bundle = self.current.bundle_pem if self.current is not None else self._bootstrap_bundle
-        return control_plane_client_context(bundle) if bundle else None
+        if not bundle:
+            return None
+        # the current certificate goes along: where bootstrap tokens are one-time, it proves a renewal
+        current = self.current if self.current is not None and not self.current.expired(self._clock()) else None
+        return control_plane_client_context(bundle, current)
 
     def renew_delay(self, material: WorkloadMaterial, *, received: datetime.datetime) -> float:
         remaining = (material.not_after - received).total_seconds()
@@ -126,6 +133,18 @@ class CertificateManager:
 
     def _backoff(self, attempt: int) -> float:
         return backoff_delay(attempt + 1, initial=self._retry_initial, cap=self._retry_max, jitter=0.5, rng=self._rng)
+
+    def retry_delay(self, attempt: int) -> float:
+        """The backoff, but never more than a tenth of the current certificate's remaining life.
+
+        A renewal that fails with a short-lived certificate (20 s in drills) must retry
+        several times before expiry, not once 30 s later.
+        """
+        delay = self._backoff(attempt)
+        if self.current is not None:
+            remaining = (self.current.not_after - self._clock()).total_seconds()
+            delay = min(delay, max(RETRY_FLOOR, remaining / 10))
+        return delay
 
     def _publish(self, material: WorkloadMaterial) -> None:
         self.current = material
@@ -145,7 +164,7 @@ class CertificateManager:
                 material = await self.fetch()
             except CertificateRequestFailed as e:
                 self.failures += 1
-                delay = self._backoff(attempt)
+                delay = self.retry_delay(attempt)
                 attempt += 1
                 if deadline is not None and loop.time() + delay > deadline:
                     raise

@@ -7,7 +7,8 @@ Exported on the admin listener's ``/metrics`` next to the traffic metrics::
                                                          plaintext_accepted, plaintext_refused,
                                                          expired_certificate, unknown_ca,
                                                          no_client_certificate, bad_certificate,
-                                                         handshake_failed, handshake_timeout, identity_denied
+                                                         handshake_failed, handshake_timeout, identity_denied,
+                                                         expired_resumption
     smi_inbound_plaintext_connections_total              plain text accepted (permissive mode): traffic
                                                          that is still unauthenticated
     smi_outbound_tls_connections_total{result}           new mTLS connections to peers: opened, resumed

@@ -22,6 +22,7 @@ import logging
 import re
 import signal
 import ssl
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,8 @@ def register(subparsers: Any) -> None:
                     help="the control plane's own identity in its certificate")  # fmt: skip
     ca.add_argument("--insecure-plaintext", action="store_true",
                     help="plain HTTP, no CA API, trust the pod named in the query (tests/dev only)")  # fmt: skip
+    parser.add_argument("--api-timeout", type=float, default=10.0, metavar="SECONDS",
+                        help="exit 1 when the Kubernetes API server does not answer within this at start")  # fmt: skip
     parser.add_argument("-v", "--verbose", action="store_true")
     parser.set_defaults(func=run)
 
@@ -105,6 +108,13 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise SystemExit(f"smi controller: {exc}") from exc
     settings = ControllerSettings(namespaces=tuple(args.namespace), server=args.server)
+    from smi.cli.apiserver import ApiServerUnavailable, check_api_server, resolve
+
+    try:
+        asyncio.run(check_api_server(resolve(args.server), within=args.api_timeout))
+    except ApiServerUnavailable as exc:
+        print(f"smi controller: {exc}", file=sys.stderr)
+        return 1
     asyncio.run(_serve(args, host=host, port=port, mesh=mesh, coalescing=coalescing, settings=settings))
     return 0
 

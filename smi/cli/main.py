@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -59,7 +60,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = func(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `smi get ... | head`: a closed pipe is a quiet exit
+        _silence_stdout()
+        return 0
+    except OSError as exc:  # a port in use, a missing permission, ...: one line, not a traceback
+        print(f"smi {args.command}: {one_line(exc)}", file=sys.stderr)
+        return 1
     return code
+
+
+def one_line(exc: OSError) -> str:
+    """``[Errno 98] error while ...: address already in use`` -> ``error while ...: address already in use``."""
+    text = str(exc)
+    if text.startswith("[Errno"):
+        text = text.split("] ", 1)[-1]
+    return text or type(exc).__name__
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

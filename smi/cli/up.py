@@ -44,6 +44,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="FILE",
         help="mesh-wide egress policy (YAML: mode: allow|deny, allow: [{hosts, cidrs, ports}]); default allow all",
     )
+    parser.add_argument(
+        "--max-pods",
+        type=int,
+        default=64,
+        metavar="N",
+        help="run at most N pods (replicas beyond it are not started, and that is reported); default 64",
+    )
+    parser.add_argument(
+        "--cert-lifetime",
+        type=_duration,
+        metavar="DURATION",
+        help="lifetime of the workload and control-plane certificates (e.g. 20s, 10m, 24h; for drills); "
+        "default: the CA's (24h)",
+    )
     parser.add_argument("--no-watch", action="store_true", help="do not watch the folder for changes")
     parser.add_argument(
         "--dashboard",
@@ -54,7 +68,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=run)
 
 
+def _duration(text: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600}
+    number, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
+    try:
+        seconds = float(number) * units[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a duration like 20s, 10m or 24h, got {text!r}") from None
+    if not 5 <= seconds <= 366 * 86400:
+        raise argparse.ArgumentTypeError(f"must be between 5s and 366 days, got {text!r}")
+    return seconds
+
+
 def run(args: argparse.Namespace) -> int:
+    from smi.runtime import quietoutput
+
+    quietoutput.install()  # first: a closed pipe or terminal must never stop the shutdown
+
     from smi.compile import MeshSettings
     from smi.runtime import statefile
     from smi.runtime.addresses import AddressAllocator, AddressError
@@ -91,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
         watch=not args.no_watch,
         mtls=args.mtls,
         isolation=args.isolation,
+        max_pods=args.max_pods,
+        cert_lifetime=args.cert_lifetime,
     )
     if not args.filename:
         print(

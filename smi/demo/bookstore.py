@@ -12,6 +12,8 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from smi.demo._serving import DemoServerMixin
+
 _lock = threading.Lock()
 _sold = 0
 
@@ -48,11 +50,14 @@ class _Handler(BaseHTTPRequestHandler):
         return
 
 
+class _Server(DemoServerMixin, ThreadingHTTPServer):
+    pass
+
+
 def main() -> int:
     host = os.environ.get("POD_IP", "0.0.0.0")
     port = int(os.environ.get("PORT", "8080"))
-    server = ThreadingHTTPServer((host, port), _Handler)
-    server.daemon_threads = True
+    server = _Server((host, port), _Handler)
     print(f"bookstore {_Handler.version} listening on {host}:{port}", flush=True)
     try:
         server.serve_forever(poll_interval=0.2)

@@ -18,6 +18,8 @@ import socketserver
 import sys
 import time
 
+from smi.demo._serving import DemoServerMixin
+
 
 class _Echo(socketserver.StreamRequestHandler):
     name = os.environ.get("ECHO_NAME") or os.environ.get("POD_NAME", "echo")
@@ -27,9 +29,8 @@ class _Echo(socketserver.StreamRequestHandler):
             self.wfile.write(f"{self.name} {line.decode('utf-8', 'replace').strip()}\n".encode())
 
 
-class _Server(socketserver.ThreadingTCPServer):
-    allow_reuse_address = True
-    daemon_threads = True
+class _Server(DemoServerMixin, socketserver.ThreadingTCPServer):
+    pass
 
 
 def serve() -> int:

@@ -55,15 +55,25 @@ class BootstrapTokenAuthenticator:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._tokens: dict[str, WorkloadIdentity] = {}
+        self._one_time: set[str] = set()  # digests accepted only once
+        self._live: dict[tuple[str, str], WorkloadIdentity] = {}  # (namespace, pod) -> identity, until revoked
 
-    def mint(self, *, namespace: str, pod: str, service_account: str) -> str:
-        """A new token for one pod (any earlier token of that pod is revoked)."""
+    def mint(self, *, namespace: str, pod: str, service_account: str, one_time: bool = False) -> str:
+        """A new token for one pod (any earlier token of that pod is revoked).
+
+        ``one_time``: the token is accepted once; the sidecar renews with the certificate it
+        got (:meth:`may_renew`), so a token read later from the pod's file is worth nothing.
+        """
         spiffe_id("check.invalid", namespace, service_account)  # validates the names
         identity = WorkloadIdentity(namespace=namespace, service_account=service_account, pod=pod)
         token = secrets.token_urlsafe(32)
         with self._lock:
             self._revoke(namespace, pod)
-            self._tokens[_digest(token)] = identity
+            digest = _digest(token)
+            self._tokens[digest] = identity
+            self._live[(namespace, pod)] = identity
+            if one_time:
+                self._one_time.add(digest)
         return token
 
     def add(self, token: str, *, namespace: str, pod: str, service_account: str) -> None:
@@ -75,21 +85,33 @@ class BootstrapTokenAuthenticator:
         with self._lock:
             self._revoke(namespace, pod)
             self._tokens[_digest(token)] = identity
+            self._live[(namespace, pod)] = identity
 
     def revoke(self, *, namespace: str, pod: str) -> None:
         with self._lock:
             self._revoke(namespace, pod)
 
     def _revoke(self, namespace: str, pod: str) -> None:
+        self._live.pop((namespace, pod), None)
         for digest, identity in list(self._tokens.items()):
             if identity.namespace == namespace and identity.pod == pod:
                 del self._tokens[digest]
+                self._one_time.discard(digest)
+
+    def may_renew(self, namespace: str, service_account: str) -> bool:
+        """Whether a certificate of this ServiceAccount may be renewed: a pod running as it is not revoked."""
+        with self._lock:
+            return any(i.namespace == namespace and i.service_account == service_account for i in self._live.values())
 
     async def authenticate(self, token: str) -> WorkloadIdentity:
         if not token:
             raise AuthenticationFailed("no bootstrap token was presented")
+        digest = _digest(token)
         with self._lock:
-            identity = self._tokens.get(_digest(token))
+            identity = self._tokens.get(digest)
+            if identity is not None and digest in self._one_time:
+                del self._tokens[digest]  # used: a second presentation is refused
+                self._one_time.discard(digest)
         if identity is None:
             raise AuthenticationFailed("the bootstrap token is unknown or was revoked")
         return identity

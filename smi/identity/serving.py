@@ -8,10 +8,12 @@ require one (``CERT_OPTIONAL``): a proxy has none yet when it first asks for one
 that need an identified proxy (the config stream) call :func:`request_peer_identity`,
 which returns the verified client's SPIFFE id or None.
 
-The certificate is re-issued by :meth:`ControlPlaneTls.refresh` (call it periodically, e.g.
-every minute) when half its lifetime has passed or the trust bundle changed; servers
-listen with :attr:`ControlPlaneTls.listening`, whose SNI callback moves each new handshake
-to the current context, so nothing is restarted.
+The certificate is re-issued by :meth:`ControlPlaneTls.refresh` when half its lifetime has
+passed (the workloads renew at 50-70 %) or the trust bundle changed.  Callers may call it
+periodically, but the SNI callback of :attr:`ControlPlaneTls.listening` (which moves each
+new handshake to the current context, so nothing is restarted) also refreshes when due:
+with a short certificate lifetime (20 s in drills) a fixed one-minute timer left the control
+plane's certificate expired for most of every minute, and every renewal failed against it.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ class ControlPlaneTls:
         self._issued_at = x509s.utcnow()
         self._not_after = self._issued_at
         self._bundle = ""
+        self._bundle_source: object = None
         self.context = self._build()
         self.listening = self._build()
         self.listening.sni_callback = self._switch
@@ -83,6 +86,7 @@ class ControlPlaneTls:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_3
         context.verify_mode = ssl.CERT_OPTIONAL
+        self._bundle_source = material.bundle
         self._bundle = self._ca.trust_bundle_pem
         context.load_verify_locations(cadata=self._bundle)
         with _memfile(issuing.chain_pem(leaf, material).encode() + x509s.key_to_pem(key)) as path:
@@ -95,6 +99,7 @@ class ControlPlaneTls:
         now = x509s.utcnow()
         half = self._issued_at + (self._not_after - self._issued_at) / 2
         if now < half and self._bundle == self._ca.trust_bundle_pem:
+            self._bundle_source = self._ca.material.bundle
             return False
         self.context = self._build()
         return True
@@ -104,16 +109,26 @@ class ControlPlaneTls:
         return self._not_after
 
     def _switch(self, ssl_object: Any, server_name: str | None, context: ssl.SSLContext) -> None:
+        # cheap checks on every handshake: the time, and whether the CA's bundle object changed
+        due = x509s.utcnow() >= self._issued_at + (self._not_after - self._issued_at) / 2
+        if due or self._ca.material.bundle is not self._bundle_source:
+            with contextlib.suppress(Exception):  # keep the current certificate; the periodic refresh logs why
+                self.refresh()
         if ssl_object.context is not self.context:
             ssl_object.context = self.context
 
 
-def request_peer_identity(request: web.Request) -> str | None:
-    """The SPIFFE id of the verified client certificate of an aiohttp request, if any."""
+def request_peer_certificate(request: web.Request) -> x509.Certificate | None:
+    """The verified client certificate of an aiohttp request over TLS, if any."""
     transport = request.transport
     ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
     der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
-    if not der:
+    return x509.load_der_x509_certificate(der) if der else None
+
+
+def request_peer_identity(request: web.Request) -> str | None:
+    """The SPIFFE id of the verified client certificate of an aiohttp request, if any."""
+    cert = request_peer_certificate(request)
+    if cert is None:
         return None
-    cert = x509.load_der_x509_certificate(der)
     return next((uri for uri in x509s.uri_sans(cert) if uri.startswith("spiffe://")), None)

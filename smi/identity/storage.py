@@ -37,9 +37,7 @@ ROOT_KEY = "root.key"
 KEY_MODE = 0o600
 
 
-def _parse(
-    parts: Mapping[str, bytes], *, trust_domain: str | None, where: str
-) -> materials.CAMaterial:
+def _parse(parts: Mapping[str, bytes], *, trust_domain: str | None, where: str) -> materials.CAMaterial:
     for name in (BUNDLE, CHAIN, KEY):
         if name not in parts:
             raise CAStoreError(f"{where}: {name} is missing (expected {BUNDLE}, {CHAIN} and {KEY})")
@@ -117,16 +115,12 @@ def save_directory(path: Path, material: materials.CAMaterial) -> None:
         os.replace(tmp, path / name)
 
 
-def load_or_create(
-    path: Path, *, trust_domain: str, intermediate: bool = False
-) -> tuple[materials.CAMaterial, bool]:
+def load_or_create(path: Path, *, trust_domain: str, intermediate: bool = False) -> tuple[materials.CAMaterial, bool]:
     """Load the CA from ``path``, or create one there if the directory is absent or empty."""
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         material = load_directory(path)
         if material.trust_domain != trust_domain:
-            raise CAStoreError(
-                f"{path}: the CA serves trust domain {material.trust_domain!r}, not {trust_domain!r}"
-            )
+            raise CAStoreError(f"{path}: the CA serves trust domain {material.trust_domain!r}, not {trust_domain!r}")
         return material, False
     material = materials.generate(trust_domain=trust_domain, intermediate=intermediate)
     save_directory(path, material)

@@ -44,8 +44,7 @@ SMI_KINDS: dict[str, ResourceKind] = {
     cls.KIND: cls for cls in (TrafficSplit, TrafficTarget, HTTPRouteGroup, TCPRoute, UDPRoute)
 }
 CORE_KINDS: dict[str, ResourceKind] = {
-    cls.KIND: cls
-    for cls in (Namespace, ServiceAccount, Service, Pod, Deployment, Endpoints, EndpointSlice)
+    cls.KIND: cls for cls in (Namespace, ServiceAccount, Service, Pod, Deployment, Endpoints, EndpointSlice)
 }
 CLUSTER_SCOPED: frozenset[str] = frozenset({"Namespace"})
 

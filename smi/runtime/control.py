@@ -101,7 +101,7 @@ async def status(runtime: LocalRuntime) -> dict[str, Any]:
         },
         "pods": pods,
         "objects": statuses,
-        "problems": list(runtime.report.problems),
+        "problems": [*runtime.report.problems, *runtime.report.limits.values()],
         "events": list(runtime.report.events),
     }
 

@@ -7,7 +7,11 @@ changed, and returns what changed.  The rules for bad input:
 * a file that is not YAML at all keeps contributing the objects it had at its last good read;
 * a document that does not parse is reported (file, object, field, reason) and, if it names
   an object this file declared before, that object's last good version is kept;
-* a deleted file withdraws its objects.
+* a deleted file withdraws its objects;
+* a file whose parse fails in any way (even ``RecursionError`` on a document nested 100,000
+  levels deep) is reported for that file; every other file keeps being read;
+* an object declared in two files is a conflict: it is reported (both files named) and the
+  file that declared it first keeps it, instead of the later file winning silently.
 
 So an editor's half-written save, or a typo, never takes down anything that is running.
 Problems are data (``FileProblem`` lines), printed by the runtime and shown by ``smi status``.
@@ -76,6 +80,8 @@ def parse_document(raw: Any, *, source: str, index: int) -> tuple[Resource | Non
     except InvalidObject as exc:
         errors = [str(p) for p in exc.problems if p.is_error] or [str(exc)]
         return None, errors
+    except RecursionError:
+        return None, [f"{source}: document {index + 1}: nested too deeply to be parsed"]
     except Exception as exc:  # a parser bug must not take the runtime down
         logger.exception("Parsing %s document %d crashed", source, index + 1)
         return None, [f"{source}: document {index + 1}: cannot be parsed: {exc}"]
@@ -88,6 +94,9 @@ def parse_text(
     """The objects of one file's text; invalid documents keep their object's previous version."""
     try:
         documents = list(yaml.safe_load_all(text))
+    except RecursionError:
+        kept = f"; keeping its last good version ({len(previous)} objects)" if previous else ""
+        return dict(previous), [f"{source}: not usable: nested too deeply to be read{kept}"]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
@@ -116,6 +125,7 @@ def parse_text(
 class ManifestFolder:
     root: Path
     files: dict[str, ParsedFile] = field(default_factory=dict)
+    owners: dict[ObjectKey, str] = field(default_factory=dict)  # which file an object declared in several is from
 
     def paths(self) -> list[Path]:
         if self.root.is_file():
@@ -133,6 +143,7 @@ class ManifestFolder:
         return path.name if self.root.is_file() else str(path.relative_to(self.root))
 
     def rescan(self) -> Changes:
+        before_conflicts = set(self.conflicts())
         seen: set[str] = set()
         changed: list[str] = []
         problems: list[str] = []
@@ -152,21 +163,54 @@ class ManifestFolder:
             if before is not None and before.digest == digest:
                 continue
             text = data.decode("utf-8", "replace")
-            objects, found = parse_text(text, source=source, previous=before.objects if before else {})
+            try:
+                objects, found = parse_text(text, source=source, previous=before.objects if before else {})
+            except Exception as exc:  # anything one file can do stays that file's problem
+                logger.exception("Reading %s failed", source)
+                objects = dict(before.objects) if before else {}
+                found = [f"{source}: cannot be read: {type(exc).__name__}: {exc}"[:500]]
             self.files[source] = ParsedFile(digest=digest, objects=objects, problems=tuple(found))
             changed.append(source)
             problems.extend(found)
         removed = [source for source in self.files if source not in seen]
         for source in removed:
             del self.files[source]
+        self._update_owners()
+        problems.extend(c for c in self.conflicts() if c not in before_conflicts)
         return Changes(changed_files=tuple(changed), removed_files=tuple(removed), problems=tuple(problems))
 
+    def _declaring(self) -> dict[ObjectKey, list[str]]:
+        declaring: dict[ObjectKey, list[str]] = {}
+        for source in sorted(self.files):
+            for key in self.files[source].objects:
+                declaring.setdefault(key, []).append(source)
+        return declaring
+
+    def _update_owners(self) -> None:
+        """An object keeps the file it came from while that file still declares it."""
+        declaring = self._declaring()
+        self.owners = {
+            key: self.owners[key] if self.owners.get(key) in sources else sources[0]
+            for key, sources in declaring.items()
+        }
+
+    def conflicts(self) -> list[str]:
+        lines = []
+        for key, sources in self._declaring().items():
+            if len(sources) > 1:
+                owner = self.owners.get(key, sources[0])
+                others = ", ".join(s for s in sources if s != owner)
+                lines.append(f"{key}: declared in {owner} and {others}; keeping the one in {owner} (remove the other)")
+        return lines
+
     def objects(self) -> dict[ObjectKey, Resource]:
-        """Every object the folder declares now (a later file wins over an earlier one)."""
+        """Every object the folder declares now (one declared twice: the version of the file that had it first)."""
         merged: dict[ObjectKey, Resource] = {}
         for source in sorted(self.files):
-            merged.update(self.files[source].objects)
+            for key, obj in self.files[source].objects.items():
+                if self.owners.get(key, source) == source:
+                    merged[key] = obj
         return merged
 
     def problems(self) -> list[str]:
-        return [p for source in sorted(self.files) for p in self.files[source].problems]
+        return [p for source in sorted(self.files) for p in self.files[source].problems] + self.conflicts()

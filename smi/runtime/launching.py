@@ -34,7 +34,9 @@ class UpProcess:
         address_base: str,
         dashboard: str,
         extra_args: Sequence[str] = (),
+        piped: bool = False,
     ) -> None:
+        """``piped``: stdout and stderr go to a pipe (``self.process.stdout``) instead of the file."""
         self.state_dir = work / "state"
         self.output_path = work / "up.out"
         self.env = {**os.environ, "SMI_STATE_DIR": str(self.state_dir)}
@@ -54,7 +56,7 @@ class UpProcess:
                 *extra_args,
             ],
             env=self.env,
-            stdout=self._out,
+            stdout=subprocess.PIPE if piped else self._out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
@@ -78,6 +80,8 @@ class UpProcess:
             pass
         if self.process.poll() is None:
             self.process.wait(timeout=5)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
         if runtime_id is not None:
             leftovers.kill_all(runtime_id)
         self._out.close()

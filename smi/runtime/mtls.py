@@ -60,6 +60,15 @@ def _write_private(path: Path, text: str, *, mode: int) -> None:
     tmp.replace(path)
 
 
+def _private_dirs(top: Path, leaf: Path) -> None:
+    """``top`` and every folder down to ``leaf`` exist with mode 0700 (only the runtime's user enters)."""
+    leaf.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for folder in (leaf, *leaf.parents):
+        folder.chmod(0o700)
+        if folder == top:
+            break
+
+
 class RuntimeTls:
     def __init__(self, *, state_dir: Path, mode: str, ca: CertificateAuthority, runtime_address: str) -> None:
         if mode not in ("strict", "permissive"):
@@ -74,12 +83,19 @@ class RuntimeTls:
         self.write_bundle()
 
     @classmethod
-    def open(cls, *, state_dir: Path, mode: str, trust_domain: str, runtime_address: str) -> RuntimeTls:
+    def open(
+        cls, *, state_dir: Path, mode: str, trust_domain: str, runtime_address: str, cert_lifetime: float | None = None
+    ) -> RuntimeTls:
+        """``cert_lifetime`` (seconds): the workloads' and the control plane's certificates (default: the CA's)."""
+        import datetime
+
         from smi.identity import CAStoreError
+        from smi.identity.authority import DEFAULT_LEAF_LIFETIME
 
         directory = state_dir / CA_DIR
+        lifetime = DEFAULT_LEAF_LIFETIME if cert_lifetime is None else datetime.timedelta(seconds=cert_lifetime)
         try:
-            ca = CertificateAuthority.open(directory, trust_domain=trust_domain)
+            ca = CertificateAuthority.open(directory, trust_domain=trust_domain, leaf_lifetime=lifetime)
         except (CAStoreError, OSError, ValueError) as e:
             where = "" if str(directory) in str(e) else f"{directory}: "
             raise RuntimeTlsError(
@@ -123,10 +139,17 @@ class RuntimeTls:
         return self.state_dir / PODS_DIR / namespace / pod
 
     def admit(self, pod: Pod) -> PodCredentials:
-        """Mint the pod's bootstrap token (any earlier one of that pod is revoked) into a 0600 file."""
+        """Mint the pod's one-time bootstrap token (any earlier one of that pod is revoked) into a 0600 file.
+
+        The sidecar spends it on its first certificate and renews with that certificate; call
+        again before every sidecar (re)start.
+        """
         account = pod.spec.service_account or "default"
-        token = self.tokens.mint(namespace=pod.meta.namespace, pod=pod.meta.name, service_account=account)
+        token = self.tokens.mint(
+            namespace=pod.meta.namespace, pod=pod.meta.name, service_account=account, one_time=True
+        )
         path = self.pod_dir(pod.meta.namespace, pod.meta.name) / TOKEN_FILE
+        _private_dirs(self.state_dir / PODS_DIR, path.parent)
         _write_private(path, token + "\n", mode=0o600)
         self.write_bundle()
         return PodCredentials(service_account=account, token_file=path)

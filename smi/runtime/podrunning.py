@@ -1,5 +1,9 @@
 """One running pod: its app containers and its sidecar, supervised, and its readiness.
 
+The sidecar starts first and the app containers only once it is ready (it has its
+certificate and its first config), like a Kubernetes native sidecar with a startup probe:
+an app's first outbound call never meets a sidecar that answers 503 "no config".
+
 A pod is ready (like a kubelet's readiness) when every container port of its app accepts
 connections on the pod's address and its sidecar's admin ``/ready`` answers 200 (the sidecar
 has its first config).  The prober checks every ``PROBE_INTERVAL`` and reports flips through
@@ -17,7 +21,7 @@ from pathlib import Path
 from smi.model import Pod
 from smi.runtime.addresses import ADMIN_PORT
 from smi.runtime.environment import Forward
-from smi.runtime.processes import Supervised
+from smi.runtime.processes import STOP_GRACE, Supervised
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +70,7 @@ class PodRunner:
         forwards: tuple[Forward, ...],
         log_dir: Path,
         on_ready: Callable[[PodRunner], None],
+        before_sidecar_start: Callable[[], None] | None = None,
     ) -> None:
         self.pod = pod
         self.forwards = forwards
@@ -78,6 +83,7 @@ class PodRunner:
             env=sidecar[1],
             log_path=log_dir / "sidecar.log",
             on_change=self._poke,
+            before_start=before_sidecar_start,
         )
         self.apps = {
             container: Supervised(
@@ -107,9 +113,22 @@ class PodRunner:
 
     def start(self) -> None:
         self.sidecar.start()
-        for app in self.apps.values():
-            app.start()
         self._prober = asyncio.create_task(self._probe(), name=f"probe {self.pod.meta.name}")
+
+    async def sidecar_ready(self) -> bool:
+        ip = self.pod.pod_ip
+        assert ip is not None
+        status, _ = await http_get(ip, ADMIN_PORT, "/ready")
+        return status == 200
+
+    async def _start_apps_once_the_sidecar_is_ready(self) -> None:
+        while not self.stopped and not await self.sidecar_ready():
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=PROBE_INTERVAL)
+        if not self.stopped:
+            for app in self.apps.values():
+                app.start()
 
     def _poke(self) -> None:
         self._wake.set()
@@ -128,10 +147,10 @@ class PodRunner:
         for port in self.ports:
             if not await port_accepts(ip, port):
                 return False
-        status, _ = await http_get(ip, ADMIN_PORT, "/ready")
-        return status == 200
+        return await self.sidecar_ready()
 
     async def _probe(self) -> None:
+        await self._start_apps_once_the_sidecar_is_ready()
         while not self.stopped:
             ready = await self.check()
             if ready != self.ready and not self.stopped:
@@ -142,10 +161,12 @@ class PodRunner:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=PROBE_INTERVAL if not ready else 0.5)
 
-    async def stop(self) -> None:
+    async def stop(self, *, sidecar_grace: float = STOP_GRACE) -> None:
+        """The sidecar first (SIGTERM: it drains, up to ``sidecar_grace`` s), then the app containers."""
         self.stopped = True
         if self._prober is not None:
             self._prober.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._prober
-        await asyncio.gather(*(p.stop() for p in self.processes))
+        await self.sidecar.stop(grace=sidecar_grace)
+        await asyncio.gather(*(p.stop() for p in self.apps.values()))

@@ -7,7 +7,8 @@ so stopping kills the whole group: children the app spawned go too.  Stopping is
 the group, a bounded wait, then SIGKILL.  Output goes to a log file (appended over restarts).
 
 Each child's environment carries ``SMI_RUNTIME_ID``; ``smi down`` uses it to find (and only
-ever kill) processes of a runtime that died without cleaning up.
+ever kill) processes of a runtime that died without cleaning up.  Every child also gets the
+kernel's parent-death signal (``smi.runtime.lifeline``): it dies with the runtime.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from smi.runtime.backoff import Backoff
+from smi.runtime.lifeline import die_with_parent
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +70,7 @@ class Supervised:
         cwd: str | None = None,
         backoff: Backoff = Backoff(),
         on_change: Callable[[], None] | None = None,
+        before_start: Callable[[], None] | None = None,
     ) -> None:
         self.name = name
         self.argv = list(argv)
@@ -76,6 +79,7 @@ class Supervised:
         self.cwd = cwd
         self.backoff = backoff
         self.on_change = on_change
+        self.before_start = before_start  # runs before every (re)start, e.g. a fresh one-time token
         self.process: asyncio.subprocess.Process | None = None
         self.restarts = 0
         self.failures = 0
@@ -155,6 +159,8 @@ class Supervised:
         self._set_state("stopped")
 
     async def _spawn(self) -> None:
+        if self.before_start is not None:
+            self.before_start()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.process = await asyncio.create_subprocess_exec(
@@ -165,6 +171,7 @@ class Supervised:
                 stdout=log,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=die_with_parent(os.getpid()),
             )
         self.started_at = time.time()
 

@@ -42,6 +42,7 @@ from smi.model import Deployment, Namespace, ObjectKey, ObjectMeta, Pod, Resourc
 from smi.proxyconfig import ProxyConfig
 from smi.runtime import pods as podsynth
 from smi.runtime.addresses import AddressAllocator
+from smi.runtime.draining import DRAIN_GRACE, callers_caught_up
 from smi.runtime.environment import app_argv, app_environment, plan_forwards, sidecar_argv
 from smi.runtime.folders import ManifestFolder
 from smi.runtime.isolation import ISOLATION_MODES, NetnsIsolation
@@ -55,6 +56,7 @@ from smi.state import Snapshot, Store
 logger = logging.getLogger(__name__)
 
 WATCH_DEBOUNCE_MS = 50
+DEFAULT_MAX_PODS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,8 @@ class RuntimeSettings:
     watch: bool = True
     mtls: str = "strict"  # strict | permissive | off
     isolation: str = "loopback"  # loopback | netns (smi.runtime.isolation)
+    max_pods: int = DEFAULT_MAX_PODS  # pods the runtime runs at most (replicas beyond it are not started)
+    cert_lifetime: float | None = None  # workload (and control plane) certificate lifetime, seconds; None: the CA's
 
     def __post_init__(self) -> None:
         if self.mtls not in MTLS_MODES:
@@ -79,6 +83,7 @@ class Report:
     """What the runtime tells its user: problems in the manifests and notable events."""
 
     problems: list[str] = field(default_factory=list)
+    limits: dict[str, str] = field(default_factory=dict)  # what the runtime did not do, by object (e.g. replicas)
     events: deque[str] = field(default_factory=lambda: deque(maxlen=50))
     printer: Callable[[str], None] | None = None
 
@@ -138,6 +143,7 @@ class LocalRuntime:
                 mode=self.settings.mtls,
                 trust_domain=self.settings.mesh.trust_domain,
                 runtime_address=self.allocator.runtime_address,
+                cert_lifetime=self.settings.cert_lifetime,
             )
         self.config = ConfigService(
             store=self.store,
@@ -229,18 +235,40 @@ class LocalRuntime:
             owner = runner.pod.meta.annotations.get(podsynth.OWNER_ANNOTATION, "")
             if ObjectKey(Deployment.KIND, runner.pod.meta.namespace, owner) not in deployments:
                 self._stop_pod(runner, "its Deployment is gone")
-        for deployment in deployments.values():
+        for name in [n for n in self.report.limits if n not in {str(k) for k in deployments}]:
+            del self.report.limits[name]
+        budget = self.settings.max_pods
+        for key in sorted(deployments):
+            deployment = deployments[key]
+            replicas = self._capped(key, deployment.replicas, budget)
+            budget -= replicas
             mine = [r for r in self.pods.values() if podsynth.owned_by(r.pod, deployment)]
             current = [r for r in mine if podsynth.is_current(r.pod, deployment)]
             old = [r for r in mine if not podsynth.is_current(r.pod, deployment)]
-            for _ in range(deployment.replicas - len(current)):
+            for _ in range(replicas - len(current)):
                 current.append(self._start_pod(deployment, snapshot))
-            for runner in current[deployment.replicas :]:
+            for runner in current[replicas:]:
                 self._stop_pod(runner, "scaled down")
-            ready = sum(1 for r in current[: deployment.replicas] if r.ready)
-            if old and ready >= deployment.replicas:
+            ready = sum(1 for r in current[:replicas] if r.ready)
+            if old and ready >= replicas:
                 for runner in old:
                     self._stop_pod(runner, "replaced by the new template")
+
+    def _capped(self, key: ObjectKey, wanted: int, budget: int) -> int:
+        """``wanted`` replicas within what is left of ``--max-pods``; a cap is reported once and listed."""
+        allowed = max(0, min(wanted, budget))
+        name = str(key)
+        if allowed < wanted:
+            text = (
+                f"{key}: replicas {wanted}: the local runtime runs at most {self.settings.max_pods} pods "
+                f"(smi up --max-pods); running {allowed}"
+            )
+            if self.report.limits.get(name) != text:
+                self.report.limits[name] = text
+                self.report.event(text)
+        else:
+            self.report.limits.pop(name, None)
+        return allowed
 
     def _start_pod(self, deployment: Deployment, snapshot: Snapshot) -> PodRunner:
         name = podsynth.pod_name(deployment, rng=self._rng)
@@ -290,11 +318,23 @@ class LocalRuntime:
             forwards=forwards,
             log_dir=self.settings.state_dir / "logs" / pod.meta.namespace / name,
             on_ready=self._pod_ready_changed,
+            # a one-time token is spent by the sidecar's first certificate: every (re)start gets a new one
+            before_sidecar_start=self._readmitter(pod),
         )
         self.pods[runner.key] = runner
         runner.start()
         self.report.event(f"started pod {pod.meta.namespace}/{name} at {pod.pod_ip}")
         return runner
+
+    def _readmitter(self, pod: Pod) -> Callable[[], None] | None:
+        tls = self.tls
+        if tls is None:
+            return None
+
+        def readmit() -> None:
+            tls.admit(pod)
+
+        return readmit
 
     def _pod_ready_changed(self, runner: PodRunner) -> None:
         if runner.key not in self.pods:
@@ -316,7 +356,10 @@ class LocalRuntime:
         task.add_done_callback(self._stopping.discard)
 
     async def _stop_and_forget(self, runner: PodRunner) -> None:
-        await runner.stop()
+        moving = not self.stopped.is_set() and self.config is not None  # a pod change: callers move off it first
+        if moving and self.config is not None and not await callers_caught_up(self.config, self.pods.values()):
+            logger.warning("Not every caller has dropped pod %s/%s yet; stopping it anyway", *runner.key)
+        await runner.stop(sidecar_grace=DRAIN_GRACE)
         if self.netns is not None:
             self.netns.remove_pod(runner.pod)
         if self.tls is not None:

@@ -1,7 +1,11 @@
 """``smi up`` as one coroutine: runtime + control API + state file + dashboard, until stopped.
 
-Stops on SIGINT (Ctrl-C), SIGTERM, or ``POST /v1/down``; on the way out every pod's process
-group is stopped (SIGTERM, bounded wait, SIGKILL) and the state file removed.
+Stops on SIGINT (Ctrl-C), SIGTERM, SIGHUP (the terminal closed) or ``POST /v1/down``; on the
+way out every pod's process group is stopped (SIGTERM, bounded wait, SIGKILL) and the state
+file removed.  Nothing printed can interrupt that (``quietoutput``): a closed pipe or
+terminal only silences the output.  Before anything starts, what a dead runtime left in the
+same state dir is swept (``sweeping``), the runtime's claim is written, and a ``Lifeline``
+watchdog is started: if this process is killed (SIGKILL), its pods die with it.
 """
 
 from __future__ import annotations
@@ -16,12 +20,16 @@ import time
 
 from aiohttp import web
 
-from smi.runtime import statefile
+from smi.runtime import statefile, sweeping
 from smi.runtime.control import make_app
 from smi.runtime.dashboard import Dashboard
+from smi.runtime.lifeline import Lifeline
 from smi.runtime.running import LocalRuntime, Report, RuntimeSettings
 
 logger = logging.getLogger(__name__)
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class AlreadyRunning(Exception):
@@ -34,17 +42,27 @@ def _printer(text: str) -> None:
 
 async def serve(settings: RuntimeSettings, *, dashboard: str = "auto") -> int:
     """Run the local mesh until stopped; returns the exit code."""
-    existing = statefile.read(settings.state_dir)
-    if existing is not None and statefile.pid_alive(existing.pid) and existing.pid != os.getpid():
+    me = os.getpid()
+    existing = sweeping.live_runtime(settings.state_dir, me=me)
+    if existing is not None:
         raise AlreadyRunning(
             f"a local mesh is already running (pid {existing.pid}, state dir {settings.state_dir}); "
             "stop it with `smi down` or use another SMI_STATE_DIR"
         )
     live = dashboard == "live" or (dashboard == "auto" and sys.stdout.isatty())
     report = Report(printer=None if live else _printer)
+    swept = sweeping.sweep_dead(settings.state_dir, me=me)
+    if swept:
+        report.event(f"stopped {swept} process(es) a dead runtime left in {settings.state_dir}")
     runtime = LocalRuntime(settings, report=report)
+    statefile.write_claim(
+        settings.state_dir,
+        statefile.Claim(pid=me, runtime_id=runtime.runtime_id, start_ticks=statefile.start_ticks(me)),
+    )
+    lifeline = Lifeline(runtime.runtime_id)
+    lifeline.start()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, runtime.request_stop)
     runner = web.AppRunner(make_app(runtime), access_log=None, shutdown_timeout=0.5)
     tasks: list[asyncio.Task[None]] = []
@@ -64,6 +82,7 @@ async def serve(settings: RuntimeSettings, *, dashboard: str = "auto") -> int:
             manifests=str(settings.manifests) if settings.manifests else "",
             address_base=settings.address_base,
             started_at=time.time(),
+            start_ticks=statefile.start_ticks(me),
         )
         statefile.write(settings.state_dir, info)
         report.event(f"local mesh up: control API {info.control_url}, state {settings.state_dir}")
@@ -83,7 +102,9 @@ async def serve(settings: RuntimeSettings, *, dashboard: str = "auto") -> int:
         await runtime.shutdown()
         await runner.cleanup()
         statefile.remove(settings.state_dir, runtime_id=runtime.runtime_id)
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        lifeline.release()
+        statefile.remove_claim(settings.state_dir, runtime_id=runtime.runtime_id)
+        for sig in STOP_SIGNALS:
             loop.remove_signal_handler(sig)
         report.event("stopped; every process it started is gone")
     return 0

@@ -110,9 +110,7 @@ def test_a_csr_with_extra_names_is_refused(ca: CertificateAuthority) -> None:
         x509.CertificateSigningRequestBuilder()
         .subject_name(x509.Name([]))
         .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.UniformResourceIdentifier(sid("a")), x509.DNSName("evil.example")]
-            ),
+            x509.SubjectAlternativeName([x509.UniformResourceIdentifier(sid("a")), x509.DNSName("evil.example")]),
             critical=True,
         )
         .sign(key, hashes.SHA256())

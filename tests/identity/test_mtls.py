@@ -207,8 +207,9 @@ async def test_without_the_cross_signed_root_old_trust_rejects_new_leaves(
     old_a = issue(ca, "a")
     ca.rotate()
     new_b = issue(ca, "b")
-    leaf_only = dataclasses.replace(new_b, chain_pem=new_b.chain_pem.split("-----END CERTIFICATE-----")[0]
-                                    + "-----END CERTIFICATE-----\n")
+    leaf_only = dataclasses.replace(
+        new_b, chain_pem=new_b.chain_pem.split("-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----\n"
+    )
     listener = await start_server(leaf_only)
     with pytest.raises(ssl.SSLCertVerificationError):
         await _ask(old_a, listener.port, expected=sid("b"))

@@ -30,9 +30,10 @@ async def test_asking_for_someone_elses_identity_is_403_with_the_reason(ca_api: 
 async def test_requests_without_a_valid_credential_are_401(ca_api: CaApi, header: str | None) -> None:
     csr = keys.build_csr(keys.generate_key(), sid("web"))
     headers = {"Authorization": header} if header is not None else {}
-    async with aiohttp.ClientSession() as session, session.post(
-        f"{ca_api.url}/v1/certificates", data=csr, headers=headers
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{ca_api.url}/v1/certificates", data=csr, headers=headers) as response,
+    ):
         assert response.status == 401
         assert (await response.json())["error"]
 
@@ -47,9 +48,12 @@ async def test_a_revoked_token_no_longer_works(ca_api: CaApi) -> None:
 
 async def test_a_malformed_csr_is_400(ca_api: CaApi) -> None:
     token = ca_api.tokens.mint(namespace="default", pod="web-1", service_account="web")
-    async with aiohttp.ClientSession() as session, session.post(
-        f"{ca_api.url}/v1/certificates", json={"csr": "nope"}, headers={"Authorization": f"Bearer {token}"}
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{ca_api.url}/v1/certificates", json={"csr": "nope"}, headers={"Authorization": f"Bearer {token}"}
+        ) as response,
+    ):
         assert response.status == 400
         assert "not a PEM certificate signing request" in (await response.json())["error"]
 

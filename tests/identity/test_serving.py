@@ -81,7 +81,8 @@ async def test_control_plane_certificate_follows_a_root_rotation(
     assert tls.refresh()
     ca.retire_old(force=True)
     assert tls.refresh()
-    async with aiohttp.ClientSession() as session, session.get(
-        f"{url}/ca/v1/trust-bundle", ssl=control_plane_client_context(ca.trust_bundle_pem)
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{url}/ca/v1/trust-bundle", ssl=control_plane_client_context(ca.trust_bundle_pem)) as response,
+    ):
         assert (await response.json())["trust_bundle"] == ca.trust_bundle_pem

@@ -38,8 +38,12 @@ async def apiserver(kmock: kmock.KubernetesEmulator) -> kmock.KubernetesEmulator
         elif token in KNOWN_TOKENS:
             extra = {"authentication.kubernetes.io/pod-name": ["web-7d9f"]}
             status = {"authenticated": True, "user": {"username": KNOWN_TOKENS[token], "extra": extra}}
-        return {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": request.data["spec"],
-                "status": status}
+        return {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenReview",
+            "spec": request.data["spec"],
+            "status": status,
+        }
 
     kmock.resources["authentication.k8s.io/v1/tokenreviews"] = {"kind": "TokenReview", "namespaced": False}
     kmock["post", TOKENREVIEWS] << review

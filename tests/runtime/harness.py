@@ -31,11 +31,11 @@ def unique_base() -> str:
 
 
 class Mesh:
-    def __init__(self, *, manifests: Path, work: Path, extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(self, *, manifests: Path, work: Path, extra_args: tuple[str, ...] = (), piped: bool = False) -> None:
         self.manifests = manifests
         self.base = unique_base()
         self.up = UpProcess(
-            folder=manifests, work=work, address_base=self.base, dashboard="plain", extra_args=extra_args
+            folder=manifests, work=work, address_base=self.base, dashboard="plain", extra_args=extra_args, piped=piped
         )
         self.state_dir = self.up.state_dir
         self.env = self.up.env

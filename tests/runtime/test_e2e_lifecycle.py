@@ -169,7 +169,7 @@ def test_ctrl_c_stops_everything_and_a_second_up_in_the_same_state_dir_is_refuse
         mesh.close()
 
 
-def test_down_cleans_up_after_a_runtime_that_was_killed(tmp_path: Path) -> None:
+def test_pods_die_with_a_killed_runtime_and_down_clears_what_it_left(tmp_path: Path) -> None:
     folder = tmp_path / "manifests"
     folder.mkdir()
     (folder / "all.yaml").write_text(m.NAMESPACE + "---\n" + m.store("v1"))
@@ -179,11 +179,12 @@ def test_down_cleans_up_after_a_runtime_that_was_killed(tmp_path: Path) -> None:
         assert list((mesh.state_dir / "pods").glob("*/*/bootstrap-token"))
         os.kill(mesh.process.pid, signal.SIGKILL)  # the runtime dies without cleaning up
         mesh.process.wait(timeout=10)
-        assert leftovers.processes_of(mesh.info.runtime_id)  # its pods run on, orphaned
+        wait_for("the pods gone with their runtime", lambda: all(gone(pid) for pid in pids), within=20)
+        assert leftovers.processes_of(mesh.info.runtime_id) == []
         down = mesh.smi("down")
-        assert "killed" in down.stdout
-        wait_for("the orphans gone", lambda: all(gone(pid) for pid in pids), within=10)
+        assert "local mesh stopped" in down.stdout
         assert statefile.read(mesh.state_dir) is None
+        assert statefile.read_claim(mesh.state_dir) is None
         assert not (mesh.state_dir / "pods").exists()  # no bootstrap token left lying around
     finally:
         mesh.close()

@@ -108,3 +108,30 @@ def test_a_deleted_file_withdraws_its_objects(tmp_path: Path) -> None:
     changes = folder.rescan()
     assert changes.removed_files == ("split.yaml",)
     assert folder.objects() == {}
+
+
+def test_a_file_nested_too_deeply_is_reported_and_later_edits_still_apply(tmp_path: Path) -> None:
+    (tmp_path / "a-deep.yaml").write_text("[" * 100_000 + "]" * 100_000)
+    (tmp_path / "b-split.yaml").write_text(SPLIT.format(w1=50, w2=50))
+    folder = ManifestFolder(tmp_path)
+    changes = folder.rescan()
+    assert any(p.startswith("a-deep.yaml: not usable: nested too deeply") for p in changes.problems)
+    assert weights(folder) == [50, 50]
+    (tmp_path / "b-split.yaml").write_text(SPLIT.format(w1=10, w2=90))
+    assert folder.rescan().changed_files == ("b-split.yaml",)
+    assert weights(folder) == [10, 90]
+    assert any("a-deep.yaml" in p for p in folder.problems())  # still listed until fixed
+
+
+def test_an_object_declared_in_two_files_is_a_reported_conflict_and_keeps_its_first_file(tmp_path: Path) -> None:
+    (tmp_path / "b.yaml").write_text(SPLIT.format(w1=50, w2=50))
+    folder = ManifestFolder(tmp_path)
+    folder.rescan()
+    (tmp_path / "a.yaml").write_text(SPLIT.format(w1=0, w2=100))  # sorts first, arrives later
+    changes = folder.rescan()
+    conflict = f"{KEY}: declared in b.yaml and a.yaml; keeping the one in b.yaml (remove the other)"
+    assert conflict in changes.problems and conflict in folder.problems()
+    assert weights(folder) == [50, 50]  # the running version stays
+    (tmp_path / "b.yaml").unlink()
+    folder.rescan()
+    assert weights(folder) == [0, 100] and not folder.conflicts()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
@@ -49,6 +50,9 @@ async def test_a_pods_token_file_is_private_proves_its_service_account_and_is_re
     credentials = tls.admit(a_pod())
     assert credentials.service_account == "web"
     assert stat.S_IMODE(credentials.token_file.stat().st_mode) == 0o600
+    for folder in (credentials.token_file.parent, credentials.token_file.parent.parent, tmp_path / "pods"):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700  # no other user can even list the pods
+    assert credentials.token_file.stat().st_uid == os.getuid()
     who = await tls.tokens.authenticate(credentials.token_file.read_text().strip())
     assert (who.namespace, who.service_account, who.pod) == ("shop", "web", "web-1")
     flags = tls.sidecar_flags(credentials)
