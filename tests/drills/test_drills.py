@@ -7,7 +7,6 @@ prints the figures.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -39,17 +38,6 @@ def test_a_frozen_control_plane_loses_no_request(tmp_path: Path) -> None:
     no_failure(scenarios.control_plane_pause(tmp_path))
 
 
-def sidecar_retries_connects() -> bool:
-    try:
-        return importlib.util.find_spec("proxy.http.attempts") is not None
-    except ModuleNotFoundError:
-        return False
-
-
-@pytest.mark.skipif(
-    not sidecar_retries_connects(),
-    reason="needs the sidecar's retry of a failed connect on another endpoint (arch-proxy's part of issue 13)",
-)
 def test_a_killed_sidecar_with_a_second_replica_loses_no_request(tmp_path: Path) -> None:
     no_failure(scenarios.sidecar_restart_with_second_replica(tmp_path))
 
