@@ -30,9 +30,9 @@ from typing import Any
 
 import aiohttp
 
-from smi.compile import IndexCache, MeshSettings, compile_proxy
-from smi.controllers import compiler_for
+from smi.compile import Compiler, MeshSettings
 from smi.distribution import ConfigService
+from smi.groups import MESH_GROUPS
 from smi.model import (
     HTTPMatch,
     HTTPRouteGroup,
@@ -121,13 +121,13 @@ def full_compile(store: Store) -> dict[str, float]:
     settings = MeshSettings()
     snapshot = store.snapshot()
     started = time.perf_counter()
-    cache = IndexCache()
+    compiler = Compiler(settings, MESH_GROUPS)
     for i in range(SERVICES):
         for j in range(PODS_PER_SERVICE):
-            compile_proxy(snapshot, namespace=NS, pod=f"pod-{i}-{j}", settings=settings, cache=cache)
+            compiler.compile_proxy(snapshot, namespace=NS, pod=f"pod-{i}-{j}")
     total = time.perf_counter() - started
     started = time.perf_counter()
-    compile_proxy(snapshot, namespace=NS, pod="pod-0-0", settings=settings, cache=IndexCache())
+    Compiler(settings, MESH_GROUPS).compile_proxy(snapshot, namespace=NS, pod="pod-0-0")
     one_cold = time.perf_counter() - started
     return {"full_compile_5000_proxies_s": total, "one_proxy_cold_index_s": one_cold}
 
@@ -156,7 +156,8 @@ async def wait_all(clients: list[Client], version: int, *, within: float = 30.0)
 
 
 async def change_to_proxy(store: Store, *, changes: int) -> dict[str, Any]:
-    service = ConfigService(store=store, compiler=compiler_for(MeshSettings()), synced=True, queue_size=64)
+    compiler = Compiler(MeshSettings(), MESH_GROUPS)
+    service = ConfigService(store=store, compiler=compiler.compile_proxy, synced=True, queue_size=64)
     latencies: list[float] = []
     refreshes: list[tuple[float, float]] = []  # (start, end) of every refresh
     publisher = service.publisher

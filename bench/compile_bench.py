@@ -30,7 +30,8 @@ from pathlib import Path
 from types import MappingProxyType
 
 from smi import model as m
-from smi.compile import IndexCache, MeshSettings, compile_proxy, object_statuses
+from smi.compile import Compiler, MeshSettings
+from smi.groups import MESH_GROUPS
 from smi.proxyconfig import encode
 from smi.state import Snapshot
 
@@ -123,12 +124,12 @@ def counts(snapshot: Snapshot) -> dict[str, int]:
 
 
 def run(snapshot: Snapshot, pods: list[tuple[str, str]], settings: MeshSettings) -> dict[str, float]:
-    cache = IndexCache()
+    compiler = Compiler(settings, MESH_GROUPS)
     t0 = time.perf_counter()
-    statuses = object_statuses(snapshot, settings=settings, cache=cache)
+    statuses = compiler.statuses(snapshot)
     t1 = time.perf_counter()
     for ns, pod in pods:
-        assert compile_proxy(snapshot, namespace=ns, pod=pod, settings=settings, cache=cache) is not None
+        assert compiler.compile_proxy(snapshot, namespace=ns, pod=pod) is not None
     t2 = time.perf_counter()
     assert len(statuses) == SPLITS + GROUPS + TCP_ROUTES + TARGETS
     return {"statuses_s": t1 - t0, "proxies_s": t2 - t1, "total_s": t2 - t0}
@@ -152,7 +153,7 @@ def main() -> None:
         runs = [run(snapshot, sample, settings) for _ in range(args.repeat)]
         full_all = run(snapshot, all_pods, settings)
         per_proxy = statistics.median(r["proxies_s"] for r in runs) / len(sample)
-        cfg = compile_proxy(snapshot, namespace=sample[0][0], pod=sample[0][1], settings=settings, cache=IndexCache())
+        cfg = Compiler(settings, MESH_GROUPS).compile_proxy(snapshot, namespace=sample[0][0], pod=sample[0][1])
         assert cfg is not None
         results[mode] = {
             "full_compile_s_median": statistics.median(r["total_s"] for r in runs),

@@ -38,6 +38,7 @@ from smi.proxyconfig import (
     OutboundPort,
     ProxyConfig,
 )
+from smi.proxyconfig.hostnames import service_hostnames
 
 
 class Picker(Protocol):
@@ -271,13 +272,14 @@ class DeniedService:
 
 
 def denied_hostnames(entry: DeniedService, *, namespace: str, cluster_domain: str) -> tuple[str, ...]:
-    """The names a caller in ``namespace`` may use for a denied service (the compile's hostname rule)."""
-    name, ns = entry.name.lower(), entry.namespace.lower()
-    names = [name] if entry.namespace == namespace else []
-    names += [f"{name}.{ns}", f"{name}.{ns}.svc", f"{name}.{ns}.svc.{cluster_domain.lower().rstrip('.')}"]
-    if entry.cluster_ip:
-        names.append(entry.cluster_ip.lower())
-    return tuple(names)
+    """The names a caller in ``namespace`` may use for a denied service (the contract's one hostname rule)."""
+    return service_hostnames(
+        entry.name,
+        entry.namespace,
+        caller_namespace=namespace,
+        cluster_domain=cluster_domain,
+        cluster_ip=entry.cluster_ip,
+    )
 
 
 def _denied(config: ProxyConfig, problems: list[str]) -> dict[str, DeniedService]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 import ssl
 from collections.abc import Callable
 from typing import Any
@@ -29,6 +28,7 @@ from urllib.parse import urlsplit
 from proxy import httpclient
 from proxy.holder import ConfigHolder
 from smi.proxyconfig import ProxyConfig, decode
+from smi.proxyconfig.backoff import backoff_delay
 
 logger = logging.getLogger(__name__)
 
@@ -95,26 +95,25 @@ class ConfigStreamClient:
         self.attempts = 0
         self.tls = tls
 
-    def next_delay(self, delay: float) -> tuple[float, float]:
-        """(sleep now, next delay): equal jitter over an exponentially growing delay."""
-        sleep = delay / 2 + random.uniform(0, delay / 2)
-        return sleep, min(delay * 2, self.backoff_max)
+    def next_delay(self, failures: int) -> float:
+        """The sleep after ``failures`` failed attempts in a row: equal jitter over an exponential delay."""
+        return backoff_delay(failures, initial=self.backoff_initial, cap=self.backoff_max, jitter=0.5)
 
     async def run(self) -> None:
-        delay = self.backoff_initial
+        failures = 0
         while True:
             self.attempts += 1
             try:
                 if await self._stream_once():
-                    delay = self.backoff_initial
+                    failures = 0
             except asyncio.CancelledError:
                 raise
             except (OSError, TimeoutError, StreamError, ValueError) as e:
                 logger.warning("config stream %s unavailable (%r); keeping the last good config", self.url, e)
             finally:
                 self.holder.metrics.config_stream_up = 0
-            sleep, delay = self.next_delay(delay)
-            await asyncio.sleep(sleep)
+            failures += 1
+            await asyncio.sleep(self.next_delay(failures))
 
     async def _stream_once(self) -> bool:
         params = {"namespace": self.namespace, "pod": self.pod}

@@ -62,6 +62,13 @@ def _columns(kind: str, version: str) -> list[dict[str, Any]]:
         columns = [
             {"name": "Service", "type": "string", "jsonPath": ".spec.service", "description": "The root service."},
             {"name": "Backends", "type": "string", "jsonPath": ".spec.backends[*].service"},
+            {"name": "Weights", "type": "string", "jsonPath": ".spec.backends[*].weight"},
+            {
+                "name": "Accepted",
+                "type": "string",
+                "jsonPath": '.status.conditions[?(@.type=="Accepted")].status',
+                "description": "Whether the split is in effect (the Accepted condition).",
+            },
         ]
     elif kind == "TrafficTarget":
         columns = [

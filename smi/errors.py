@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from smi.validation.problems import Problem
+from smi.checking.problems import Problem
 
 
 class SmiError(Exception):

@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 import yaml
 
-from smi.validation.problems import ERROR, WARNING, Problem, type_name
+from smi.checking.problems import ERROR, WARNING, Problem, type_name
 
 SUFFIXES = (".yaml", ".yml", ".json")
 MAX_BYTES = 16 * 1024 * 1024

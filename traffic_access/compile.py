@@ -1,6 +1,7 @@
 """TrafficTarget → inbound AllowRules per destination identity (the traffic_access part of the compile).
 
-Pure: a MeshIndex in, an AccessPlan out, shared by every proxy of that snapshot.  The
+Pure: a MeshIndex in, a ``Contribution`` out (``allow``, ``reach``, statuses, references),
+shared by every proxy of that snapshot.  The
 decided behaviours (docs/semantics.md, "TrafficTarget"):
 
 * Destination and sources are ServiceAccounts.  An omitted ``destination.namespace`` or
@@ -20,36 +21,27 @@ decided behaviours (docs/semantics.md, "TrafficTarget"):
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 
 from smi.compile import status as st
-from smi.compile.identities import spiffe_id
+from smi.compile.groups import Contribution
 from smi.compile.index import MeshIndex
-from smi.compile.matches import group_matches
 from smi.model import HTTPRouteGroup, ObjectKey, RuleRef, TCPRoute, TrafficTarget, UDPRoute, key_of
+from smi.proxyconfig.spiffe import workload_id
 from smi.proxyconfig.types import PROTOCOL_HTTP, PROTOCOL_TCP, PROTOCOL_UDP, AllowRule
+from traffic_access.matches import group_matches
 
 SERVICE_ACCOUNT = "ServiceAccount"
 
 
-@dataclass(frozen=True, slots=True)
-class AccessPlan:
-    """What every TrafficTarget in a snapshot compiles to."""
-
-    rules: Mapping[str, tuple[AllowRule, ...]]  # destination SPIFFE id -> its allow rules
-    destinations_by_source: Mapping[str, frozenset[str]]  # source SPIFFE id -> destinations it may call
-    statuses: Mapping[ObjectKey, st.ObjectStatus]
-    references: Mapping[ObjectKey, tuple[ObjectKey, ...]]  # route object -> targets naming it
-
-
-def compile_targets(index: MeshIndex) -> AccessPlan:
+def compile_targets(index: MeshIndex) -> Contribution:
+    """``allow``: destination SPIFFE id -> its rules; ``reach``: source id -> destinations it may call;
+    ``references``: route object -> the targets naming it."""
     rules: dict[str, list[AllowRule]] = defaultdict(list)
     reach: dict[str, set[str]] = defaultdict(set)
     statuses: dict[ObjectKey, st.ObjectStatus] = {}
     references: dict[ObjectKey, list[ObjectKey]] = defaultdict(list)
-    for tt in index.targets:
+    for tt in index.objects(TrafficTarget):
         for rule in tt.rules:
             references[ObjectKey(rule.kind, tt.meta.namespace, rule.name)].append(key_of(tt))
         destination, sources, allowed, problems = _compile_target(index, tt)
@@ -72,9 +64,9 @@ def compile_targets(index: MeshIndex) -> AccessPlan:
             generation=tt.meta.generation,
             summary=summary,
         )
-    return AccessPlan(
-        rules=MappingProxyType({k: tuple(v) for k, v in rules.items()}),
-        destinations_by_source=MappingProxyType({k: frozenset(v) for k, v in reach.items()}),
+    return Contribution(
+        allow=MappingProxyType({k: tuple(v) for k, v in rules.items()}),
+        reach=MappingProxyType({k: frozenset(v) for k, v in reach.items()}),
         statuses=MappingProxyType(statuses),
         references=MappingProxyType({k: tuple(v) for k, v in references.items()}),
     )
@@ -99,7 +91,7 @@ def _compile_target(
         msg = f"{spec}destination.kind: {tt.destination.kind} is not supported (only ServiceAccount); target ignored."
         problems.append(st.Problem(st.UNSUPPORTED_KIND, msg))
     else:
-        destination = spiffe_id(td, tt.destination.namespace or ns, tt.destination.name)
+        destination = workload_id(td, tt.destination.namespace or ns, tt.destination.name)
 
     sources: list[str] = []
     for i, src in enumerate(tt.sources):
@@ -107,7 +99,7 @@ def _compile_target(
             msg = f"{spec}sources[{i}].kind: {src.kind} is not supported (only ServiceAccount); source skipped."
             problems.append(st.Problem(st.UNSUPPORTED_KIND, msg))
             continue
-        sources.append(spiffe_id(td, src.namespace or ns, src.name))
+        sources.append(workload_id(td, src.namespace or ns, src.name))
     if not sources:
         problems.append(st.Problem(st.NO_SOURCES, f"{spec}sources: no usable source; the target allows nothing."))
     source_ids = tuple(dict.fromkeys(sources))
@@ -136,7 +128,7 @@ def _compile_rule(
     name = f"{ns}/{tt.meta.name}/{rule.kind}/{rule.name}"
     only_port = tt.destination_port
     if rule.kind == HTTPRouteGroup.KIND:
-        group = index.route_groups.get((ns, rule.name))
+        group = index.by_name(HTTPRouteGroup).get((ns, rule.name))
         if group is None:
             msg = f"{path}.name: HTTPRouteGroup {ns}/{rule.name} not found; rule dropped."
             problems.append(st.Problem(st.ROUTE_NOT_FOUND, msg))
@@ -165,9 +157,9 @@ def _compile_rule(
 
     route: TCPRoute | UDPRoute | None
     if rule.kind == TCPRoute.KIND:
-        route, protocol = index.tcp_routes.get((ns, rule.name)), PROTOCOL_TCP
+        route, protocol = index.by_name(TCPRoute).get((ns, rule.name)), PROTOCOL_TCP
     elif rule.kind == UDPRoute.KIND:
-        route, protocol = index.udp_routes.get((ns, rule.name)), PROTOCOL_UDP
+        route, protocol = index.by_name(UDPRoute).get((ns, rule.name)), PROTOCOL_UDP
     else:
         msg = f"{path}.kind: {rule.kind} is not supported (HTTPRouteGroup, TCPRoute, UDPRoute); rule dropped."
         problems.append(st.Problem(st.UNSUPPORTED_KIND, msg))

@@ -1,13 +1,17 @@
 """TrafficSplit → per-root-service-port SplitRoutes (the traffic_split part of the compile).
 
-Pure: a MeshIndex in, a SplitPlan out, shared by every proxy of that snapshot.  The
+Pure: a MeshIndex in, a ``Contribution`` out (``routes``, ``route_services``, statuses,
+references), shared by every proxy of that snapshot.  The
 decided behaviours (docs/semantics.md, "TrafficSplit"):
 
 * The root (``spec.service``) and the backends are Services in the split's namespace.
+  The root may also be written as its in-cluster DNS name (``name.ns``, ``name.ns.svc``,
+  ``name.ns.svc.<cluster-domain>``, as Flagger writes it): it names that Service when
+  ``ns`` is the split's namespace; any other namespace is ``RootServiceNotFound``.
   Root missing → not applied (``RootServiceNotFound``).  A missing backend is skipped
   (``BackendNotFound``); with none left the split is not applied and traffic goes to the
   root service as if there were no split.
-* Weights are relative; they become exact integers (``_weights``).  Weight 0 keeps the
+* Weights are relative; they become exact integers (``weights``).  Weight 0 keeps the
   backend known but sends it nothing.  All weights 0 → not applied (``NoWeight``).
 * Per root port, a backend is used at the *same port number*; a backend without that
   port gets nothing on it (``BackendPortMissing``, the split still applies elsewhere).
@@ -34,25 +38,16 @@ from types import MappingProxyType
 
 from smi.compile import status as st
 from smi.compile.endpoints import service_endpoints
-from smi.compile.index import SPLIT_KINDS, MeshIndex
-from smi.compile.matches import group_matches
+from smi.compile.groups import ENDPOINT_KINDS, Contribution, Key
+from smi.compile.index import MeshIndex
 from smi.compile.naming import cluster_name
 from smi.model import HTTPRouteGroup, ObjectKey, Service, TrafficSplit, key_of
 from smi.proxyconfig.types import HttpMatch, SplitRoute, WeightedCluster
-from traffic_split._weights import integer_weights
+from traffic_access.matches import group_matches
+from traffic_split.weights import integer_weights
 
-Key = tuple[str, str]
-
-
-@dataclass(frozen=True, slots=True)
-class SplitPlan:
-    """What every TrafficSplit in a snapshot compiles to."""
-
-    routes: Mapping[Key, Mapping[int, tuple[SplitRoute, ...]]]  # root service -> port -> routes in order
-    backends: Mapping[Key, frozenset[Key]]  # root service -> backend services its routes use
-    roots_by_backend: Mapping[Key, frozenset[Key]]
-    statuses: Mapping[ObjectKey, st.ObjectStatus]
-    references: Mapping[ObjectKey, tuple[ObjectKey, ...]]  # HTTPRouteGroup -> splits naming it
+# What the split contribution is computed from (``Group.depends``).
+SPLIT_KINDS = ENDPOINT_KINDS | {TrafficSplit.KIND, HTTPRouteGroup.KIND}
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,19 +70,22 @@ class _RootResult:
     statuses: Mapping[ObjectKey, st.ObjectStatus]
 
 
-def compile_splits(index: MeshIndex) -> SplitPlan:
-    """Every split, root by root; a root whose splits are unchanged reuses its last result."""
+def compile_splits(index: MeshIndex) -> Contribution:
+    """Every split, root by root; a root whose splits are unchanged reuses its last result.
+
+    ``routes``: root service -> port -> routes in order; ``route_services``: root -> the
+    backend services its routes use; ``references``: HTTPRouteGroup -> splits naming it.
+    """
     references: dict[ObjectKey, list[ObjectKey]] = defaultdict(list)
     by_root: dict[Key, list[TrafficSplit]] = defaultdict(list)
-    for ts in index.splits:
+    for ts in index.objects(TrafficSplit):
         for ref in ts.matches:
             references[ObjectKey(HTTPRouteGroup.KIND, ts.meta.namespace, ref.name)].append(key_of(ts))
-        by_root[(ts.meta.namespace, ts.service)].append(ts)
+        by_root[(ts.meta.namespace, root_name(ts, index.settings.cluster_domain))].append(ts)
 
     statuses: dict[ObjectKey, st.ObjectStatus] = {}
     routes: dict[Key, Mapping[int, tuple[SplitRoute, ...]]] = {}
     backends: dict[Key, frozenset[Key]] = {}
-    roots_by_backend: dict[Key, set[Key]] = defaultdict(set)
     for root_key, splits in by_root.items():
         members = tuple(splits)
         build = functools.partial(_compile_root, index, members)
@@ -96,15 +94,27 @@ def compile_splits(index: MeshIndex) -> SplitPlan:
         if result.routes:
             routes[root_key] = result.routes
             backends[root_key] = result.backends
-            for backend in result.backends:
-                roots_by_backend[backend].add(root_key)
-    return SplitPlan(
+    return Contribution(
         routes=MappingProxyType(routes),
-        backends=MappingProxyType(backends),
-        roots_by_backend=MappingProxyType({k: frozenset(v) for k, v in roots_by_backend.items()}),
+        route_services=MappingProxyType(backends),
         statuses=MappingProxyType(statuses),
         references=MappingProxyType({k: tuple(v) for k, v in references.items()}),
     )
+
+
+def root_name(ts: TrafficSplit, cluster_domain: str) -> str:
+    """The name of the Service ``spec.service`` names in the split's namespace.
+
+    A plain name is itself; an in-cluster DNS name of a Service of this namespace
+    (``name.ns``, ``name.ns.svc``, ``name.ns.svc.<cluster-domain>``) is its first label.
+    Anything else is returned as written (and found nowhere).
+    """
+    written = ts.service
+    name, dot, rest = written.lower().rstrip(".").partition(".")
+    ns = ts.meta.namespace
+    if dot and rest in (ns, f"{ns}.svc", f"{ns}.svc.{cluster_domain.lower().rstrip('.')}"):
+        return name
+    return written
 
 
 def _compile_root(index: MeshIndex, splits: tuple[TrafficSplit, ...]) -> _RootResult:
@@ -140,9 +150,15 @@ def _check(index: MeshIndex, ts: TrafficSplit) -> tuple[_Candidate | None, st.Ob
     """Validate one split's references; a candidate, or None and its (not accepted) status."""
     ns = ts.meta.namespace
     problems: list[st.Problem] = []
-    root = index.services.get((ns, ts.service))
+    name = root_name(ts, index.settings.cluster_domain)
+    root = index.services.get((ns, name))
     if root is None:
-        msg = f"spec.service: Service {ns}/{ts.service} not found; the split is not applied."
+        msg = f"spec.service: Service {ns}/{name} not found; the split is not applied."
+        if name == ts.service and "." in ts.service:
+            msg = (
+                f"spec.service: {ts.service!r} is not a Service of namespace {ns} (a name, or its in-cluster "
+                f"DNS name {{name}}.{ns}.svc.{index.settings.cluster_domain}); the split is not applied."
+            )
         return None, _rejected(ts, [st.Problem(st.ROOT_SERVICE_NOT_FOUND, msg)])
 
     present: list[tuple[int, Service, Decimal]] = []
@@ -156,7 +172,7 @@ def _check(index: MeshIndex, ts: TrafficSplit) -> tuple[_Candidate | None, st.Ob
             problems.append(st.Problem(st.BACKEND_NOT_FOUND, msg))
         else:
             present.append((i, svc, backend.weight))
-    fallback = f"traffic goes to the root Service {ns}/{ts.service} as if there were no split."
+    fallback = f"traffic goes to the root Service {ns}/{name} as if there were no split."
     if not present:
         if not ts.backends:
             problems.append(st.Problem(st.NO_BACKENDS, "spec.backends: the split lists no backends;"))
@@ -182,7 +198,7 @@ def _split_matches(index: MeshIndex, ts: TrafficSplit) -> tuple[tuple[HttpMatch,
             msg = f"spec.matches[{j}].kind: {ref.kind} is not supported (only HTTPRouteGroup); {not_installed}"
             problems.append(st.Problem(st.UNSUPPORTED_KIND, msg))
             continue
-        group = index.route_groups.get((ns, ref.name))
+        group = index.by_name(HTTPRouteGroup).get((ns, ref.name))
         if group is None:
             msg = f"spec.matches[{j}].name: HTTPRouteGroup {ns}/{ref.name} not found; {not_installed}"
             problems.append(st.Problem(st.ROUTE_NOT_FOUND, msg))
@@ -203,7 +219,7 @@ def _resolve_conflicts(candidates: list[_Candidate], statuses: dict[ObjectKey, s
         ns = loser.split.meta.namespace
         msg = (
             f"TrafficSplit {ns}/{winner.meta.name} already splits every request to Service "
-            f"{ns}/{loser.split.service} (no matches, first by name wins); this split is not applied."
+            f"{ns}/{loser.root.meta.name} (no matches, first by name wins); this split is not applied."
         )
         statuses[key_of(loser.split)] = _rejected(loser.split, [st.Problem(st.CONFLICT, msg)])
     return with_matches + catch_all[:1]
@@ -225,10 +241,10 @@ def _routes_for_root(
                 used.update((cand.split.meta.namespace, w.service) for w in route.backends)
         ts = cand.split
         if not applied_ports and not cand.root.ports:
-            msg = f"spec.service: Service {ts.meta.namespace}/{ts.service} has no ports; nothing to split."
+            msg = f"spec.service: Service {ts.meta.namespace}/{cand.root.meta.name} has no ports; nothing to split."
             problems.append(st.Problem(st.BACKEND_PORT_MISSING, msg))
         ports = ", ".join(map(str, applied_ports))
-        summary = f"splits Service {ts.meta.namespace}/{ts.service} port(s) {ports} across " + ", ".join(
+        summary = f"splits Service {ts.meta.namespace}/{cand.root.meta.name} port(s) {ports} across " + ", ".join(
             f"{svc.meta.name}" for _, svc, _ in cand.backends
         )
         summary += " for matching requests." if ts.matches else "."

@@ -30,6 +30,7 @@ from proxy import httpclient
 from proxy.identity import keys
 from proxy.identity.contexts import control_plane_client_context
 from proxy.identity.material import InvalidMaterial, WorkloadMaterial, from_response
+from smi.proxyconfig.backoff import backoff_delay
 
 logger = logging.getLogger(__name__)
 
@@ -124,8 +125,7 @@ class CertificateManager:
         return max(0.0, remaining * self._rng.uniform(*self._window))
 
     def _backoff(self, attempt: int) -> float:
-        delay: float = min(self._retry_max, self._retry_initial * 2**attempt)
-        return delay * self._rng.uniform(0.5, 1.0)
+        return backoff_delay(attempt + 1, initial=self._retry_initial, cap=self._retry_max, jitter=0.5, rng=self._rng)
 
     def _publish(self, material: WorkloadMaterial) -> None:
         self.current = material

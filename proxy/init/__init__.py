@@ -23,9 +23,8 @@ from proxy.init.rules import (
     CaptureSettings,
     cleanup_rules,
     install_rules,
-    parse_cidrs,
-    parse_ports,
 )
+from smi.proxyconfig.capture import parse_cidrs, parse_ports
 
 __all__ = [
     "CHAINS",

@@ -25,11 +25,12 @@ import ssl
 from pathlib import Path
 from typing import Any
 
-from smi.compile import MeshSettings
-from smi.controllers import Controller, ControllerSettings, compiler_for
+from smi.compile import Compiler, MeshSettings
+from smi.controllers import Controller, ControllerSettings
 from smi.controllers.conversion import add_conversion_route
 from smi.distribution import CoalescingSettings, ConfigService
 from smi.distribution.identity import CertificateIdentity, PeerIdentity, pod_identities
+from smi.groups import MESH_GROUPS
 from smi.state import Store
 
 IN_CLUSTER_API = "https://kubernetes.default.svc"
@@ -103,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         coalescing = CoalescingSettings(window=args.debounce, max_wait=args.max_wait)
     except ValueError as exc:
         raise SystemExit(f"smi controller: {exc}") from exc
-    settings = ControllerSettings(namespaces=tuple(args.namespace), server=args.server, mesh=mesh)
+    settings = ControllerSettings(namespaces=tuple(args.namespace), server=args.server)
     asyncio.run(_serve(args, host=host, port=port, mesh=mesh, coalescing=coalescing, settings=settings))
     return 0
 
@@ -136,11 +137,10 @@ def _authenticator(args: argparse.Namespace) -> Any:
     )  # fmt: skip
 
 
-def _service(args: argparse.Namespace, *, store: Store, host: str, port: int, mesh: MeshSettings,
+def _service(args: argparse.Namespace, *, store: Store, host: str, port: int, compiler: Compiler,
              coalescing: CoalescingSettings) -> ConfigService:  # fmt: skip
-    compiler = compiler_for(mesh)
     if args.insecure_plaintext:
-        return ConfigService(store=store, compiler=compiler, host=host, port=port, coalescing=coalescing)
+        return ConfigService(store=store, compiler=compiler.compile_proxy, host=host, port=port, coalescing=coalescing)
     from smi.identity import CAStoreError, CertificateAuthority
     from smi.identity.server import make_app
     from smi.identity.serving import ControlPlaneTls
@@ -157,7 +157,8 @@ def _service(args: argparse.Namespace, *, store: Store, host: str, port: int, me
     )  # fmt: skip
     identity: PeerIdentity = CertificateIdentity(pod_identities(store, trust_domain=args.trust_domain))
     return ConfigService(
-        store=store, compiler=compiler, host=host, port=port, coalescing=coalescing, identity=identity, tls=tls,
+        store=store, compiler=compiler.compile_proxy, host=host, port=port, coalescing=coalescing, identity=identity,
+        tls=tls,
         ca_app=make_app(ca, _authenticator(args)),
     )  # fmt: skip
 
@@ -166,12 +167,13 @@ async def _serve(
     args: argparse.Namespace, *, host: str, port: int, mesh: MeshSettings, coalescing: CoalescingSettings,
     settings: ControllerSettings,
 ) -> None:  # fmt: skip
-    service = _service(args, store=Store(), host=host, port=port, mesh=mesh, coalescing=coalescing)
+    compiler = Compiler(mesh, MESH_GROUPS)  # one compiler (and index cache) for configs and statuses
+    service = _service(args, store=Store(), host=host, port=port, compiler=compiler, coalescing=coalescing)
     add_conversion_route(service.app)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with service:
-        controller = Controller(store=service.store, publisher=service.publisher, settings=settings)
+        controller = Controller(store=service.store, publisher=service.publisher, compiler=compiler, settings=settings)
         await controller.run(stop_flag=stop)

@@ -26,10 +26,10 @@ from typing import Any
 
 from aiohttp import web
 
-from proxy.init import parse_cidrs
 from smi.controllers.conversion import add_conversion_route
 from smi.injection import InjectionSettings
 from smi.injection.webhook import MAX_BODY, add_routes
+from smi.proxyconfig.capture import parse_cidrs
 
 
 def _address(text: str) -> tuple[str, int]:

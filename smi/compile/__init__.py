@@ -3,32 +3,34 @@
 ::
 
     Snapshot ──► MeshIndex (once per snapshot + settings; caching.IndexCache)
-                   ├─► traffic_split.compile   → SplitPlan   (routes per root port, statuses)
-                   ├─► traffic_access.compile  → AccessPlan  (rules per identity, statuses)
-                   └─► per proxy: outbound (services it may reach + clusters)
-                                  inbound  (ports, rules for its identity, peers)
+                   ├─► each Group.contribute(index) → Contribution   (groups: smi.compile.groups)
+                   │     merged into a MeshPlan (plans)                e.g. traffic_split, traffic_access
+                   └─► per proxy: outbound (services it may reach + clusters + split routes)
+                                  inbound  (ports, allow rules for its identity, peers)
 
-No I/O, no clock, no kopf/aiohttp/kubernetes.  Every SMI ambiguity is decided once in
-docs/semantics.md; the modules that apply a decision say so in their docstrings.
+``Compiler`` (settings + groups + cache) is the driver; the composition roots make it.
+No I/O, no clock, no kopf/aiohttp/kubernetes, no module-global state, and no import of
+a group package.  Every SMI ambiguity is decided once in docs/semantics.md; the modules
+that apply a decision say so in their docstrings.
 """
 
 from smi.compile.caching import IndexCache
-from smi.compile.compiling import DEFAULT_CACHE, compile_proxy, object_statuses
-from smi.compile.identities import spiffe_id
+from smi.compile.compiling import Compiler
+from smi.compile.groups import Contribution, Group, GroupKind
 from smi.compile.index import APP_ADDRESS_ANNOTATION, INBOUND_PORT_ANNOTATION, LB_POLICY_ANNOTATION, MeshIndex
 from smi.compile.settings import MeshSettings
 from smi.compile.status import ObjectStatus
 
 __all__ = [
     "APP_ADDRESS_ANNOTATION",
-    "DEFAULT_CACHE",
     "INBOUND_PORT_ANNOTATION",
     "LB_POLICY_ANNOTATION",
+    "Compiler",
+    "Contribution",
+    "Group",
+    "GroupKind",
     "IndexCache",
     "MeshIndex",
     "MeshSettings",
     "ObjectStatus",
-    "compile_proxy",
-    "object_statuses",
-    "spiffe_id",
 ]

@@ -1,69 +1,70 @@
 """The compile driver: snapshot + proxy identity → ProxyConfig, and snapshot → object statuses.
 
-Pure: no I/O, no clock.  The only state is ``DEFAULT_CACHE``, an explicit IndexCache of the
-last snapshots' indexes (pass ``cache=IndexCache()`` to keep your own).
+A ``Compiler`` is made once by a composition root (the controller, the local runtime)
+with the mesh settings and the groups (``smi.groups.MESH_GROUPS``), and handed to
+whoever compiles: the publisher (``compile_proxy``), the status writer and the local
+runtime's control API (``statuses``).  It is the only holder of compile state: its
+``IndexCache`` of the last snapshots' indexes.  Everything it calls is pure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from types import MappingProxyType
+from collections.abc import Mapping, Sequence
 
 from smi.compile.caching import IndexCache
+from smi.compile.groups import Group
 from smi.compile.inbound import inbound_for
+from smi.compile.index import MeshIndex
 from smi.compile.outbound import outbound_for
-from smi.compile.plans import access_plan, split_plan
+from smi.compile.plans import MeshPlan, mesh_plan, plan_statuses
 from smi.compile.settings import MeshSettings
 from smi.compile.status import ObjectStatus
 from smi.model import ObjectKey
 from smi.proxyconfig.types import ProxyConfig, ProxyNode
 from smi.state import Snapshot
-from traffic_access._routes import route_statuses
-
-DEFAULT_CACHE = IndexCache()
 
 
-def compile_proxy(
-    snapshot: Snapshot,
-    *,
-    namespace: str,
-    pod: str,
-    settings: MeshSettings,
-    cache: IndexCache | None = None,
-) -> ProxyConfig | None:
-    """The config of the sidecar next to pod ``namespace/pod``; None when the pod is unknown."""
-    index = (cache or DEFAULT_CACHE).index(snapshot, settings)
-    found = index.pods.get((namespace, pod))
-    if found is None:
-        return None
-    identity = index.identity_of(found)
-    node = ProxyNode(
-        namespace=namespace,
-        pod=pod,
-        service_account=found.spec.service_account,
-        identity=identity,
-        address=found.pod_ip or "",
-        workload=index.workload_of(found),
-    )
-    return ProxyConfig(
-        node=node,
-        trust_domain=settings.trust_domain,
-        outbound=outbound_for(index, namespace=namespace, identity=identity),
-        inbound=inbound_for(index, found),
-    )
+class Compiler:
+    """Mesh settings + groups + an index cache.  ``cache``: share or inspect one (tests, benchmarks)."""
 
+    def __init__(self, settings: MeshSettings, groups: Sequence[Group], *, cache: IndexCache | None = None) -> None:
+        names = [g.name for g in groups]
+        if len(set(names)) != len(names):
+            raise ValueError(f"groups: every group needs its own name, got {names}")
+        self.settings = settings
+        self.groups: tuple[Group, ...] = tuple(groups)
+        self.cache = cache if cache is not None else IndexCache()
 
-def object_statuses(
-    snapshot: Snapshot,
-    *,
-    settings: MeshSettings | None = None,
-    cache: IndexCache | None = None,
-) -> Mapping[ObjectKey, ObjectStatus]:
-    """The status of every SMI object in the snapshot (TrafficSplits, TrafficTargets, routes)."""
-    index = (cache or DEFAULT_CACHE).index(snapshot, settings or MeshSettings())
-    splits, access = split_plan(index), access_plan(index)
-    statuses: dict[ObjectKey, ObjectStatus] = {}
-    statuses.update(splits.statuses)
-    statuses.update(access.statuses)
-    statuses.update(route_statuses(index, references=[splits.references, access.references]))
-    return MappingProxyType(dict(sorted(statuses.items())))
+    def index(self, snapshot: Snapshot) -> MeshIndex:
+        return self.cache.index(snapshot, self.settings)
+
+    def plan(self, snapshot: Snapshot) -> tuple[MeshIndex, MeshPlan]:
+        index = self.index(snapshot)
+        return index, mesh_plan(index, self.groups)
+
+    def compile_proxy(self, snapshot: Snapshot, *, namespace: str, pod: str) -> ProxyConfig | None:
+        """The config of the sidecar next to pod ``namespace/pod``; None when the pod is unknown."""
+        index, plan = self.plan(snapshot)
+        found = index.pods.get((namespace, pod))
+        if found is None:
+            return None
+        identity = index.identity_of(found)
+        node = ProxyNode(
+            namespace=namespace,
+            pod=pod,
+            service_account=found.spec.service_account,
+            identity=identity,
+            address=found.pod_ip or "",
+            workload=index.workload_of(found),
+        )
+        return ProxyConfig(
+            node=node,
+            trust_domain=self.settings.trust_domain,
+            outbound=outbound_for(index, plan, namespace=namespace, identity=identity),
+            inbound=inbound_for(index, plan, found),
+        )
+
+    def statuses(self, snapshot: Snapshot) -> Mapping[ObjectKey, ObjectStatus]:
+        """The status of every object of every group in the snapshot (in key order)."""
+        index, plan = self.plan(snapshot)
+        return plan_statuses(index, plan)

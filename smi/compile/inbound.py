@@ -14,25 +14,28 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from smi.compile.endpoints import service_endpoints
-from smi.compile.index import ACCESS_KINDS, APP_ADDRESS_ANNOTATION, ENDPOINT_KINDS, Key, MeshIndex
-from smi.compile.plans import access_plan
+from smi.compile.index import APP_ADDRESS_ANNOTATION, ENDPOINT_KINDS, Key, MeshIndex
+from smi.compile.plans import MeshPlan
 from smi.compile.protocols import port_protocol
 from smi.model import Pod
 from smi.proxyconfig.types import AllowRule, InboundConfig, InboundPort
 
-_RULES_DEPEND = ACCESS_KINDS | {Pod.KIND}  # the rules, and the pods of their sources (peers)
-_INBOUND_DEPEND = ACCESS_KINDS | ENDPOINT_KINDS  # the rules and peers, the pod, the services targeting it
 
+def inbound_for(index: MeshIndex, plan: MeshPlan, pod: Pod) -> InboundConfig:
+    """The inbound config of ``pod``'s sidecar (memoised per pod; the same object while unchanged).
 
-def inbound_for(index: MeshIndex, pod: Pod) -> InboundConfig:
-    """The inbound config of ``pod``'s sidecar (memoised per pod; the same object while unchanged)."""
+    It depends on the allow rules of the pod's identity (the very same tuple while the
+    groups that contribute them are unchanged), the pods of their sources (peers), the pod,
+    and the services targeting it (the endpoint kinds).
+    """
     key = ("inbound", pod.meta.namespace, pod.meta.name)
-    return index.memo(key, lambda: _build(index, pod), depends=_INBOUND_DEPEND)
+    rules = plan.allow.get(index.identity_of(pod), ())
+    return index.memo_on(key, (rules,), lambda: _build(index, plan, pod), depends=ENDPOINT_KINDS)
 
 
-def _build(index: MeshIndex, pod: Pod) -> InboundConfig:
+def _build(index: MeshIndex, plan: MeshPlan, pod: Pod) -> InboundConfig:
     identity = index.identity_of(pod)
-    rules, peers = _rules_and_peers(index, identity)
+    rules, peers = _rules_and_peers(index, plan, identity)
     return InboundConfig(
         ports=_ports(index, pod),
         app_address=pod.meta.annotations.get(APP_ADDRESS_ANNOTATION) or index.settings.app_address,
@@ -42,16 +45,20 @@ def _build(index: MeshIndex, pod: Pod) -> InboundConfig:
     )
 
 
-def _rules_and_peers(index: MeshIndex, identity: str) -> tuple[tuple[AllowRule, ...], tuple[tuple[str, str], ...]]:
+def _rules_and_peers(
+    index: MeshIndex, plan: MeshPlan, identity: str
+) -> tuple[tuple[AllowRule, ...], tuple[tuple[str, str], ...]]:
     def build() -> tuple[tuple[AllowRule, ...], tuple[tuple[str, str], ...]]:
-        rules = access_plan(index).rules.get(identity, ())
+        rules = plan.allow.get(identity, ())
         sources = sorted({s for rule in rules for s in rule.sources})
         peers = {
             (pod.pod_ip, source) for source in sources for pod in index.pods_by_identity.get(source, ()) if pod.pod_ip
         }
         return rules, tuple(sorted(peers))
 
-    return index.memo(("inbound-rules", identity), build, depends=_RULES_DEPEND)
+    # the rules (compared as objects), and the pods of their sources (peers)
+    rules = plan.allow.get(identity, ())
+    return index.memo_on(("inbound-rules", identity), (rules,), build, depends=frozenset({Pod.KIND}))
 
 
 def _ports(index: MeshIndex, pod: Pod) -> tuple[InboundPort, ...]:

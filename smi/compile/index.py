@@ -3,8 +3,9 @@
 A snapshot is a flat bag of objects.  The compile asks it the same questions again and
 again (which pods does this selector pick? which pod has this IP? which Deployment owns
 this pod? what are this service's endpoints?), so the index answers them from maps built
-once per (snapshot, settings).  Derived results that every proxy shares (the compiled
-splits, the compiled access rules, per-identity outbound views) are memoised in the index
+once per (snapshot, settings).  The groups' own kinds are looked up with ``objects(Kind)``
+and ``by_name(Kind)``.  Derived results that every proxy shares (the groups'
+contributions, per-identity outbound views) are memoised in the index
 with ``memo(key, build, depends=...)``: the index is the explicit cache, dropped with its
 snapshot.
 
@@ -25,31 +26,17 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Final, TypeVar, cast
 
-from smi.compile.identities import spiffe_id
 from smi.compile.settings import MeshSettings
-from smi.model import (
-    Deployment,
-    Endpoints,
-    EndpointSlice,
-    HTTPRouteGroup,
-    Pod,
-    Service,
-    TCPRoute,
-    TrafficSplit,
-    TrafficTarget,
-    UDPRoute,
-)
+from smi.model import Deployment, Endpoints, EndpointSlice, Pod, Service
+from smi.proxyconfig.spiffe import workload_id
 from smi.state import Snapshot
 
 T = TypeVar("T")
 Key = tuple[str, str]  # (namespace, name)
 
-# What the shared results are computed from (memo ``depends``), by hub kind.
+# What Services' endpoints (and so every shared result built on them) are computed from
+# (memo ``depends``), by hub kind.  The groups declare their own kinds (``smi.compile.groups``).
 ENDPOINT_KINDS: Final = frozenset({Service.KIND, Pod.KIND, Endpoints.KIND, EndpointSlice.KIND, Deployment.KIND})
-ROUTE_KINDS: Final = frozenset({HTTPRouteGroup.KIND, TCPRoute.KIND, UDPRoute.KIND})
-SPLIT_KINDS: Final = ENDPOINT_KINDS | {TrafficSplit.KIND, HTTPRouteGroup.KIND}
-ACCESS_KINDS: Final = ROUTE_KINDS | {TrafficTarget.KIND}
-COMPILE_KINDS: Final = SPLIT_KINDS | ACCESS_KINDS
 
 INBOUND_PORT_ANNOTATION: Final = "smi-mesh.io/inbound-port"
 APP_ADDRESS_ANNOTATION: Final = "smi-mesh.io/app-address"
@@ -83,14 +70,7 @@ class MeshIndex:
 
         self.services: dict[Key, Service] = by_key(Service, lambda i: i.services)
         self.pods: dict[Key, Pod] = by_key(Pod, lambda i: i.pods)
-        self.route_groups: dict[Key, HTTPRouteGroup] = by_key(HTTPRouteGroup, lambda i: i.route_groups)
-        self.tcp_routes: dict[Key, TCPRoute] = by_key(TCPRoute, lambda i: i.tcp_routes)
-        self.udp_routes: dict[Key, UDPRoute] = by_key(UDPRoute, lambda i: i.udp_routes)
         self.endpoints_objects: dict[Key, Endpoints] = by_key(Endpoints, lambda i: i.endpoints_objects)
-        same = keep(TrafficSplit.KIND)
-        self.splits: tuple[TrafficSplit, ...] = same.splits if same else tuple(snapshot.all(TrafficSplit))
-        same = keep(TrafficTarget.KIND)
-        self.targets: tuple[TrafficTarget, ...] = same.targets if same else tuple(snapshot.all(TrafficTarget))
 
         same = keep(EndpointSlice.KIND)
         self.slices: dict[Key, list[EndpointSlice]] = same.slices if same else _slices_by_service(snapshot)
@@ -175,6 +155,18 @@ class MeshIndex:
         self._depends[key] = depends
         return value
 
+    # -- objects of any kind (for the groups) -----------------------------------------------
+
+    def objects(self, kind: type[T]) -> tuple[T, ...]:
+        """Every object of ``kind``, in (namespace, name) order (memoised; carried over while unchanged)."""
+        name: str = kind.KIND  # type: ignore[attr-defined]
+        return self.memo(("objects", name), lambda: tuple(self.snapshot.all(kind)), depends=frozenset({name}))
+
+    def by_name(self, kind: type[T]) -> Mapping[Key, T]:
+        """Every object of ``kind`` by (namespace, name) (memoised; carried over while unchanged)."""
+        name: str = kind.KIND  # type: ignore[attr-defined]
+        return self.memo(("by-name", name), lambda: _by_key(self.objects(kind)), depends=frozenset({name}))
+
     # -- pods ------------------------------------------------------------------------------
 
     def select_pods(self, namespace: str, selector: Mapping[str, str]) -> list[Pod]:
@@ -200,7 +192,7 @@ class MeshIndex:
         return candidates[0]
 
     def identity_of(self, pod: Pod) -> str:
-        return spiffe_id(self.settings.trust_domain, pod.meta.namespace, pod.spec.service_account)
+        return workload_id(self.settings.trust_domain, pod.meta.namespace, pod.spec.service_account)
 
     def workload_of(self, pod: Pod) -> str:
         """The name of the Deployment whose selector picks the pod ("" when none does)."""

@@ -1,8 +1,13 @@
-"""Names the compile gives to what it builds (clusters, hostnames), so every part spells them alike."""
+"""Names the compile gives to what it builds (clusters, hostnames), so every part spells them alike.
+
+Hostnames follow the contract's one rule (``smi.proxyconfig.hostnames``), which the
+proxy applies too.
+"""
 
 from __future__ import annotations
 
 from smi.model import Service
+from smi.proxyconfig.hostnames import service_hostnames
 
 
 def cluster_name(namespace: str, service: str, port: int) -> str:
@@ -11,15 +16,11 @@ def cluster_name(namespace: str, service: str, port: int) -> str:
 
 
 def hostnames(service: Service, *, caller_namespace: str, cluster_domain: str) -> tuple[str, ...]:
-    """Every name a caller in ``caller_namespace`` may use for ``service``.
-
-    ``name`` alone only from the service's own namespace (as Kubernetes DNS search paths
-    resolve it), then ``name.ns``, ``name.ns.svc``, ``name.ns.svc.<cluster-domain>`` and the
-    cluster IP when the service has one (not for headless services).
-    """
-    name, ns = service.meta.name, service.meta.namespace
-    names = [name] if ns == caller_namespace else []
-    names += [f"{name}.{ns}", f"{name}.{ns}.svc", f"{name}.{ns}.svc.{cluster_domain}"]
-    if service.cluster_ip and service.cluster_ip != "None":
-        names.append(service.cluster_ip)
-    return tuple(names)
+    """Every name a caller in ``caller_namespace`` may use for ``service`` (see ``service_hostnames``)."""
+    return service_hostnames(
+        service.meta.name,
+        service.meta.namespace,
+        caller_namespace=caller_namespace,
+        cluster_domain=cluster_domain,
+        cluster_ip=service.cluster_ip or "",
+    )

@@ -20,9 +20,9 @@ reachable set change (a split change keeps it, so its encoded text is reused).
 from __future__ import annotations
 
 from smi.compile.endpoints import service_endpoints
-from smi.compile.index import COMPILE_KINDS, ENDPOINT_KINDS, LB_POLICY_ANNOTATION, SPLIT_KINDS, Key, MeshIndex
+from smi.compile.index import ENDPOINT_KINDS, LB_POLICY_ANNOTATION, Key, MeshIndex
 from smi.compile.naming import cluster_name, hostnames
-from smi.compile.plans import access_plan, services_by_identity, split_plan
+from smi.compile.plans import MeshPlan, services_by_identity
 from smi.compile.protocols import port_protocol
 from smi.model import Service
 from smi.proxyconfig.types import (
@@ -37,35 +37,34 @@ from smi.proxyconfig.types import (
 _SERVICE_DEPENDS = frozenset({Service.KIND})  # dropped with any Service change, so deleted ones go
 
 
-def outbound_for(index: MeshIndex, *, namespace: str, identity: str) -> OutboundConfig:
+def outbound_for(index: MeshIndex, plan: MeshPlan, *, namespace: str, identity: str) -> OutboundConfig:
     """The outbound config of a proxy in ``namespace`` running as ``identity``."""
     if index.settings.permissive:
         every = ("outbound-all", namespace)
-        return index.memo(every, lambda: _build(index, namespace, set(index.services)), depends=SPLIT_KINDS)
-    build = lambda: _build(index, namespace, reachable(index, identity), identity=identity)  # noqa: E731
-    return index.memo(("outbound", identity), build, depends=COMPILE_KINDS)
+        return index.memo(every, lambda: _build(index, plan, namespace, set(index.services)), depends=plan.depends)
+    build = lambda: _build(index, plan, namespace, reachable(index, plan, identity), identity=identity)  # noqa: E731
+    return index.memo(("outbound", identity), build, depends=plan.depends)
 
 
-def reachable(index: MeshIndex, identity: str) -> set[Key]:
+def reachable(index: MeshIndex, plan: MeshPlan, identity: str) -> set[Key]:
     """The services a caller running as ``identity`` may reach under deny-by-default."""
     by_identity = services_by_identity(index)
-    splits = split_plan(index)
     keys: set[Key] = set()
-    for destination in access_plan(index).destinations_by_source.get(identity, ()):
+    for destination in plan.reach.get(identity, ()):
         keys |= by_identity.get(destination, frozenset())
-    for root in {r for k in keys for r in splits.roots_by_backend.get(k, ())}:
+    for root in {r for k in keys for r in plan.roots_by_service.get(k, ())}:
         keys.add(root)
-        keys |= splits.backends[root]
+        keys |= plan.route_services[root]
     return keys
 
 
-def _build(index: MeshIndex, namespace: str, keys: set[Key], *, identity: str = "") -> OutboundConfig:
+def _build(index: MeshIndex, plan: MeshPlan, namespace: str, keys: set[Key], *, identity: str = "") -> OutboundConfig:
     """The outbound config for ``keys``; with ``identity`` (deny mode) every other Service is denied."""
     services = []
     clusters: list[Cluster] = []
     for key in sorted(keys):
         svc = index.services[key]
-        services.append(_service(index, svc, caller_namespace=namespace))
+        services.append(_service(index, plan, svc, caller_namespace=namespace))
         clusters.extend(clusters_of(index, svc))
     denied = denied_for(index, identity, keys) if identity else DeniedServices(index.settings.cluster_domain)
     return OutboundConfig(services=tuple(services), clusters=tuple(clusters), denied=denied)
@@ -141,12 +140,12 @@ def _positions(index: MeshIndex) -> dict[Key, tuple[int, int]]:
     return index.memo("denied-positions", build, depends=_SERVICE_DEPENDS)
 
 
-def _service(index: MeshIndex, svc: Service, *, caller_namespace: str) -> OutboundService:
+def _service(index: MeshIndex, plan: MeshPlan, svc: Service, *, caller_namespace: str) -> OutboundService:
     ns, name = svc.meta.namespace, svc.meta.name
     same = ns == caller_namespace
 
     def build() -> OutboundService:
-        routes = split_plan(index).routes.get((ns, name), {})
+        routes = plan.routes.get((ns, name), {})
         ports = tuple(
             OutboundPort(
                 port=sp.port,
@@ -161,7 +160,7 @@ def _service(index: MeshIndex, svc: Service, *, caller_namespace: str) -> Outbou
 
     # Reused while the Service and its split routes are the same objects (a split change
     # elsewhere leaves them so), which also lets the publisher reuse their encoded text.
-    inputs = (svc, split_plan(index).routes.get((ns, name)))
+    inputs = (svc, plan.routes.get((ns, name)))
     return index.memo_on(("outbound-service", ns, name, same), inputs, build, depends=_SERVICE_DEPENDS)
 
 

@@ -1,27 +1,92 @@
-"""The per-snapshot results of the SMI groups, computed once per MeshIndex.
+"""The groups' contributions to one snapshot, merged once per MeshIndex into a ``MeshPlan``.
 
-traffic_split and traffic_access each contribute a plan (their compiled objects and
-statuses); every proxy's config is cut from these shared plans.
+Each group's ``contribute(index)`` is memoised in the index under its ``depends``; the
+merge is memoised under the union of every group's ``depends`` (and the endpoint kinds).
+Every proxy's config is cut from the one plan (``outbound``, ``inbound``).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from types import MappingProxyType
 
 from smi.compile.endpoints import service_endpoints
-from smi.compile.index import ACCESS_KINDS, ENDPOINT_KINDS, SPLIT_KINDS, Key, MeshIndex
-from traffic_access.compile import AccessPlan, compile_targets
-from traffic_split.compile import SplitPlan, compile_splits
+from smi.compile.groups import Contribution, Group, References
+from smi.compile.index import ENDPOINT_KINDS, Key, MeshIndex
+from smi.compile.status import ObjectStatus
+from smi.model import ObjectKey
+from smi.proxyconfig.types import AllowRule, SplitRoute
 
 
-def split_plan(index: MeshIndex) -> SplitPlan:
-    return index.memo("split-plan", lambda: compile_splits(index), depends=SPLIT_KINDS)
+@dataclass(frozen=True, slots=True)
+class MeshPlan:
+    """Every group's contribution to one snapshot, merged (see ``smi.compile.groups``)."""
+
+    contributions: tuple[tuple[Group, Contribution], ...]
+    routes: Mapping[Key, Mapping[int, tuple[SplitRoute, ...]]]
+    route_services: Mapping[Key, frozenset[Key]]
+    roots_by_service: Mapping[Key, frozenset[Key]]  # backend service -> roots whose routes use it
+    allow: Mapping[str, tuple[AllowRule, ...]]
+    reach: Mapping[str, frozenset[str]]
+    references: References
+    depends: frozenset[str]  # what the plan is computed from
 
 
-def access_plan(index: MeshIndex) -> AccessPlan:
-    return index.memo("access-plan", lambda: compile_targets(index), depends=ACCESS_KINDS)
+def plan_depends(groups: Sequence[Group]) -> frozenset[str]:
+    return ENDPOINT_KINDS.union(*(g.depends for g in groups))
+
+
+def mesh_plan(index: MeshIndex, groups: Sequence[Group]) -> MeshPlan:
+    """The merged contributions of ``groups`` (list order) to ``index``'s snapshot."""
+    depends = plan_depends(groups)
+    return index.memo("mesh-plan", lambda: _merge(index, groups, depends), depends=depends)
+
+
+def contribution(index: MeshIndex, group: Group) -> Contribution:
+    return index.memo(("contribution", group.name), lambda: group.contribute(index), depends=group.depends)
+
+
+def _merge(index: MeshIndex, groups: Sequence[Group], depends: frozenset[str]) -> MeshPlan:
+    pairs = tuple((g, contribution(index, g)) for g in groups)
+    routes: dict[Key, Mapping[int, tuple[SplitRoute, ...]]] = {}
+    route_services: dict[Key, frozenset[Key]] = {}
+    roots: dict[Key, set[Key]] = defaultdict(set)
+    allow: dict[str, tuple[AllowRule, ...]] = {}
+    reach: dict[str, frozenset[str]] = {}
+    references: dict[ObjectKey, tuple[ObjectKey, ...]] = {}
+    for _, c in pairs:
+        for root, by_port in c.routes.items():
+            routes.setdefault(root, by_port)  # the first group routing a root wins
+        for root, services in c.route_services.items():
+            route_services[root] = route_services.get(root, frozenset()) | services
+            for service in services:
+                roots[service].add(root)
+        for identity, rules in c.allow.items():
+            allow[identity] = allow.get(identity, ()) + rules
+        for source, destinations in c.reach.items():
+            reach[source] = reach.get(source, frozenset()) | destinations
+        for key, users in c.references.items():
+            references[key] = references.get(key, ()) + users
+    return MeshPlan(
+        contributions=pairs,
+        routes=MappingProxyType(routes),
+        route_services=MappingProxyType(route_services),
+        roots_by_service=MappingProxyType({k: frozenset(v) for k, v in roots.items()}),
+        allow=MappingProxyType(allow),
+        reach=MappingProxyType(reach),
+        references=MappingProxyType(references),
+        depends=depends,
+    )
+
+
+def plan_statuses(index: MeshIndex, plan: MeshPlan) -> Mapping[ObjectKey, ObjectStatus]:
+    """Every group's statuses, merged, in key order."""
+    statuses: dict[ObjectKey, ObjectStatus] = {}
+    for group, own in plan.contributions:
+        statuses.update(group.statuses(index, own, plan.references))
+    return MappingProxyType(dict(sorted(statuses.items())))
 
 
 def services_by_identity(index: MeshIndex) -> Mapping[str, frozenset[Key]]:

@@ -63,6 +63,12 @@ class KubeApi:
             if resp.status >= 400:
                 raise ApiError(resp.status, await resp.text())
 
+    async def create(self, path: str, body: Mapping[str, Any]) -> None:
+        session = self._session_now()
+        async with session.post(path.lstrip("/"), json=body) as resp:
+            if resp.status >= 400:
+                raise ApiError(resp.status, await resp.text())
+
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()

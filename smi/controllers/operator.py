@@ -1,11 +1,13 @@
 """The kopf operator wiring: settings, login, startup/cleanup, the handlers of every group.
 
 ``Controller`` owns a ``Feed`` into a ``Store`` that a ``Publisher`` (the config server)
-reads.  ``run()`` runs one kopf operator and the status writer until the stop flag is set;
-it can be called again (a restart) with the same store and publisher: on startup the
-publisher's gate is closed (streams stay open with their last config) and the feed
-resyncs; when kopf's initial listing of every watched kind has been fed, stale objects
-are dropped and the gate opens again, so proxies only hear about real changes.
+reads; the composition root (``smi.cli.controller``) makes the ``Compiler`` and hands the
+same one to the publisher and to the controller's status writer.  ``run()`` runs one kopf
+operator and the status writer until the stop flag is set; it can be called again (a
+restart) with the same store and publisher: on startup the publisher's gate is closed
+(streams stay open with their last config) and the feed resyncs; when kopf's initial
+listing of every watched kind has been fed, stale objects are dropped and the gate opens
+again, so proxies only hear about real changes.
 """
 
 from __future__ import annotations
@@ -16,21 +18,40 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import kopf
 
 import traffic_access.handlers
 import traffic_split.handlers
-from smi.compile import MeshSettings
-from smi.controllers.bridging import LoopBridge
-from smi.controllers.feeding import Feed
-from smi.controllers.kinds import ACCESS_RESOURCES, CORE, SPLIT_RESOURCES, WATCHED_VERSIONS, Watched, smi_watches
+from smi.compile import Compiler
+from smi.controllers.kinds import CORE, WATCHED_VERSIONS
 from smi.controllers.kubeapi import KubeApi
-from smi.controllers.registering import register_all
 from smi.controllers.statuses import StatusWriter
 from smi.distribution import CoalescingSettings, Publisher
+from smi.kubefeed.bridging import LoopBridge
+from smi.kubefeed.feeding import Feed
+from smi.kubefeed.registering import register_all
+from smi.kubefeed.watched import Watched, watches
 from smi.state import Store
+
+
+class Registrar(Protocol):
+    """A group's ``handlers.register``."""
+
+    def __call__(
+        self,
+        registry: kopf.OperatorRegistry,
+        *,
+        feed: Feed,
+        versions: Mapping[str, str],
+        on_synced: Callable[[], None],
+        bridge: LoopBridge,
+    ) -> None: ...
+
+
+# The kopf handlers of every group that watches kinds (traffic_metrics watches none).
+HANDLERS: tuple[Registrar, ...] = (traffic_split.handlers.register, traffic_access.handlers.register)
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +60,6 @@ logger = logging.getLogger(__name__)
 class ControllerSettings:
     namespaces: tuple[str, ...] = ()  # empty: cluster-wide
     server: str | None = None  # an API server URL to use without credentials (tests, ``kubectl proxy``)
-    mesh: MeshSettings = field(default_factory=MeshSettings)
     status_coalescing: CoalescingSettings = field(default_factory=CoalescingSettings)
     status_retry: float = 5.0
     # The one version watched per SMI kind (the API server converts to it).  The default is
@@ -47,12 +67,9 @@ class ControllerSettings:
     # versions.  See ``smi.controllers.kinds``.
     smi_versions: Mapping[str, str] = field(default_factory=lambda: WATCHED_VERSIONS)
 
-    def smi_kinds(self) -> tuple[tuple[Watched, ...], tuple[Watched, ...]]:
-        """The watched (split, access) resources."""
-        return (
-            smi_watches(SPLIT_RESOURCES, versions=self.smi_versions),
-            smi_watches(ACCESS_RESOURCES, versions=self.smi_versions),
-        )
+    def smi_kinds(self, compiler: Compiler) -> tuple[Watched, ...]:
+        """The watched resources of every group of ``compiler``, at the chosen versions."""
+        return tuple(w for group in compiler.groups for w in watches(group.kinds, versions=self.smi_versions))
 
 
 def _login(config: ControllerSettings, **kwargs: Any) -> kopf.ConnectionInfo | None:
@@ -72,12 +89,14 @@ def kopf_settings() -> kopf.OperatorSettings:
 
 
 class Controller:
-    def __init__(self, *, store: Store, publisher: Publisher, settings: ControllerSettings | None = None) -> None:
+    def __init__(
+        self, *, store: Store, publisher: Publisher, compiler: Compiler, settings: ControllerSettings | None = None
+    ) -> None:
         self.store = store
         self.publisher = publisher
+        self.compiler = compiler
         self.settings = settings or ControllerSettings()
-        split_kinds, access_kinds = self.settings.smi_kinds()
-        self.feed = Feed(store=store, kinds=CORE + split_kinds + access_kinds)
+        self.feed = Feed(store=store, kinds=CORE + self.settings.smi_kinds(compiler))
         self.connection: kopf.ConnectionInfo | None = None
         self._api: KubeApi | None = None
         self.synced = asyncio.Event()
@@ -116,12 +135,8 @@ class Controller:
 
         feed, on_synced = self.feed, self._on_synced
         register_all(registry, feed=feed, kinds=CORE, on_synced=on_synced, bridge=bridge)
-        split_kinds, access_kinds = config.smi_kinds()
-        if split_kinds == traffic_split.handlers.KINDS and access_kinds == traffic_access.handlers.KINDS:
-            traffic_split.handlers.register(registry, feed=feed, on_synced=on_synced, bridge=bridge)
-            traffic_access.handlers.register(registry, feed=feed, on_synced=on_synced, bridge=bridge)
-        else:  # versions other than the default: the same thin handlers, at those versions
-            register_all(registry, feed=feed, kinds=split_kinds + access_kinds, on_synced=on_synced, bridge=bridge)
+        for register in HANDLERS:
+            register(registry, feed=feed, versions=config.smi_versions, on_synced=on_synced, bridge=bridge)
         return registry
 
     async def run(self, *, stop_flag: asyncio.Event, ready_flag: asyncio.Event | None = None) -> None:
@@ -131,7 +146,7 @@ class Controller:
             feed=self.feed,
             publisher=self.publisher,
             api=self._api_now,
-            mesh=self.settings.mesh,
+            compiler=self.compiler,
             coalescing=self.settings.status_coalescing,
             retry=self.settings.status_retry,
         )
@@ -170,13 +185,3 @@ class Controller:
             if self._api is not None:
                 await self._api.close()
                 self._api = None
-
-
-def compiler_for(mesh: MeshSettings) -> Callable[..., Any]:
-    """The publisher's compiler: ``smi.compile.compile_proxy`` with the mesh settings bound."""
-    from smi.compile import compile_proxy
-
-    def compile_with_settings(snapshot: Any, *, namespace: str, pod: str) -> Any:
-        return compile_proxy(snapshot, namespace=namespace, pod=pod, settings=mesh)
-
-    return compile_with_settings

@@ -1,7 +1,7 @@
 """Writing SMI objects' statuses: conditions Valid and Accepted, with observedGeneration.
 
 After each coalesced change the writer computes every SMI object's desired status (from
-``smi.compile.object_statuses`` and the feed's rejections) and patches only those that
+``Compiler.statuses``, the compiler the publisher uses, and the feed's rejections) and patches only those that
 differ from what it last wrote.  ``lastTransitionTime`` moves only when a condition's
 status flips.  The ``status`` subresource is tried first; when the CRD has none (the
 upstream SMI CRDs declare none) the object itself is patched.  A failed write is logged
@@ -16,7 +16,8 @@ store version; the statuses then reuse the index and plans that compile built.
 * ``Valid``: False (reason ``Invalid``, the problem text) when the latest version of the
   object does not parse; the previous valid version, if any, stays in effect.
 * ``Accepted``: the compile's verdict: whether the object has an effect, with the reason
-  and message of its first problem.
+  and message of its first problem.  When it turns False (or its reason or message changes
+  while False) for a valid object, a Warning Event says why (``smi.controllers.events``).
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from smi.compile import MeshSettings, ObjectStatus, object_statuses
-from smi.controllers.feeding import Feed, Rejection
+from smi.compile import Compiler, ObjectStatus
+from smi.controllers.events import not_accepted_event
 from smi.controllers.kubeapi import ApiError, KubeApi
 from smi.distribution import Coalescer, CoalescingSettings, Publisher
+from smi.kubefeed.feeding import Feed, Rejection
 from smi.model import SMI_KINDS, ObjectKey
 from smi.state import Store
 
@@ -93,7 +95,7 @@ class StatusWriter:
         feed: Feed,
         publisher: Publisher,
         api: Callable[[], KubeApi | None],
-        mesh: MeshSettings,
+        compiler: Compiler,
         coalescing: CoalescingSettings | None = None,
         retry: float = 5.0,
         publish_first: float = 1.0,
@@ -103,7 +105,7 @@ class StatusWriter:
         self.feed = feed
         self.publisher = publisher
         self.api = api
-        self.mesh = mesh
+        self.compiler = compiler
         self.retry = retry
         self.publish_first = publish_first
         self.clock = clock
@@ -134,7 +136,7 @@ class StatusWriter:
         if api is None:
             return 0
         snapshot = self.store.snapshot()
-        statuses = object_statuses(snapshot, settings=self.mesh)
+        statuses = self.compiler.statuses(snapshot)
         keys = {k for k in statuses if k.kind in SMI_KINDS} | {k for k in self.feed.rejections if k.kind in SMI_KINDS}
         failed = 0
         now = self.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -154,12 +156,35 @@ class StatusWriter:
                 failed += 1
                 logger.warning("Writing the status of %s failed: %s", key, exc)
                 continue
+            before = self._written.get(key)
             self._written[key] = desired
+            await self._report_not_accepted(api, key, desired[0], before[0] if before else (), now=now)
             self._transitions[key] = {c["type"]: (c["status"], c["lastTransitionTime"]) for c in body["conditions"]}
         for key in [k for k in self._written if k not in keys]:
             del self._written[key]
             self._transitions.pop(key, None)
         return failed
+
+    async def _report_not_accepted(
+        self, api: KubeApi, key: ObjectKey, conditions: Conditions, before: Conditions, *, now: str
+    ) -> None:
+        """One Warning Event when a valid object's Accepted condition newly says False (or why changed)."""
+        accepted = next((c for c in conditions if c[0] == "Accepted"), None)
+        if accepted is None or accepted[1] != "False" or accepted[2] == "Invalid" or accepted in before:
+            return
+        stored = self.store.get(key)
+        path, body = not_accepted_event(
+            key,
+            self.feed.locations[key],
+            uid=stored.meta.uid if stored is not None else None,
+            reason=accepted[2],
+            message=accepted[3],
+            now=now,
+        )
+        try:
+            await api.create(path, body)
+        except (TimeoutError, ApiError, OSError) as exc:
+            logger.warning("Posting the Event for %s (%s) failed: %s", key, accepted[2], exc)
 
     async def _patch(self, api: KubeApi, key: ObjectKey, status: dict[str, Any]) -> None:
         where = self.feed.locations[key]

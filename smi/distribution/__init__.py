@@ -17,10 +17,11 @@
 from smi.distribution.coalescing import Coalescer, CoalescingSettings
 from smi.distribution.identity import IdentityRefused, PeerIdentity, ProxyId, QueryIdentity
 from smi.distribution.metrics import DistributionMetrics
-from smi.distribution.publishing import ProxyCompiler, Publisher, canonical
+from smi.distribution.publishing import ProxyCompiler, Publisher
 from smi.distribution.server import STREAM_PATH, ServerSettings, make_app
 from smi.distribution.service import ConfigService
 from smi.distribution.streams import Subscription
+from smi.proxyconfig.canonical import canonical
 
 __all__ = [
     "STREAM_PATH",

@@ -23,26 +23,17 @@ proxy keeps its last config.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import json
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 from smi.distribution.coalescing import Coalescer
 from smi.distribution.identity import ProxyId
 from smi.distribution.metrics import DistributionMetrics
 from smi.distribution.streams import Message, Subscription
-from smi.proxyconfig import (
-    Cluster,
-    DeniedServices,
-    InboundConfig,
-    OutboundConfig,
-    OutboundService,
-    ProxyConfig,
-    encode,
-)
+from smi.proxyconfig import ProxyConfig
+from smi.proxyconfig.canonical import SharedEncodings, canonical
 from smi.state import Snapshot, Store
 
 logger = logging.getLogger(__name__)
@@ -53,89 +44,6 @@ DEFAULT_QUEUE_SIZE = 8
 
 class ProxyCompiler(Protocol):
     def __call__(self, snapshot: Snapshot, *, namespace: str, pod: str) -> ProxyConfig | None: ...
-
-
-class SharedEncodings:
-    """Canonical JSON text of shared sub-objects, found by object identity.
-
-    The compile hands many proxies the very same Cluster objects, and an incremental
-    compile hands the same outbound/inbound parts again after a change that did not touch
-    them; their text is written once.  Entries keep a reference to their object, so an id
-    is never reused while it is remembered.  ``advance()`` starts a new generation: what
-    the last generation did not use is dropped, which bounds the memory to what two
-    consecutive refreshes used.
-    """
-
-    __slots__ = ("_current", "_previous")
-
-    def __init__(self) -> None:
-        self._current: dict[int, tuple[object, str]] = {}
-        self._previous: dict[int, tuple[object, str]] = {}
-
-    def get(self, value: object) -> str | None:
-        hit = self._current.get(id(value))
-        if hit is None:
-            hit = self._previous.get(id(value))
-            if hit is None or hit[0] is not value:
-                return None
-            self._current[id(value)] = hit
-        return hit[1] if hit[0] is value else None
-
-    def put(self, value: object, text: str) -> None:
-        self._current[id(value)] = (value, text)
-
-    def advance(self) -> None:
-        self._previous, self._current = self._current, {}
-
-
-def canonical(config: ProxyConfig, *, shared: SharedEncodings | None = None) -> str:
-    """The config as canonical JSON text: equal configs give equal text.
-
-    The text is exactly ``json.dumps(encode(config), sort_keys=True, separators=(",", ":"))``,
-    written directly; ``shared`` keeps the text of shared parts across configs and refreshes.
-    """
-    return _text(config, shared if shared is not None else SharedEncodings())
-
-
-_FIELDS: dict[type, tuple[tuple[str, str], ...] | None] = {}
-_string = json.encoder.encode_basestring_ascii  # what json.dumps uses for str (ensure_ascii)
-
-
-def _fields(cls: type) -> tuple[tuple[str, str], ...] | None:
-    """A dataclass's (field name, its JSON key text) in sorted order; None for other types."""
-    try:
-        return _FIELDS[cls]
-    except KeyError:
-        names = None
-        if dataclasses.is_dataclass(cls):
-            names = tuple((n, _string(n) + ":") for n in sorted(f.name for f in dataclasses.fields(cls)))
-        _FIELDS[cls] = names
-        return names
-
-
-def _text(value: Any, shared: SharedEncodings) -> str:
-    cls = type(value)
-    if cls is str:
-        return _string(value)
-    if cls is int:
-        return int.__repr__(value)
-    if cls is tuple or cls is list:
-        return "[" + ",".join([_text(v, shared) for v in value]) + "]"
-    names = _fields(cls)
-    if names is None:  # None, bool, float, dict: as json.dumps writes them
-        return json.dumps(encode(value), sort_keys=True, separators=(",", ":"))
-    is_shared = cls in _SHARED_TYPES
-    if is_shared:
-        hit = shared.get(value)
-        if hit is not None:
-            return hit
-    out = "{" + ",".join([key + _text(getattr(value, name), shared) for name, key in names]) + "}"
-    if is_shared:
-        shared.put(value, out)
-    return out
-
-
-_SHARED_TYPES = frozenset({Cluster, OutboundService, OutboundConfig, InboundConfig, DeniedServices})
 
 
 def config_message(*, version: int, config_json: str) -> Message:

@@ -21,7 +21,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from proxy.init.rules import parse_cidrs, parse_ports
 from smi.injection.settings import (
     ANNOTATION_EXCLUDE_INBOUND_PORTS,
     ANNOTATION_EXCLUDE_OUTBOUND_CIDRS,
@@ -32,6 +31,7 @@ from smi.injection.settings import (
     SIDECAR_NAME,
     InjectionSettings,
 )
+from smi.proxyconfig.capture import parse_cidrs, parse_ports
 
 OPT_OUT_VALUES = frozenset({"false", "no", "off", "disabled"})
 

@@ -22,8 +22,20 @@ REVIEW_API_VERSION = "apiextensions.k8s.io/v1"
 
 
 def convert(raw: Mapping[str, Any], *, to: str, source: str = "<input>", strict: bool = False) -> Rendered:
-    """``raw`` rendered in apiVersion ``to``; raises InvalidObject or ConversionError."""
-    return render_with_losses(parse(raw, source=source), api_version=to, strict=strict)
+    """``raw`` rendered in apiVersion ``to``; raises InvalidObject or ConversionError.
+
+    Metadata the hub does not model (``ownerReferences``, ``finalizers``, timestamps, ...)
+    is kept as written, after the fields the hub renders: a converted object still belongs
+    to its owner (e.g. the Flagger Canary or Argo Rollout that made it).
+    """
+    rendered = render_with_losses(parse(raw, source=source), api_version=to, strict=strict)
+    written = raw.get("metadata")
+    if isinstance(written, Mapping):
+        metadata = rendered.raw["metadata"]
+        for key, value in written.items():
+            if key not in metadata and key != "annotations":
+                metadata[key] = copy.deepcopy(value)
+    return rendered
 
 
 def convert_review(review: Mapping[str, Any]) -> dict[str, Any]:

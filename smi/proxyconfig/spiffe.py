@@ -32,10 +32,15 @@ class SpiffeId:
 
     @property
     def uri(self) -> str:
-        return f"{SCHEME}{self.trust_domain}/ns/{self.namespace}/sa/{self.service_account}"
+        return workload_id(self.trust_domain, self.namespace, self.service_account)
 
     def __str__(self) -> str:
         return self.uri
+
+
+def workload_id(trust_domain: str, namespace: str, service_account: str) -> str:
+    """``spiffe://<trust-domain>/ns/<ns>/sa/<sa>``, unchecked: for parts already validated (the compile's)."""
+    return f"{SCHEME}{trust_domain}/ns/{namespace}/sa/{service_account}"
 
 
 def spiffe_id(trust_domain: str, namespace: str, service_account: str) -> str:
@@ -44,7 +49,7 @@ def spiffe_id(trust_domain: str, namespace: str, service_account: str) -> str:
     for what, value in (("namespace", namespace), ("service account", service_account)):
         if not _SEGMENT.match(value):
             raise InvalidSpiffeId(f"invalid {what} {value!r}: must be a lower-case Kubernetes name")
-    return SpiffeId(trust_domain, namespace, service_account).uri
+    return workload_id(trust_domain, namespace, service_account)
 
 
 def check_trust_domain(trust_domain: str) -> str:

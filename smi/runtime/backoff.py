@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from smi.proxyconfig.backoff import backoff_delay
+
 INITIAL_DELAY = 1.0
 MAX_DELAY = 30.0
 RESET_AFTER = 60.0
@@ -21,9 +23,7 @@ class Backoff:
 
     def delay(self, failures: int) -> float:
         """The wait before restart number ``failures`` (1-based count of consecutive crashes)."""
-        if failures <= 0:
-            return 0.0
-        return float(min(self.cap, self.initial * 2.0 ** (failures - 1)))
+        return backoff_delay(failures, initial=self.initial, cap=self.cap)
 
     def failures_after(self, *, previous: int, ran_for: float) -> int:
         """The consecutive-crash count after a process that ran ``ran_for`` seconds exited."""

@@ -22,7 +22,6 @@ from typing import Any
 
 from aiohttp import web
 
-from smi.compile import object_statuses
 from smi.distribution import ProxyId
 from smi.model import CLUSTER_SCOPED, CORE_KINDS, SMI_KINDS, ObjectKey, Resource, key_of
 from smi.runtime.addresses import ADMIN_PORT
@@ -86,7 +85,7 @@ async def status(runtime: LocalRuntime) -> dict[str, Any]:
         )
     snapshot = runtime.store.snapshot()
     try:
-        statuses = {str(k): plain(v) for k, v in object_statuses(snapshot).items()}
+        statuses = {str(k): plain(v) for k, v in runtime.compiler.statuses(snapshot).items()}
     except Exception as exc:  # status is best effort; the mesh runs regardless
         statuses = {"error": {"accepted": False, "reason": "StatusFailed", "message": str(exc)}}
     return {

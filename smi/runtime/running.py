@@ -34,8 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import smi
-from smi.compile import MeshSettings, compile_proxy
+from smi.compile import Compiler, MeshSettings
 from smi.distribution import CoalescingSettings, ConfigService
+from smi.groups import MESH_GROUPS
 from smi.model import Deployment, Namespace, ObjectKey, ObjectMeta, Pod, Resource, Service, ServiceAccount, key_of
 from smi.proxyconfig import ProxyConfig
 from smi.runtime import pods as podsynth
@@ -99,6 +100,7 @@ class LocalRuntime:
         self.settings = settings
         self.runtime_id = uuid.uuid4().hex
         self.store = Store()
+        self.compiler = Compiler(settings.mesh, MESH_GROUPS)  # configs and statuses, one index cache
         self.report = report or Report()
         self.folder = ManifestFolder(settings.manifests) if settings.manifests is not None else None
         self.api_objects: dict[ObjectKey, Resource] = {}
@@ -116,7 +118,7 @@ class LocalRuntime:
     # -- the control plane -----------------------------------------------------------------
 
     def compile(self, snapshot: Snapshot, *, namespace: str, pod: str) -> ProxyConfig | None:
-        return compile_proxy(snapshot, namespace=namespace, pod=pod, settings=self.settings.mesh)
+        return self.compiler.compile_proxy(snapshot, namespace=namespace, pod=pod)
 
     async def start(self) -> None:
         """Start the control plane (raises ``RuntimeTlsError`` when the state dir's CA is unusable)."""

@@ -1,7 +1,7 @@
 """One JSON Schema per kind and served version: the single source of truth.
 
 ``smi validate`` and the parser check raw objects against these schemas
-(:mod:`smi.validation.schema_checking`), and the CRDs' ``openAPIV3Schema`` are derived
+(:mod:`smi.checking.schema_checking`), and the CRDs' ``openAPIV3Schema`` are derived
 from the same dicts (:mod:`smi.crds`).  Schemas are built by small Python functions
 (``smi.schemas.split``, ``.access``, ``.specs``, ``.core``) rather than shipped as JSON, so
 shared pieces (metadata, status, ports, HTTP methods) are written once.

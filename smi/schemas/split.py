@@ -27,7 +27,9 @@ def _weight(version: str) -> Schema:
 def _spec(version: str) -> Schema:
     backend = closed(
         {"service": string("Name of a Service in this namespace."), "weight": _weight(version)},
-        required=("service", "weight"),
+        # ``weight`` may be omitted and reads as 0: older Flagger and Argo Rollouts leave out a
+        # zero weight (their Go types say ``omitempty``) in every version (docs/semantics.md).
+        required=("service",),
     )
     fields: dict[str, Schema] = {
         "service": string("The root (apex) Service clients call."),

@@ -1,15 +1,12 @@
-"""Validation: schema checks (jsonschema) and the semantic checks a user needs, as problems.
+"""Validation of whole documents (``smi validate``): every problem of every document, as problems.
 
-* :mod:`smi.validation.problems` -- the :class:`Problem` value and its one-line format.
-* :mod:`smi.validation.schema_checking` -- raw object vs. its JSON Schema, errors translated
-  into field paths and plain reasons.
-* :mod:`smi.validation.checks` -- semantic primitives (regexes, ports, DNS names).
-* :mod:`smi.validation.validating` -- whole documents: load results + parse, every problem.
+* :mod:`smi.validation.validating` -- load results + parse, every problem in input order.
 
-This package's ``__init__`` imports only the problem type, so that the parser can use the
-checks without an import cycle.
+The building blocks (the :class:`Problem` value, schema checking, semantic checks) are
+the leaf :mod:`smi.checking`, which the parser uses too; this package sits above the
+model and the model imports nothing from it.
 """
 
-from smi.validation.problems import ERROR, WARNING, Problem, Severity, format_path
+from smi.checking.problems import ERROR, WARNING, Problem, Severity, format_path
 
 __all__ = ["ERROR", "WARNING", "Problem", "Severity", "format_path"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from smi.checking.problems import Problem
 from smi.loading import Document
 from smi.model.parsing import check
-from smi.validation.problems import Problem
 
 
 def validate_documents(documents: Iterable[Document]) -> list[Problem]:

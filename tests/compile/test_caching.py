@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from smi import model as m
-from smi.compile import IndexCache, MeshSettings, compile_proxy
+from smi.compile import IndexCache, MeshSettings
 from smi.state import Store
 from tests.compile.builders import pod, service, split
+from tests.compile.compiling import compile_proxy
 from tests.compile.manifests import snapshot_of
 
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 import dataclasses
 
 from smi import model as m
-from smi.compile import IndexCache, MeshSettings, compile_proxy
+from smi.compile import IndexCache, MeshSettings
 from smi.proxyconfig import DeniedServices
 from smi.state import Store
 from tests.compile.builders import meta, pod, service, split, target
+from tests.compile.compiling import compile_proxy
 from tests.compile.manifests import snapshot_of
 from tests.compile.test_filtering import TCP, config, mesh
 

@@ -21,8 +21,9 @@ from typing import Any
 import pytest
 import yaml
 
-from smi.compile import IndexCache, MeshSettings, compile_proxy, object_statuses
+from smi.compile import IndexCache, MeshSettings
 from smi.proxyconfig import encode
+from tests.compile.compiling import compile_proxy, object_statuses
 from tests.compile.manifests import load_file, snapshot_of
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"

@@ -16,10 +16,11 @@ import pytest
 import yaml
 
 from smi import model as m
-from smi.compile import IndexCache, MeshSettings, compile_proxy, object_statuses
+from smi.compile import IndexCache, MeshSettings
 from smi.model import key_of
 from smi.state import Store
 from tests.compile import builders as b
+from tests.compile.compiling import compile_proxy, object_statuses
 from tests.compile.manifests import load_file
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"

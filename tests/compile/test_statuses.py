@@ -5,9 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 from smi import model as m
-from smi.compile import IndexCache, MeshSettings, compile_proxy, object_statuses
+from smi.compile import IndexCache, MeshSettings
 from smi.compile.status import ObjectStatus
 from tests.compile.builders import meta, pod, sa_ref, service, split, target, tcp_all
+from tests.compile.compiling import compile_proxy, object_statuses
 from tests.compile.manifests import snapshot_of
 
 BASE: list[m.Resource] = [

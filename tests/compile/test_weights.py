@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from traffic_split._weights import integer_weights
+from traffic_split.weights import integer_weights
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,8 @@ from tests.controllers.objects import (
     split,
     target,
 )
-from tests.distribution.helpers import StreamClient, wait_until
+from tests.distribution.helpers import StreamClient
+from tests.waiting import wait_for_value
 
 
 def services(message: dict[str, Any]) -> list[str]:
@@ -80,8 +81,7 @@ async def test_statuses_are_written_with_conditions_and_observed_generation(mesh
         obj = await mesh.get(f"{SPLITS}/api-split")
         return dict(obj.get("status") or {})
 
-    await wait_until_async(lambda s: bool(s.get("conditions")), status, what="the split's status")
-    got = await status()
+    got = await wait_for_value(status, lambda s: bool(s.get("conditions")), what="the split's status")
     conditions = {c["type"]: c for c in got["conditions"]}
     assert got["observedGeneration"] == 3
     assert conditions["Valid"]["status"] == "True"
@@ -97,7 +97,7 @@ async def test_statuses_are_written_with_conditions_and_observed_generation(mesh
             "spec": {"backends": [{"service": "api-v1", "weight": 1}, {"service": "api-v2", "weight": 1}]},
         },
     )
-    await wait_until_async(lambda s: s.get("observedGeneration") == 4, status, what="observedGeneration 4")
+    await wait_for_value(status, lambda s: s.get("observedGeneration") == 4, what="observedGeneration 4")
     conditions = {c["type"]: c for c in (await status())["conditions"]}
     assert conditions["Accepted"]["status"] == "True" and conditions["Accepted"]["reason"] == "Accepted"
 
@@ -130,9 +130,7 @@ async def test_an_invalid_object_is_reported_and_skipped_while_the_rest_works(me
             obj = await mesh.get(f"{SPLITS}/api-split")
             return {c["type"]: c for c in (obj.get("status") or {}).get("conditions", [])}
 
-        await wait_until_async(
-            lambda c: c.get("Valid", {}).get("status") == "False", valid_condition, what="Valid=False"
-        )
+        await wait_for_value(valid_condition, lambda c: c.get("Valid", {}).get("status") == "False", what="Valid=False")
         conditions = await valid_condition()
         assert "spec.backends[0].weight" in conditions["Valid"]["message"]
         assert conditions["Valid"]["observedGeneration"] == 2
@@ -142,29 +140,47 @@ async def test_an_invalid_object_is_reported_and_skipped_while_the_rest_works(me
             data = await mesh.get(EVENTS)
             return [e for e in data["items"] if e.get("type") == "Warning"]
 
-        await wait_until_async(lambda evs: len(evs) >= 2, warning_events, what="two Warning events")
+        await wait_for_value(warning_events, lambda evs: len(evs) >= 2, what="two Warning events")
         events = await warning_events()
         about = {e["involvedObject"]["name"]: e for e in events}
         assert about["api-split"]["reason"] == "InvalidObject"
         assert "spec.backends[0].weight" in about["api-split"]["message"]
         assert "other" in about
 
-        # the rest still works: a new valid object takes effect, the good split is unchanged
+        # the rest still works: a new valid object is compiled (it conflicts with the good
+        # split, first by name on the same root, and says so in its status) ...
         await mesh.create(SPLITS, split("api-split-2", weights={"api-v2": 1}))
-        assert split_weights(web.configs[-1]) == {"api-v1": 3, "api-v2": 1}
-        assert mesh.controller is not None
-        await wait_until(lambda: ("TrafficSplit", "default", "api-split-2") in set(mesh.store.snapshot().keys()))
 
+        async def accepted_of_second() -> dict[str, Any]:
+            obj = await mesh.get(f"{SPLITS}/api-split-2")
+            conditions = {c["type"]: c for c in (obj.get("status") or {}).get("conditions", [])}
+            return dict(conditions.get("Accepted") or {})
 
-async def wait_until_async(predicate: Any, probe: Any, *, what: str, within: float = 15.0) -> None:
-    import asyncio
+        accepted = await wait_for_value(
+            accepted_of_second, lambda c: c.get("reason") == "Conflict", what="api-split-2's Conflict status"
+        )
+        assert accepted["status"] == "False" and "api-split" in accepted["message"]
+        # a valid object that is not in effect gets a Warning Event too, saying why
+        events = await wait_for_value(
+            warning_events,
+            lambda evs: any(e["involvedObject"]["name"] == "api-split-2" for e in evs),
+            what="the Event about api-split-2",
+        )
+        (event,) = [e for e in events if e["involvedObject"]["name"] == "api-split-2"]
+        assert event["reason"] == "Conflict" and event["involvedObject"]["kind"] == "TrafficSplit"
+        assert event["message"] == accepted["message"]
 
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        value = await probe()
-        if predicate(value):
-            return
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}; last value: {value!r}")
-        await asyncio.sleep(0.02)
+        # ... and the good split stays in effect until a valid update replaces it, which is
+        # the next config the proxy gets: nothing from the invalid or conflicting objects came in between
+        seen = len(web.configs)
+        await mesh.patch(
+            f"{SPLITS}/api-split",
+            {
+                "metadata": {"generation": 3},
+                "spec": {"backends": [{"service": "api-v1", "weight": 1}, {"service": "api-v2", "weight": 1}]},
+            },
+        )
+        fixed = await web.wait_config(lambda m: split_weights(m) == {"api-v1": 1, "api-v2": 1}, what="the fixed split")
+        since_good = web.configs[web.configs.index(good) : seen]
+        assert [split_weights(m) for m in since_good] == [{"api-v1": 3, "api-v2": 1}] * len(since_good)
+        assert web.configs[seen] == fixed

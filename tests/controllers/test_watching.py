@@ -6,10 +6,12 @@ from typing import Any
 
 import pytest
 
+from smi.compile import Compiler, MeshSettings
 from smi.controllers import ControllerSettings
-from smi.controllers.feeding import Feed
 from smi.controllers.kinds import ALL, Watched
 from smi.crds import build_crds
+from smi.groups import MESH_GROUPS
+from smi.kubefeed.feeding import Feed
 from smi.state import Store
 from tests.controllers.objects import split
 
@@ -29,11 +31,12 @@ def test_each_smi_kind_is_watched_once_at_its_crds_storage_version() -> None:
 
 
 def test_the_watched_version_is_a_setting_checked_against_what_is_served() -> None:
-    split_kinds, access_kinds = ControllerSettings(smi_versions={"TrafficSplit": "v1alpha2"}).smi_kinds()
-    assert [w.api_version for w in split_kinds] == ["split.smi-spec.io/v1alpha2"]
-    assert {w.kind: w.version for w in access_kinds}["TrafficTarget"] == "v1alpha3"  # the others keep the default
+    compiler = Compiler(MeshSettings(), MESH_GROUPS)
+    watched = ControllerSettings(smi_versions={"TrafficSplit": "v1alpha2"}).smi_kinds(compiler)
+    assert [w.api_version for w in watched if w.kind == "TrafficSplit"] == ["split.smi-spec.io/v1alpha2"]
+    assert {w.kind: w.version for w in watched}["TrafficTarget"] == "v1alpha3"  # the others keep the default
     with pytest.raises(ValueError, match=r"TrafficTarget: version 'v1alpha4' is not served \(served: v1alpha1, "):
-        ControllerSettings(smi_versions={"TrafficTarget": "v1alpha4"}).smi_kinds()
+        ControllerSettings(smi_versions={"TrafficTarget": "v1alpha4"}).smi_kinds(compiler)
 
 
 def test_the_same_object_seen_through_another_version_does_not_change_the_store() -> None:

@@ -17,16 +17,7 @@ import aiohttp
 from smi.model import ObjectMeta, Pod, PodSpec, Service
 from smi.proxyconfig import OutboundConfig, OutboundService, ProxyConfig, ProxyNode
 from smi.state import Snapshot
-
-
-async def wait_until(condition: Callable[[], bool], *, within: float = 5.0, what: str = "condition") -> None:
-    """Poll ``condition`` until it holds; fail with ``what`` after ``within`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what}")
-        await asyncio.sleep(0.005)
+from tests.waiting import wait_until as wait_until  # the one bounded wait (tests.waiting)
 
 
 def names_compiler(snapshot: Snapshot, *, namespace: str, pod: str) -> ProxyConfig | None:

@@ -191,8 +191,8 @@ async def test_status_work_can_wait_until_the_configs_of_a_change_are_pushed(loo
 
 
 def test_the_canonical_text_is_the_contract_codec_text_and_shared_parts_are_reused() -> None:
-    from smi.distribution.publishing import SharedEncodings
     from smi.proxyconfig import Cluster, Endpoint, OutboundConfig, ProxyNode, encode
+    from smi.proxyconfig.canonical import SharedEncodings
 
     cluster = Cluster(
         name="default/a:80", namespace="default", service="a", port=80, endpoints=(Endpoint("10.0.0.1", 8080),)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from smi.identity import (
     spiffe_id,
 )
 from smi.identity.server import make_app
+from tests.waiting import wait_until as wait_until  # the one bounded wait (tests.waiting)
 
 TD = "cluster.local"
 
@@ -35,15 +34,6 @@ def issue(ca: CertificateAuthority, sa: str, ns: str = "default") -> WorkloadMat
     key = keys.generate_key()
     issued = ca.issue(keys.build_csr(key, spiffe_id(ca.trust_domain, ns, sa)), identity=WorkloadIdentity(ns, sa))
     return from_response(key, issued.identity, issued.as_json())
-
-
-async def wait_until(condition: Callable[[], bool], *, within: float = 10.0, what: str = "condition") -> None:
-    """Poll ``condition`` until true; fail after ``within`` seconds (a bound, not a sleep)."""
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 async def echo(conn: InboundConnection) -> None:

@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import smi.model.parsing
+from smi.checking.problems import Problem
 from smi.errors import InvalidObject
 from smi.model.parsing import check, parse
-from smi.validation.problems import Problem
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),

@@ -8,7 +8,6 @@ proxy runs on in production.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from smi.proxyconfig import (
     SplitRoute,
     WeightedCluster,
 )
+from tests.waiting import wait_until as wait_until  # the one bounded wait (tests.waiting)
 
 CLIENT_IP = "127.0.0.11"
 SERVER_IP = "127.0.0.12"
@@ -46,20 +46,6 @@ OTHER_ID = "spiffe://cluster.local/ns/default/sa/intruder"
 @pytest.fixture(scope="session")
 def event_loop_policy() -> uvloop.EventLoopPolicy:
     return uvloop.EventLoopPolicy()
-
-
-async def wait_until(predicate: Callable[[], bool | Awaitable[bool]], *, within: float = 10.0, what: str = "") -> None:
-    """Poll ``predicate`` until true; fail after ``within`` seconds (a bound, not a sleep)."""
-    deadline = time.monotonic() + within
-    while True:
-        result = predicate()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or predicate}")
-        await asyncio.sleep(0.01)
 
 
 @dataclass

@@ -13,13 +13,12 @@ import json
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from smi.runtime import statefile
 from smi.runtime.launching import UpProcess
+from tests.waiting import wait_for as wait_for  # the one bounded wait (tests.waiting)
 
 T = TypeVar("T")
 _COUNTER = itertools.count()
@@ -29,24 +28,6 @@ def unique_base() -> str:
     """A /16 of 127/8 for one mesh: distinct per test process and per mesh within it."""
     n = next(_COUNTER)
     return f"127.{100 + (os.getpid() + n) % 140}.{(n * 8) % 256}.0"
-
-
-def wait_for(what: str, check: Callable[[], T | None], *, limit: float = 30.0, every: float = 0.05) -> T:
-    """Poll ``check`` until it returns something truthy; fail with ``what`` after ``limit`` seconds."""
-    deadline = time.monotonic() + limit
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = check()
-        except Exception as exc:  # e.g. the API not up yet
-            last = exc
-            value = None
-        if value:
-            return value
-        time.sleep(every)  # polling interval of a bounded wait
-    raise AssertionError(
-        f"timed out after {limit:.0f} s waiting for {what}" + (f" (last error: {last})" if last else "")
-    )
 
 
 class Mesh:
@@ -59,7 +40,7 @@ class Mesh:
         self.state_dir = self.up.state_dir
         self.env = self.up.env
         self.process = self.up.process
-        self.info = wait_for("the state file", lambda: statefile.read(self.state_dir), limit=30)
+        self.info = wait_for("the state file", lambda: statefile.read(self.state_dir), within=30)
 
     # -- talking to it -----------------------------------------------------------------------
 
@@ -84,7 +65,7 @@ class Mesh:
             ready = {p["deployment"] for p in status["pods"] if p["ready"]}
             return status if set(deployments) <= ready else None
 
-        return wait_for(f"pods of {deployments} to be ready", check, limit=limit)
+        return wait_for(f"pods of {deployments} to be ready", check, within=limit)
 
     def log_path(self, deployment: str, container: str | None = None) -> Path:
         pod: dict[str, Any] = wait_for(f"a pod of {deployment}", lambda: self.pods(deployment))[0]

@@ -75,7 +75,7 @@ def recent(tail: LogTail, n: int, *, what: str, limit: float = 30) -> list[str]:
         lines = [x for x in tail.lines() if x[:1].isdigit()]
         return lines[:n] if len(lines) >= n else None
 
-    return wait_for(what, check, limit=limit)
+    return wait_for(what, check, within=limit)
 
 
 def test_the_split_sends_traffic_by_weight_and_a_saved_weight_change_shifts_it(mesh: Mesh) -> None:

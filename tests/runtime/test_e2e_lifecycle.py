@@ -182,7 +182,7 @@ def test_down_cleans_up_after_a_runtime_that_was_killed(tmp_path: Path) -> None:
         assert leftovers.processes_of(mesh.info.runtime_id)  # its pods run on, orphaned
         down = mesh.smi("down")
         assert "killed" in down.stdout
-        wait_for("the orphans gone", lambda: all(gone(pid) for pid in pids), limit=10)
+        wait_for("the orphans gone", lambda: all(gone(pid) for pid in pids), within=10)
         assert statefile.read(mesh.state_dir) is None
         assert not (mesh.state_dir / "pods").exists()  # no bootstrap token left lying around
     finally:

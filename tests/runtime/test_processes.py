@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from smi.runtime.backoff import Backoff
 from smi.runtime.processes import Supervised
-
-
-async def until(condition: Callable[[], bool], *, limit: float = 10.0) -> None:
-    """Wait (bounded) until ``condition()`` holds."""
-    deadline = asyncio.get_running_loop().time() + limit
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
+from tests.waiting import wait_until
 
 
 def pid_alive(pid: int) -> bool:
@@ -43,7 +34,7 @@ async def test_a_crashing_process_is_restarted_with_growing_delays(tmp_path: Pat
     )
     proc.start()
     try:
-        await until(lambda: proc.restarts >= 3)
+        await wait_until(lambda: proc.restarts >= 3)
         status = proc.status()
         assert status.last_exit == 3
         assert log.read_text().count("started") >= 3
@@ -67,9 +58,9 @@ async def test_stop_kills_the_whole_process_group_including_children(tmp_path: P
         name="ns/pod/app", argv=[sys.executable, "-c", script], env=dict(os.environ), log_path=tmp_path / "app.log"
     )
     proc.start()
-    await until(lambda: pids.exists() and len(pids.read_text().split()) == 2)
+    await wait_until(lambda: pids.exists() and len(pids.read_text().split()) == 2)
     parent, child = (int(x) for x in pids.read_text().split())
     assert os.getpgid(child) == parent  # the app leads its own group
     await proc.stop(grace=0.3)
-    await until(lambda: not pid_alive(child) and not pid_alive(parent), limit=5)
+    await wait_until(lambda: not pid_alive(child) and not pid_alive(parent), within=5)
     assert proc.restarts == 0

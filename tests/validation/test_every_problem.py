@@ -96,10 +96,12 @@ def test_a_field_the_schema_flagged_is_not_reported_again() -> None:
     assert line.startswith("spec.backends[0].weight: must be a number or a quantity string such as '500m'")
 
 
-def test_missing_weights_do_not_count_as_zero_weights() -> None:
+def test_an_omitted_weight_reads_as_zero_as_older_flagger_and_argo_write_it() -> None:
     split = copy.deepcopy(SPLIT)
+    split["spec"]["backends"] = [{"service": "a", "weight": 1}, {"service": "b"}]
+    assert _lines(split) == []
     split["spec"]["backends"] = [{"service": "a", "weight": 0}, {"service": "b"}]
-    assert _lines(split) == ["spec.backends[1].weight: required field is missing"]
+    assert _lines(split) == ["spec.backends: every weight is 0, so no backend receives traffic"]
 
 
 def _malformed() -> list[dict[str, Any]]:

@@ -29,14 +29,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
+from smi.checking.problems import Problem, show, type_name
+from smi.checking.schema_checking import check_schema
 from smi.errors import InvalidObject
 from smi.model.parsing import access, core, policy, specs, split
 from smi.model.parsing._meta import DEFAULT_NAMESPACE, build_meta
 from smi.model.parsing._reporting import Report
 from smi.model.resources import CLUSTER_SCOPED, CORE_KINDS, POLICY_KINDS, SMI_KINDS, Resource
 from smi.schemas import SERVED
-from smi.validation.problems import Problem, show, type_name
-from smi.validation.schema_checking import check_schema
 
 __all__ = ["Checked", "check", "parse"]
 

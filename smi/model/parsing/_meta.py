@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from smi.checking.checks import dns_label_problem, dns_subdomain_problem
 from smi.model import _preserved
 from smi.model.meta import ObjectMeta
 from smi.model.parsing._reporting import Report
 from smi.model.parsing._shapes import mapping, text, whole
-from smi.validation.checks import dns_label_problem, dns_subdomain_problem
 
 DEFAULT_NAMESPACE = "default"
 _LABEL_NAMED = frozenset({"Service", "Namespace"})

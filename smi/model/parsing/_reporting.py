@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from smi.validation.problems import ERROR, WARNING, Problem
-from smi.validation.schema_checking import SchemaIssue
+from smi.checking.problems import ERROR, WARNING, Problem
+from smi.checking.schema_checking import SchemaIssue
 
 
 @dataclass

@@ -11,6 +11,7 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
+from smi.checking.checks import dns_label_problem, dns_subdomain_problem
 from smi.model.core import (
     Container,
     ContainerPort,
@@ -30,7 +31,6 @@ from smi.model.core import (
 from smi.model.meta import ObjectMeta
 from smi.model.parsing._reporting import Report
 from smi.model.parsing._shapes import mapping, sequence, strings, text, whole
-from smi.validation.checks import dns_label_problem, dns_subdomain_problem
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 Raw = Mapping[str, Any]

@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from smi.checking.checks import header_name_problem, regex_problem
+from smi.checking.problems import key_path
 from smi.model import _preserved
 from smi.model.meta import ObjectMeta
 from smi.model.parsing._meta import bad_preserved
 from smi.model.parsing._reporting import Report
 from smi.model.parsing._shapes import mapping, sequence, strings, text, whole
 from smi.model.specs import HTTPMatch, HTTPRouteGroup, TCPRoute, UDPRoute
-from smi.validation.checks import header_name_problem, regex_problem
-from smi.validation.problems import key_path
 
 
 def build_http_route_group(

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from smi.checking.checks import dns_label_problem, dns_subdomain_problem
 from smi.model import _preserved
 from smi.model._quantity import QuantityError, decimal_text, parse_weight, whole_weights
 from smi.model.meta import ObjectMeta
@@ -13,7 +14,6 @@ from smi.model.parsing._meta import bad_preserved
 from smi.model.parsing._reporting import Report
 from smi.model.parsing._shapes import mapping, sequence, text, whole
 from smi.model.split import SplitBackend, TrafficSplit, TypedRef
-from smi.validation.checks import dns_label_problem, dns_subdomain_problem
 
 
 def fraction_warning(value: float) -> str:
@@ -29,8 +29,9 @@ def build(
 ) -> TrafficSplit:
     spec = mapping(raw.get("spec"))
     service = text(spec.get("service"))
-    if service is not None:
-        report.check("spec.service", dns_label_problem(service, what="service name"))
+    if service is not None:  # a name, or its in-cluster DNS name (Flagger writes name.ns.svc.cluster.local)
+        check = dns_subdomain_problem if "." in service else dns_label_problem
+        report.check("spec.service", check(service, what="service name"))
     backends = _backends(sequence(spec.get("backends")), version=version, root=service, report=report)
     refs: list[TypedRef] = []
     for i, item in enumerate(sequence(spec.get("matches"))):
@@ -74,7 +75,8 @@ def _backends(items: list[Any], *, version: str, root: str | None, report: Repor
                     f"{path}.service",
                     f"the root service {root!r} is also a backend; the spec discourages self-referential splits",
                 )
-        weight = _weight(backend.get("weight"), version, path, report) if "weight" in backend else None
+        # an omitted weight is 0 (older Flagger and Argo Rollouts omit a zero weight)
+        weight = _weight(backend.get("weight"), version, path, report) if "weight" in backend else Decimal(0)
         weights.append(weight)
         backends.append(SplitBackend(service=service or "", weight=weight if weight is not None else Decimal(0)))
     if weights and all(w == 0 for w in weights):

@@ -20,9 +20,9 @@ from typing import Any
 
 import kopf
 
-from smi.controllers.bridging import LoopBridge
-from smi.controllers.feeding import Feed
-from smi.controllers.kinds import Watched
+from smi.kubefeed.bridging import LoopBridge
+from smi.kubefeed.feeding import Feed
+from smi.kubefeed.watched import Watched
 
 EVENT_REASON_INVALID = "InvalidObject"
 

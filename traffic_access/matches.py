@@ -1,4 +1,6 @@
-"""HTTPRouteGroup matches → ProxyConfig ``HttpMatch``es, shared by splits and access rules.
+"""HTTPRouteGroup matches → ProxyConfig ``HttpMatch``es, used by access rules here and by
+TrafficSplit ``matches`` (``traffic_split`` imports this module: HTTPRouteGroup, of
+specs.smi-spec.io, belongs to this package).
 
 A match whose path or header regex does not compile (Python ``re``) is left out and
 reported in the group's status; a reference to it then finds nothing, so a rule or split
@@ -13,7 +15,6 @@ from dataclasses import dataclass
 from smi.compile.index import MeshIndex
 from smi.compile.status import INVALID_REGEX, Problem
 from smi.model import HTTPMatch, HTTPRouteGroup
-from smi.model import HTTPRouteGroup as _Group
 from smi.proxyconfig.types import HttpMatch
 
 
@@ -31,7 +32,7 @@ class GroupMatches:
         return None
 
 
-_DEPENDS = frozenset({_Group.KIND})
+_DEPENDS = frozenset({HTTPRouteGroup.KIND})
 
 
 def group_matches(index: MeshIndex, group: HTTPRouteGroup) -> GroupMatches:

@@ -7,26 +7,24 @@ message says who uses it, or that nobody does yet.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
 from smi.compile import status as st
+from smi.compile.groups import References
 from smi.compile.index import MeshIndex
-from smi.compile.matches import group_matches
 from smi.model import HTTPRouteGroup, ObjectKey, TCPRoute, UDPRoute, key_of
+from traffic_access.matches import group_matches
 
 
-def route_statuses(
-    index: MeshIndex, *, references: Sequence[Mapping[ObjectKey, tuple[ObjectKey, ...]]]
-) -> dict[ObjectKey, st.ObjectStatus]:
+def route_statuses(index: MeshIndex, *, referenced_by: References) -> dict[ObjectKey, st.ObjectStatus]:
+    """``referenced_by``: every group's references (route -> the objects naming it)."""
     statuses: dict[ObjectKey, st.ObjectStatus] = {}
     routes: list[HTTPRouteGroup | TCPRoute | UDPRoute] = [
-        *index.route_groups.values(),
-        *index.tcp_routes.values(),
-        *index.udp_routes.values(),
+        *index.objects(HTTPRouteGroup),
+        *index.objects(TCPRoute),
+        *index.objects(UDPRoute),
     ]
     for route in routes:
         key = key_of(route)
-        users = sorted({str(ref) for refs in references for ref in refs.get(key, ())})
+        users = sorted({str(ref) for ref in referenced_by.get(key, ())})
         summary = f"used by {', '.join(users)}." if users else "not referenced by any TrafficTarget or TrafficSplit."
         problems: tuple[st.Problem, ...] = ()
         applied = True

@@ -32,8 +32,8 @@ from typing import Any, NamedTuple
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from smi.checking.problems import ERROR, WARNING, Severity, format_path, show, type_name
 from smi.schemas import SERVED, schema_for
-from smi.validation.problems import ERROR, WARNING, Severity, format_path, show, type_name
 
 MAX_PROBLEMS = 50
 

@@ -26,8 +26,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from smi.controllers.kinds import Watched
 from smi.errors import InvalidObject
+from smi.kubefeed.watched import Watched
 from smi.model import ObjectKey, Resource, key_of
 from smi.model.parsing import parse
 from smi.state import Store
