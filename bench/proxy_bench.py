@@ -14,6 +14,11 @@ Same workload for every case: small GET, keep-alive.
   certificates from a real CA (``ConfigService`` + the CA API over HTTPS, in a thread of this
   process, bootstrap tokens), the hop between them is pooled mTLS (TLS 1.3, session
   resumption); the summary gives its ratio to ``mesh`` (plain text)
+* ``haproxy_mtls_pair``: the anchor for ``mesh_mtls``: two HAProxy processes in series
+  (nbthread 1 each) with mutual TLS between them: TLS 1.3, ECDSA P-256 workload
+  certificates for the same two SPIFFE ids from the same kind of CA, each side verifying
+  the other's chain, keep-alive and connection reuse on both hops.  The summary gives
+  the CPU-per-request ratio of ``mesh_mtls`` to this pair (both sums of two processes).
 
 Measures saturation throughput with ``wrk -t1 -c32`` and the CPU time the proxy (or HAProxy)
 under test spent per request during it (``/proc/<pid>/stat`` utime+stime / requests: far
@@ -30,7 +35,10 @@ the figures noisy: compare the ratios, and re-run on a quiet machine.
 Needs the Debian packages ``haproxy`` and ``wrk``; installs nothing itself.
 Each figure is measured ``--repeat`` times (default 3) and the median is reported; every
 run is kept in the JSON.
-Run: ``python bench/proxy_bench.py [--duration 10] [--rate 1000] [--repeat 3]``.
+Run: ``python bench/proxy_bench.py [--duration 10] [--rate 1000] [--repeat 3] [--code DIR] [--cases a,b]``.
+``--code DIR`` runs the sidecars from another checkout (e.g. ``git worktree add /tmp/before
+main``) with this benchmark, so before and after are measured the same way; ``--cases``
+measures only the named cases (and the summary lines they allow).
 """
 
 from __future__ import annotations
@@ -87,10 +95,14 @@ def rss(pid: int) -> dict[str, float]:
     return fields
 
 
+CODE: dict[str, str] = {}  # env for the sidecar processes (``--code``)
+
+
 @contextmanager
 def process(cmd: list[str], *, cpu: str | None, port: tuple[str, int]) -> Iterator[subprocess.Popen[bytes]]:
     full = (["taskset", "-c", cpu] if cpu and shutil.which("taskset") else []) + cmd
-    proc = subprocess.Popen(full, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = {**os.environ, **CODE} if cmd[0] == sys.executable else None
+    proc = subprocess.Popen(full, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     try:
         wait_port(*port)
         yield proc
@@ -259,6 +271,41 @@ def latency(port: int, *, rate: int, seconds: float, cpu: str) -> dict[str, floa
     return result
 
 
+def haproxy_mtls_pair(tmp: Path, *, origin_port: int) -> tuple[Path, Path, int, int]:
+    """Configs for two HAProxy processes in series with mTLS between them: (client cfg, server cfg, ports)."""
+    from proxy.identity.keys import build_csr, generate_key, key_pem
+    from smi.identity import CertificateAuthority
+    from smi.identity.authenticating import WorkloadIdentity
+
+    ca = CertificateAuthority.open(tmp / "haproxy-ca", trust_domain="cluster.local")
+    bundle = tmp / "haproxy-bundle.pem"
+    bundle.write_text(ca.trust_bundle_pem)
+    pems: dict[str, Path] = {}
+    for sa in ("client", "server"):
+        key = generate_key()
+        issued = ca.issue(build_csr(key, f"spiffe://cluster.local/ns/default/sa/{sa}"),
+                          identity=WorkloadIdentity("default", sa))  # fmt: skip
+        pems[sa] = tmp / f"haproxy-{sa}.pem"
+        pems[sa].write_bytes(issued.certificate_chain.encode() + key_pem(key))
+    front, back = free_port(), free_port(SERVER_IP)
+    tls = f"ca-file {bundle} verify required ssl-min-ver TLSv1.3"
+    client = tmp / "haproxy-client.cfg"
+    client.write_text(
+        haproxy_cfg(
+            f"frontend fe\n  bind 127.0.0.1:{front}\n  default_backend be\n"
+            f"backend be\n  http-reuse always\n  server s1 {SERVER_IP}:{back} ssl crt {pems['client']} {tls}\n"
+        )
+    )
+    server = tmp / "haproxy-server.cfg"
+    server.write_text(
+        haproxy_cfg(
+            f"frontend fe\n  bind {SERVER_IP}:{back} ssl crt {pems['server']} {tls}\n  default_backend be\n"
+            f"backend be\n  http-reuse always\n  server s1 127.0.0.1:{origin_port}\n"
+        )
+    )
+    return client, server, front, back
+
+
 def smi_proxy(config_path: Path, *, outbound: int, inbound: tuple[str, int], admin: int) -> list[str]:
     # ``python -m smi.cli.proxy`` is ``smi proxy`` without importing the other sub-commands
     return [sys.executable, "-m", "smi.cli.proxy", "--config-file", str(config_path), "--log-level", "warning",
@@ -305,7 +352,59 @@ def mtls_flags(ca_url: str, bundle: str, token: Path, sa: str) -> list[str]:
             "--namespace", "default", "--service-account", sa]  # fmt: skip
 
 
-def main() -> int:
+def summarize(cases: dict[str, Any]) -> dict[str, Any]:
+    """Ratios between the measured cases (only those whose cases were measured)."""
+
+    def ratio(a: str, b: str) -> float:
+        return float(
+            round(
+                cases[a]["saturation"]["requests_per_second"] / max(cases[b]["saturation"]["requests_per_second"], 1), 3
+            )
+        )
+
+    summary: dict[str, Any] = {}
+    direct_lat = cases["direct"]["latency"] if "direct" in cases else None
+    for name in ("haproxy", "haproxy_mtls_pair", "proxy_outbound", "proxy_inbound", "mesh", "mesh_mtls"):
+        if name not in cases:
+            continue
+        hops = 2 if name.startswith("mesh") or name == "haproxy_mtls_pair" else 1
+        lat = cases[name]["latency"]
+        s: dict[str, Any] = {"cpu_us_per_request": cases[name]["saturation"].get("cpu_us_per_request")}
+        if "haproxy" in cases:
+            s["throughput_vs_haproxy"] = ratio(name, "haproxy")
+            # HAProxy's CPU per request / ours (per proxy process, so a mesh is shared by its 2 hops):
+            # the throughput ratio each would reach alone on one core
+            s["cpu_efficiency_vs_haproxy"] = round(
+                cases["haproxy"]["saturation"]["cpu_us_per_request"]
+                / max(cases[name]["saturation"]["cpu_us_per_request"] / hops, 1e-9),
+                3,
+            )
+        if direct_lat is not None:
+            s["throughput_vs_direct"] = ratio(name, "direct")
+            s["added_p50_ms_per_hop"] = round((lat["p50_ms"] - direct_lat["p50_ms"]) / hops, 3)
+            s["added_p99_ms_per_hop"] = round((lat["p99_ms"] - direct_lat["p99_ms"]) / hops, 3)
+        if not name.startswith("haproxy"):
+            s["idle_rss_mb"] = max(v["VmRSS"] for v in cases[name]["idle_rss_mb"].values())
+            s["loaded_rss_mb"] = max(v["VmHWM"] for v in cases[name]["loaded_rss_mb"].values())
+        summary[name] = s
+    if "mesh" in cases and "mesh_mtls" in cases:
+        plain, mtls = cases["mesh"], cases["mesh_mtls"]
+        summary["mesh_mtls"]["vs_plain_mesh"] = {
+            "throughput": ratio("mesh_mtls", "mesh"),
+            "p50": round(mtls["latency"]["p50_ms"] / max(plain["latency"]["p50_ms"], 1e-9), 3),
+            "p99": round(mtls["latency"]["p99_ms"] / max(plain["latency"]["p99_ms"], 1e-9), 3),
+        }
+    if "haproxy_mtls_pair" in cases and "mesh_mtls" in cases:
+        # the anchor: CPU per request of the mTLS mesh path (two sidecars) / two HAProxies with mTLS
+        summary["mesh_mtls"]["cpu_vs_haproxy_mtls_pair"] = round(
+            cases["mesh_mtls"]["saturation"]["cpu_us_per_request"]
+            / max(cases["haproxy_mtls_pair"]["saturation"]["cpu_us_per_request"], 1e-9),
+            3,
+        )
+    return summary
+
+
+def main() -> int:  # noqa: C901 (one linear script: each case is an if)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=10, help="wrk seconds per case")
     parser.add_argument("--rate", type=int, default=1000, help="fixed rate for the latency run")
@@ -313,7 +412,17 @@ def main() -> int:
     parser.add_argument("--proxy-cpu", default="0")
     parser.add_argument("--load-cpu", default="1")
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the median is reported")
+    parser.add_argument("--code", type=Path, help="run the sidecars from this checkout (e.g. the code before)")
+    parser.add_argument("--cases", default="", help="comma-separated cases to measure (default: all)")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where to write the JSON")
     args = parser.parse_args()
+    if args.code is not None:
+        CODE["PYTHONPATH"] = str(args.code.resolve())
+    only = {c for c in args.cases.split(",") if c}
+
+    def wanted(name: str) -> bool:
+        return not only or name in only
+
     missing = [tool for tool in ("haproxy", "wrk") if shutil.which(tool) is None]
     if missing:
         print(f"missing: {', '.join(missing)} (apt-get install -y {' '.join(missing)})", file=sys.stderr)
@@ -343,6 +452,7 @@ def main() -> int:
         "workload": "GET / small body, keep-alive; wrk -t1 -c32; latency at fixed rate, open loop",
         "repeat": args.repeat,
         "origin": "haproxy http-request return (nbthread 1)",
+        "code": str(args.code) if args.code else str(REPO),
         "cases": {},
     }
     cases: dict[str, Any] = results["cases"]
@@ -373,100 +483,78 @@ def main() -> int:
             line = f"{name:15s} {sat['requests_per_second']:10.0f} req/s{cpu_text}   p50 {lat['p50_ms']:.3f} ms  "
             print(line + f"p99 {lat['p99_ms']:.3f} ms  failures {lat['failures']} non2xx {sat['non_2xx']}", flush=True)
 
-        measure("direct", origin_port, [])
-        with process(
-            ["haproxy", "-db", "-f", str(tmp / "lb.cfg")], cpu=args.proxy_cpu, port=("127.0.0.1", lb_port)
-        ) as p:
-            measure("haproxy", lb_port, [p.pid])
+        if wanted("direct"):
+            measure("direct", origin_port, [])
+        if wanted("haproxy"):
+            with process(
+                ["haproxy", "-db", "-f", str(tmp / "lb.cfg")], cpu=args.proxy_cpu, port=("127.0.0.1", lb_port)
+            ) as p:
+                measure("haproxy", lb_port, [p.pid])
+        if wanted("haproxy_mtls_pair"):
+            client_cfg, server_cfg, front, back = haproxy_mtls_pair(tmp, origin_port=origin_port)
+            with (
+                process(["haproxy", "-db", "-f", str(server_cfg)], cpu=args.proxy_cpu, port=(SERVER_IP, back)) as ps,
+                process(["haproxy", "-db", "-f", str(client_cfg)], cpu=args.proxy_cpu, port=("127.0.0.1", front)) as pc,
+            ):  # fmt: skip
+                measure("haproxy_mtls_pair", front, [pc.pid, ps.pid])
         out_port = free_port()
         cmd = smi_proxy(tmp / "one_hop.json", outbound=out_port, inbound=("127.0.0.1", 0), admin=free_port())
-        with process(cmd, cpu=args.proxy_cpu, port=("127.0.0.1", out_port)) as p:
-            time.sleep(0.5)
-            measure("proxy_outbound", out_port, [p.pid])
+        if wanted("proxy_outbound"):
+            with process(cmd, cpu=args.proxy_cpu, port=("127.0.0.1", out_port)) as p:
+                time.sleep(0.5)
+                measure("proxy_outbound", out_port, [p.pid])
         in_port = free_port()
         cmd = smi_proxy(tmp / "server.json", outbound=free_port(), inbound=("127.0.0.1", in_port), admin=free_port())
-        with process(cmd, cpu=args.proxy_cpu, port=("127.0.0.1", in_port)) as p:
-            time.sleep(0.5)
-            measure("proxy_inbound", in_port, [p.pid])
+        if wanted("proxy_inbound"):
+            with process(cmd, cpu=args.proxy_cpu, port=("127.0.0.1", in_port)) as p:
+                time.sleep(0.5)
+                measure("proxy_inbound", in_port, [p.pid])
         c_out = free_port()
         server_cmd = smi_proxy(
             tmp / "server.json", outbound=free_port(), inbound=(SERVER_IP, mesh_inbound), admin=free_port()
         )
         client_cmd = smi_proxy(tmp / "client.json", outbound=c_out, inbound=("127.0.0.1", 0), admin=free_port())
-        with (
-            process(server_cmd, cpu=args.proxy_cpu, port=(SERVER_IP, mesh_inbound)) as ps,
-            process(client_cmd, cpu=args.proxy_cpu, port=("127.0.0.1", c_out)) as pc,
-        ):
-            time.sleep(0.5)
-            measure("mesh", c_out, [pc.pid, ps.pid])
-        with control_plane(tmp) as (ca_url, bundle, tokens):
-            c_out, s_in = free_port(), free_port(SERVER_IP)
-            server_cmd = smi_proxy(
-                tmp / "server.json", outbound=free_port(), inbound=(SERVER_IP, s_in), admin=free_port()
-            )
-            client_cmd = smi_proxy(tmp / "client.json", outbound=c_out, inbound=("127.0.0.1", 0), admin=free_port())
-            client_json = json.loads((tmp / "client.json").read_text())
-            for cluster in client_json["outbound"]["clusters"]:
-                for endpoint in cluster["endpoints"]:
-                    if endpoint.get("proxy_port"):
-                        endpoint["proxy_port"] = s_in
-            (tmp / "client_mtls.json").write_text(json.dumps(client_json))
-            client_cmd[client_cmd.index(str(tmp / "client.json"))] = str(tmp / "client_mtls.json")
+        if wanted("mesh"):
             with (
-                process(server_cmd + mtls_flags(ca_url, bundle, tokens["server"], "server"), cpu=args.proxy_cpu,
-                        port=(SERVER_IP, s_in)) as ps,
-                process(client_cmd + mtls_flags(ca_url, bundle, tokens["client"], "client"), cpu=args.proxy_cpu,
-                        port=("127.0.0.1", c_out)) as pc,
-            ):  # fmt: skip
+                process(server_cmd, cpu=args.proxy_cpu, port=(SERVER_IP, mesh_inbound)) as ps,
+                process(client_cmd, cpu=args.proxy_cpu, port=("127.0.0.1", c_out)) as pc,
+            ):
                 time.sleep(0.5)
-                measure("mesh_mtls", c_out, [pc.pid, ps.pid])
+                measure("mesh", c_out, [pc.pid, ps.pid])
+        if wanted("mesh_mtls"):
+            with control_plane(tmp) as (ca_url, bundle, tokens):
+                c_out, s_in = free_port(), free_port(SERVER_IP)
+                server_cmd = smi_proxy(
+                    tmp / "server.json", outbound=free_port(), inbound=(SERVER_IP, s_in), admin=free_port()
+                )
+                client_cmd = smi_proxy(tmp / "client.json", outbound=c_out, inbound=("127.0.0.1", 0), admin=free_port())
+                client_json = json.loads((tmp / "client.json").read_text())
+                for cluster in client_json["outbound"]["clusters"]:
+                    for endpoint in cluster["endpoints"]:
+                        if endpoint.get("proxy_port"):
+                            endpoint["proxy_port"] = s_in
+                (tmp / "client_mtls.json").write_text(json.dumps(client_json))
+                client_cmd[client_cmd.index(str(tmp / "client.json"))] = str(tmp / "client_mtls.json")
+                with (
+                    process(server_cmd + mtls_flags(ca_url, bundle, tokens["server"], "server"), cpu=args.proxy_cpu,
+                            port=(SERVER_IP, s_in)) as ps,
+                    process(client_cmd + mtls_flags(ca_url, bundle, tokens["client"], "client"), cpu=args.proxy_cpu,
+                            port=("127.0.0.1", c_out)) as pc,
+                ):  # fmt: skip
+                    time.sleep(0.5)
+                    measure("mesh_mtls", c_out, [pc.pid, ps.pid])
 
-    def ratio(a: str, b: str) -> float:
-        return round(
-            cases[a]["saturation"]["requests_per_second"] / max(cases[b]["saturation"]["requests_per_second"], 1), 3
-        )
-
-    direct_lat = cases["direct"]["latency"]
-    summary: dict[str, Any] = {}
-    for name in ("haproxy", "proxy_outbound", "proxy_inbound", "mesh", "mesh_mtls"):
-        hops = 2 if name.startswith("mesh") else 1
-        lat = cases[name]["latency"]
-        summary[name] = {
-            "throughput_vs_haproxy": ratio(name, "haproxy"),
-            # HAProxy's CPU per request / ours (per proxy process, so a mesh is shared by its 2 hops):
-            # the throughput ratio each would reach alone on one core
-            "cpu_efficiency_vs_haproxy": round(
-                cases["haproxy"]["saturation"]["cpu_us_per_request"]
-                / max(cases[name]["saturation"]["cpu_us_per_request"] / hops, 1e-9),
-                3,
-            ),
-            "throughput_vs_direct": ratio(name, "direct"),
-            "added_p50_ms_per_hop": round((lat["p50_ms"] - direct_lat["p50_ms"]) / hops, 3),
-            "added_p99_ms_per_hop": round((lat["p99_ms"] - direct_lat["p99_ms"]) / hops, 3),
-        }
-        if name != "haproxy":
-            summary[name]["idle_rss_mb"] = max(v["VmRSS"] for v in cases[name]["idle_rss_mb"].values())
-            summary[name]["loaded_rss_mb"] = max(v["VmHWM"] for v in cases[name]["loaded_rss_mb"].values())
-    plain, mtls = cases["mesh"], cases["mesh_mtls"]
-    summary["mesh_mtls"]["vs_plain_mesh"] = {
-        "throughput": ratio("mesh_mtls", "mesh"),
-        "p50": round(mtls["latency"]["p50_ms"] / max(plain["latency"]["p50_ms"], 1e-9), 3),
-        "p99": round(mtls["latency"]["p99_ms"] / max(plain["latency"]["p99_ms"], 1e-9), 3),
-    }
+    summary = summarize(cases)
     results["summary"] = summary
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print("\nratios (throughput) and added latency per hop at", args.rate, "req/s:")
-    for name, s in summary.items():
-        print(f"  {name:15s} {s['throughput_vs_haproxy']:.2f}x haproxy "
-              f"(CPU/req {s['cpu_efficiency_vs_haproxy']:.2f}x)  {s['throughput_vs_direct']:.2f}x direct  "
-              f"+p50 {s['added_p50_ms_per_hop']:.3f} ms  +p99 {s['added_p99_ms_per_hop']:.3f} ms"
-              + (f"  idle RSS {s['idle_rss_mb']:.1f} MB  loaded {s['loaded_rss_mb']:.1f} MB"
-                 if "idle_rss_mb" in s else ""))  # fmt: skip
-    vs = summary["mesh_mtls"]["vs_plain_mesh"]
-    print(f"  mesh with mTLS vs plain mesh: throughput {vs['throughput']:.2f}x  "
-          f"p50 {vs['p50']:.2f}x  p99 {vs['p99']:.2f}x")  # fmt: skip
-    print(f"wrote {RESULTS}")
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps(results, indent=2) + "\n")
+    print("\nsummary (CPU per request, ratios, added latency per hop at", args.rate, "req/s):")
+    for name, item in summary.items():
+        print(f"  {name:18s} " + "  ".join(f"{k} {v}" for k, v in item.items() if not isinstance(v, dict)))
+        for k, v in item.items():
+            if isinstance(v, dict):
+                print(f"  {'':18s} {k}: {v}")
+    print(f"wrote {args.results}")
     shutil.rmtree(tmp, ignore_errors=True)
     return 0
 

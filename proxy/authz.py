@@ -8,15 +8,15 @@ allows everything.  An unidentified caller (no PROXY header, unknown source addr
 allowed only in permissive mode.
 
 Per request only the rules that can apply to the caller are looked at: the rules covering
-(identity, port) are found once and kept on the compiled config (which a new config
-replaces), together with the ``Allow`` each one answers, so an allowed request allocates
-nothing here.
+(identity, port) are found once and kept in the config version's runtime cache
+(``ConfigRuntime.by_caller``, which a new config replaces), together with the ``Allow``
+each one answers, so an allowed request allocates nothing here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final, cast
+from typing import Any, Final, cast
 
 from proxy.compiled import PROTOCOL_HTTP, PROTOCOL_TCP, CompiledInbound, CompiledRule, any_match
 from proxy.headers import RequestHead
@@ -38,15 +38,16 @@ _MAX_CALLERS: Final = 4096
 Candidates = tuple[tuple[CompiledRule, Allow], ...]
 
 
-def _candidates(inbound: CompiledInbound, identity: str, port: int) -> Candidates:
+def _candidates(inbound: CompiledInbound, identity: str, port: int, cache: dict[Any, Any] | None) -> Candidates:
     """The rules covering ``port`` whose sources include ``identity``, in rule order."""
     key = (identity, port)
-    found = inbound.by_caller.get(key)
+    found = cache.get(key) if cache is not None else None
     if found is None:
         found = tuple((r, Allow(r.name)) for r in inbound.rules if r.covers(port) and identity in r.sources)
-        if len(inbound.by_caller) >= _MAX_CALLERS:
-            inbound.by_caller.clear()
-        inbound.by_caller[key] = found
+        if cache is not None:
+            if len(cache) >= _MAX_CALLERS:
+                cache.clear()
+            cache[key] = found
     return cast(Candidates, found)
 
 
@@ -76,13 +77,14 @@ def connection_rule(*, identity: str | None, port: int, inbound: CompiledInbound
 
 
 def authorize_request(
-    *, identity: str | None, address: str, port: int, head: RequestHead, inbound: CompiledInbound
-) -> Allow | Deny:
-    """Decide one HTTP request."""
+    *, identity: str | None, address: str, port: int, head: RequestHead, inbound: CompiledInbound,
+    cache: dict[Any, Any] | None = None,
+) -> Allow | Deny:  # fmt: skip
+    """Decide one HTTP request (``cache``: the runtime's ``by_caller`` for ``inbound``'s config)."""
     if inbound.permissive:
         return PERMISSIVE
     if identity:
-        for rule, allow in _candidates(inbound, identity, port):
+        for rule, allow in _candidates(inbound, identity, port, cache):
             if rule.protocol == PROTOCOL_TCP:
                 return allow
             if rule.protocol == PROTOCOL_HTTP and (rule.matches is None or any_match(rule.matches, head)):

@@ -3,8 +3,10 @@
 The proxy never reads the ProxyConfig dataclasses on the hot path: each new config is
 compiled into a ``CompiledConfig`` (hostname -> port routes, cluster name -> endpoints and
 picker, regexes compiled, rules indexed by port) and swapped in with one assignment.
-Requests keep the CompiledConfig they started with.  Picker state (weighted round-robin
-scores, EWMA latencies) lives here and starts afresh with each config.
+Requests keep the CompiledConfig they started with.  Everything here is immutable once
+built: the state that changes as requests flow (split and endpoint pickers, caches) lives
+in the ``proxy.runtime.ConfigRuntime`` made with each version, found through the ``slot``
+numbers the compile gives each cluster and split.
 
 The ``denied`` services (deny-by-default: mesh services this proxy may not call) become a
 hostname -> ``DeniedService`` table, looked at only after a host is not found among the
@@ -16,7 +18,7 @@ with a warning in ``problems``: a bad rule never takes the proxy down.
 Everything a request needs that does not depend on the request is computed here, once:
 each split backend and each port's root carry their ``RouteDecision`` (routing returns
 these objects, it builds none), and a cluster whose picker learns nothing from outcomes
-(round-robin) has no ``feedback``, so the engine skips that call per request.
+(round-robin) is marked (``learns`` False), so the engine skips the feedback call per request.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from proxy.balancing import EwmaLeastLoaded, RoundRobin, SmoothWeightedRoundRobin
 from proxy.headers import RequestHead
 from smi.proxyconfig import (
     PROTOCOL_HTTP,
@@ -89,15 +90,15 @@ def any_match(matches: tuple[CompiledMatch, ...], head: RequestHead) -> bool:
     return False
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class ClusterState:
-    """One service port's endpoints and the picker that balances over them."""
+    """One service port's endpoints; its picker is ``ConfigRuntime.picker(state)``."""
 
     cluster: Cluster
-    picker: Picker
     connect_timeout: float
     request_timeout: float
-    feedback: Picker | None = None  # the picker when it learns from outcomes (EWMA), else None
+    learns: bool  # the picker learns from outcomes (EWMA): the engine reports each one
+    slot: int  # index of this cluster's picker in the runtime
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,15 +118,16 @@ class Backend:
     decision: RouteDecision  # (state, split name, service)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class CompiledSplit:
     name: str
     matches: tuple[CompiledMatch, ...]  # empty = every request
-    picker: SmoothWeightedRoundRobin[Backend]
+    backends: tuple[tuple[Backend, int], ...]  # (backend, weight); picked by ``ConfigRuntime.split_picker``
     no_backend: RouteDecision  # the 503 decision when no backend has weight > 0
+    slot: int  # index of this split's picker in the runtime
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class PortRoute:
     """Where a call to one port of one service goes."""
 
@@ -151,15 +153,13 @@ class CompiledRule:
         return not self.ports or port in self.ports
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class CompiledInbound:
-    ports: dict[int, InboundPort]
+    ports: dict[int, InboundPort]  # never changed after the compile
     app_address: str
     permissive: bool
     rules: tuple[CompiledRule, ...]
     peers: dict[str, str]  # source address -> SPIFFE id
-    # (identity, port) -> the rules that may apply, filled by ``authz`` on first use (bounded there)
-    by_caller: dict[tuple[str, int], tuple[tuple[CompiledRule, object], ...]] = field(default_factory=dict)
 
     @property
     def only_port(self) -> InboundPort | None:
@@ -167,8 +167,10 @@ class CompiledInbound:
         return next(iter(self.ports.values())) if len(self.ports) == 1 else None
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class CompiledConfig:
+    """The tables of one config version (the dicts are never changed after the compile)."""
+
     version: int
     config: ProxyConfig
     hosts: dict[tuple[str, int], PortRoute]
@@ -178,18 +180,17 @@ class CompiledConfig:
     problems: list[str] = field(default_factory=list)
     # hostname -> a mesh service this proxy may not call (deny-by-default): 403, not 404
     denied: dict[str, DeniedService] = field(default_factory=dict)
+    cluster_slots: tuple[ClusterState, ...] = ()  # by ClusterState.slot
+    split_slots: tuple[CompiledSplit, ...] = ()  # by CompiledSplit.slot
 
 
-def _cluster_state(cluster: Cluster) -> ClusterState:
-    endpoints = list(cluster.endpoints)
-    learns = cluster.lb_policy == "ewma"
-    picker: Picker = EwmaLeastLoaded(endpoints) if learns else RoundRobin(endpoints)
+def _cluster_state(cluster: Cluster, slot: int) -> ClusterState:
     return ClusterState(
         cluster=cluster,
-        picker=picker,
         connect_timeout=max(cluster.connect_timeout_ms, 1) / 1000.0,
         request_timeout=max(cluster.request_timeout_ms, 1) / 1000.0,
-        feedback=picker if learns else None,
+        learns=cluster.lb_policy == "ewma",
+        slot=slot,
     )
 
 
@@ -206,8 +207,9 @@ def _matches(items: tuple[HttpMatch, ...], owner: str, problems: list[str]) -> t
 
 
 def _port_route(
-    *, namespace: str, service: str, port: OutboundPort, clusters: dict[str, ClusterState], problems: list[str]
-) -> PortRoute:
+    *, namespace: str, service: str, port: OutboundPort, clusters: dict[str, ClusterState], problems: list[str],
+    split_slots: list[CompiledSplit],
+) -> PortRoute:  # fmt: skip
     splits: list[CompiledSplit] = []
     for split in port.splits:
         backends: list[tuple[Backend, int]] = []
@@ -223,7 +225,9 @@ def _port_route(
             continue
         why = f"traffic split {split.name} has no backend with weight > 0"
         no_backend = RouteDecision(None, split.name, "", why)
-        splits.append(CompiledSplit(split.name, matches, SmoothWeightedRoundRobin(backends), no_backend))
+        compiled = CompiledSplit(split.name, matches, tuple(backends), no_backend, len(split_slots))
+        split_slots.append(compiled)
+        splits.append(compiled)
     root = clusters.get(port.cluster)
     if root is None and port.cluster:
         problems.append(f"service {namespace}/{service}:{port.port}: cluster {port.cluster!r} is unknown")
@@ -304,14 +308,20 @@ def _denied(config: ProxyConfig, problems: list[str]) -> dict[str, DeniedService
 def compile_config(config: ProxyConfig, *, version: int = 0) -> CompiledConfig:
     """Build the lookup tables for one config version."""
     problems: list[str] = []
-    clusters = {c.name: _cluster_state(c) for c in config.outbound.clusters}
+    clusters: dict[str, ClusterState] = {}
+    cluster_slots: list[ClusterState] = []
+    for cluster in config.outbound.clusters:
+        clusters[cluster.name] = state = _cluster_state(cluster, len(cluster_slots))
+        cluster_slots.append(state)
+    split_slots: list[CompiledSplit] = []
     hosts: dict[tuple[str, int], PortRoute] = {}
     services: dict[tuple[str, str, int], PortRoute] = {}
     for svc in config.outbound.services:
         for port in svc.ports:
             route = _port_route(
-                namespace=svc.namespace, service=svc.name, port=port, clusters=clusters, problems=problems
-            )
+                namespace=svc.namespace, service=svc.name, port=port, clusters=clusters, problems=problems,
+                split_slots=split_slots,
+            )  # fmt: skip
             services[(svc.namespace, svc.name, port.port)] = route
             for hostname in svc.hostnames:
                 hosts.setdefault((hostname.lower().rstrip("."), port.port), route)
@@ -324,6 +334,8 @@ def compile_config(config: ProxyConfig, *, version: int = 0) -> CompiledConfig:
         inbound=_inbound(config, problems),
         problems=problems,
         denied=_denied(config, problems),
+        cluster_slots=tuple(cluster_slots),
+        split_slots=tuple(split_slots),
     )
 
 

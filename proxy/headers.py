@@ -36,6 +36,7 @@ class CleanHead:
     chunked: bool = False
     upgrade: bytes | None = None  # the Upgrade header's value
     expect_continue: bool = False
+    hosts: int = 0  # how many Host field lines (more than one is a 400, RFC 9112 section 3.2)
 
 
 # What each header name that matters to the engine is (by lower-case name); others are just copied.
@@ -68,6 +69,7 @@ def clean_headers(raw: list[tuple[bytes, bytes]]) -> CleanHead:
             continue
         if kind == _HOST:
             head.host = value
+            head.hosts += 1
         elif kind == _CONTENT_LENGTH:
             head.content_length = value
         elif kind == _EXPECT:
@@ -130,7 +132,7 @@ def parse_authority(authority: bytes, *, default_port: int = 80) -> tuple[str, i
         host = host[:-1]
     if not port_text:
         return host, default_port
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+    if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:
         return None
     return host, int(port_text)
 

@@ -1,8 +1,10 @@
-"""The active compiled config: one reference, swapped atomically.
+"""The active config version: its compiled tables and its runtime, swapped atomically.
 
-Connections read ``holder.current`` when a request (or TCP connection) starts and keep that
-object for its lifetime; ``swap`` replaces the reference in one assignment, so requests in
-flight finish on the config they started with.  ``ready`` is set by the first config.
+Connections read ``holder.runtime`` (the ``ConfigRuntime``, whose ``compiled`` is the
+``CompiledConfig``; ``holder.current`` is a shortcut to it) when a request (or TCP
+connection) starts and keep that object for its lifetime; ``swap`` replaces the reference
+in one assignment, so requests in flight finish on the version they started with.
+``ready`` is set by the first config.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import logging
 
 from proxy.compiled import CompiledConfig, compile_config
 from proxy.metrics import Metrics
+from proxy.runtime import ConfigRuntime
 from smi.proxyconfig import ProxyConfig
 
 logger = logging.getLogger(__name__)
@@ -19,15 +22,20 @@ logger = logging.getLogger(__name__)
 
 class ConfigHolder:
     def __init__(self, metrics: Metrics) -> None:
-        self.current: CompiledConfig | None = None
+        self.runtime: ConfigRuntime | None = None
         self.metrics = metrics
         self.ready = asyncio.Event()
+
+    @property
+    def current(self) -> CompiledConfig | None:
+        runtime = self.runtime
+        return runtime.compiled if runtime is not None else None
 
     def swap(self, config: ProxyConfig, *, version: int) -> CompiledConfig:
         compiled = compile_config(config, version=version)
         for problem in compiled.problems:
             logger.warning("config version %d: %s", version, problem)
-        self.current = compiled
+        self.runtime = ConfigRuntime(compiled)
         self.metrics.config_version = version
         self.metrics.config_updates += 1
         self.ready.set()

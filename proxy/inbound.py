@@ -27,11 +27,12 @@ from proxy.authz import Deny, authorize_connection, authorize_request
 from proxy.compiled import PROTOCOL_HTTP, PROTOCOL_TCP, CompiledConfig
 from proxy.headers import RequestHead
 from proxy.holder import ConfigHolder
-from proxy.http1 import HttpForwarder
+from proxy.http.shell import HttpServerProtocol
 from proxy.identity.contexts import peer_identity
 from proxy.init.origdst import NoOriginalDestination, original_destination
 from proxy.limits import DEFAULT_LIMITS, HttpLimits
 from proxy.metrics import EdgeStats, Labels, Metrics
+from proxy.runtime import bounded_put
 from proxy.targets import LocalReply, Target
 from proxy.tcp import TcpSplice
 from proxy.upstream import UpstreamPool
@@ -60,10 +61,9 @@ def inbound_labels(cc: CompiledConfig | None, identity: str, rule: str = "") -> 
 class InboundRouter:
     """Authorizes each request of one inbound HTTP connection and sends it to the app.
 
-    One ``Target`` (with its metrics edge) per allowing rule is kept for the compiled
-    config last seen, so an allowed request builds no labels, looks up no edge and
-    allocates no Target; the cache is dropped when the config object changes.  The rules
-    of one config are finite, so the cache is bounded.
+    One ``Target`` (with its metrics edge) per (port, caller, allowing rule) is kept in the
+    config version's runtime, so an allowed request builds no labels, looks up no edge and
+    allocates no Target; the cache goes with the config version (and is bounded).
     """
 
     def __init__(
@@ -77,30 +77,32 @@ class InboundRouter:
         self.address = address
         self.connect_timeout = connect_timeout
         self.request_timeout = request_timeout
-        self._cc: CompiledConfig | None = None  # the config the cache below belongs to
-        self._targets: dict[str, Target] = {}  # allowing rule's name -> the Target (app address, stats)
 
     def fallback_stats(self) -> EdgeStats:
         return self.metrics.edge(inbound_labels(self.holder.current, self.identity))
 
+    def another(self, head: RequestHead, failed: Target, avoid: tuple[Target, ...]) -> Target | None:
+        return failed  # the app is the only endpoint: one more try there
+
     def decide(self, head: RequestHead, authority: bytes | None) -> Target | LocalReply:
-        cc = self.holder.current
-        if cc is None:
+        runtime = self.holder.runtime
+        if runtime is None:
             return LocalReply(503, "no config from the control plane yet", self.fallback_stats(), "no_config")
+        cc = runtime.compiled
         decision = authorize_request(
-            identity=self.identity, address=self.address, port=self.port, head=head, inbound=cc.inbound
-        )
+            identity=self.identity, address=self.address, port=self.port, head=head, inbound=cc.inbound,
+            cache=runtime.by_caller,
+        )  # fmt: skip
         if isinstance(decision, Deny):
             stats = self.metrics.edge(inbound_labels(cc, self.identity))
             return LocalReply(403, f"Forbidden: {decision.reason}", stats, denied=True)
-        if cc is not self._cc:
-            self._cc, self._targets = cc, {}
-        target = self._targets.get(decision.rule)
+        key = (self.port, self.identity, decision.rule, self.connect_timeout, self.request_timeout)
+        target = runtime.inbound_targets.get(key)
         if target is None:
             stats = self.metrics.edge(inbound_labels(cc, self.identity, decision.rule))
             app = cc.inbound.app_address
             target = Target(app, self.port, 0, "", self.connect_timeout, self.request_timeout, stats)
-            self._targets[decision.rule] = target
+            bounded_put(runtime.inbound_targets, key, target)
         return target
 
 
@@ -194,7 +196,7 @@ class InboundAcceptor(asyncio.Protocol):
                 holder=self.holder, metrics=self.metrics, port=port, identity=identity, address=self.address,
                 connect_timeout=self.connect_timeout, request_timeout=self.request_timeout,
             )  # fmt: skip
-            protocol: asyncio.Protocol = HttpForwarder(
+            protocol: asyncio.Protocol = HttpServerProtocol(
                 router=router, pool=self.pool, peer=self.peer, limits=self.limits
             )
         elif inbound_port.protocol == PROTOCOL_TCP:

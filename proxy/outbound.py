@@ -16,11 +16,12 @@ Deny-by-default: a host that names a mesh service this proxy may not call
 (counted as denied on the edge to that service); a forward to such a service closes each
 connection (counted the same way).  Only names that are no mesh service get 404.
 
-Per request the router does as little as it can: a router keeps, for the config it last
-saw, the ``PortRoute`` of each authority already seen and one ``Target`` (with its
-metrics edge) per (route decision, endpoint), so the steady state is two dict lookups, the
-split and endpoint picks and no allocation.  Both caches are dropped when the config
-changes, and the authority cache is bounded (authorities come from clients).
+Per request the router does as little as it can: the config version's runtime
+(``proxy.runtime.ConfigRuntime``) keeps the ``PortRoute`` of each authority already seen
+and one ``Target`` (with its metrics edge) per (route decision, endpoint), so the steady
+state is two dict lookups, the split and endpoint picks and no allocation.  Both caches
+go with the config version, and the authority cache is bounded (authorities come from
+clients).  The router only decides: the engine counts the request on the target's edge.
 """
 
 from __future__ import annotations
@@ -28,15 +29,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Final
+from typing import Final, cast
 
 from proxy.compiled import PROTOCOL_HTTP, CompiledConfig, DeniedService, PortRoute, RouteDecision
 from proxy.headers import RequestHead, parse_authority
 from proxy.holder import ConfigHolder
-from proxy.http1 import HttpForwarder
+from proxy.http.shell import HttpServerProtocol
 from proxy.limits import DEFAULT_LIMITS, HttpLimits
 from proxy.metrics import EdgeStats, Labels, Metrics
 from proxy.routing import route
+from proxy.runtime import ConfigRuntime, bounded_put
 from proxy.targets import LocalReply, Target
 from proxy.tcp import Refuse, TcpSplice
 from proxy.upstream import UpstreamPool
@@ -45,9 +47,6 @@ from smi.proxyconfig import Endpoint
 logger = logging.getLogger(__name__)
 
 ServiceKey = tuple[str, str, int]  # (namespace, name, port)
-TargetCache = dict[tuple[int, int], Target]  # (id(RouteDecision), id(Endpoint)) -> Target, for one config
-
-_MAX_AUTHORITIES: Final = 1024
 
 
 def _labels(cc: CompiledConfig | None, port: PortRoute | None, workload: str = "", identity: str = "",
@@ -60,41 +59,73 @@ def _labels(cc: CompiledConfig | None, port: PortRoute | None, workload: str = "
 
 
 def target_for(
-    cc: CompiledConfig,
-    port: PortRoute,
-    head: RequestHead | None,
-    *,
-    metrics: Metrics,
-    bind_address: str,
-    cache: TargetCache | None = None,
+    runtime: ConfigRuntime, port: PortRoute, head: RequestHead | None, *, metrics: Metrics, bind_address: str
 ) -> Target | LocalReply:
     """Split, load-balance and address one request or connection to ``port``.
 
-    ``cache`` (owned by the caller, for ``cc`` and ``metrics`` only) memoizes the Target of
-    each (decision, endpoint).
+    The runtime's ``targets`` cache (for one config version; ``metrics`` and
+    ``bind_address`` are the proxy's own) memoizes the Target of each (decision, endpoint).
     """
-    decision = route(head, port)
+    cc = runtime.compiled
+    decision = route(head, port, runtime)
     cluster = decision.cluster
     if cluster is None:
         stats = metrics.edge(_labels(cc, port, route_name=decision.route))
         return LocalReply(503, decision.reason, stats, error="no_route")
-    endpoint = cluster.picker.pick()
+    endpoint = runtime.pickers[cluster.slot].pick()
     if endpoint is None:
         stats = metrics.edge(_labels(cc, port, route_name=decision.route, backend=decision.backend))
         return LocalReply(503, f"no endpoints available for {cluster.cluster.name}", stats, error="no_endpoints")
-    if cache is None:
-        return _target(cc, port, decision, endpoint, metrics=metrics, bind_address=bind_address)
-    key = (id(decision), id(endpoint))
+    return _cached_target(runtime, port, decision, endpoint, metrics=metrics, bind_address=bind_address)
+
+
+def _cached_target(
+    runtime: ConfigRuntime, port: PortRoute, decision: RouteDecision, endpoint: Endpoint, *, metrics: Metrics,
+    bind_address: str,
+) -> Target:  # fmt: skip
+    cache = runtime.targets
+    key = (id(decision), id(endpoint), bind_address)
     target = cache.get(key)
     if target is None:
-        target = cache[key] = _target(cc, port, decision, endpoint, metrics=metrics, bind_address=bind_address)
+        target = _target(runtime, port, decision, endpoint, metrics=metrics, bind_address=bind_address)
+        cache[key] = target
     return target
 
 
+def another_endpoint(
+    runtime: ConfigRuntime, failed: Target, avoid: tuple[Target, ...], *, metrics: Metrics, bind_address: str
+) -> Target | None:
+    """For a retry: another endpoint of the cluster ``failed`` came from, avoiding ``avoid`` when it can.
+
+    The cluster's only endpoint (or one every other of which was tried) is ``failed`` itself.
+    """
+    note = failed.decision
+    if not isinstance(note, tuple):
+        return None
+    port, decision = cast(tuple[PortRoute, RouteDecision], note)
+    cluster = decision.cluster
+    if cluster is None or runtime.compiled.clusters.get(cluster.cluster.name) is not cluster:
+        return None  # another config version: the retry is not made across versions
+    endpoints = cluster.cluster.endpoints
+    avoided = {t.key for t in avoid}
+    picker = runtime.pickers[cluster.slot]
+    for _ in range(len(endpoints) if not cluster.learns else 1):
+        endpoint = picker.pick()
+        if endpoint is None:
+            return None
+        target = _cached_target(runtime, port, decision, endpoint, metrics=metrics, bind_address=bind_address)
+        if target.key not in avoided:
+            return target
+        if cluster.learns:
+            picker.done(endpoint, seconds=0.0, ok=False)
+    return failed
+
+
 def _target(
-    cc: CompiledConfig, port: PortRoute, decision: RouteDecision, endpoint: Endpoint, *, metrics: Metrics,
+    runtime: ConfigRuntime, port: PortRoute, decision: RouteDecision, endpoint: Endpoint, *, metrics: Metrics,
     bind_address: str,
 ) -> Target:  # fmt: skip
+    cc = runtime.compiled
     cluster = decision.cluster
     assert cluster is not None
     stats = metrics.edge(_labels(cc, port, endpoint.workload, endpoint.identity, decision.route, decision.backend))
@@ -112,7 +143,8 @@ def _target(
         cluster.request_timeout,
         stats,
         endpoint,
-        cluster.feedback,
+        runtime.feedback(cluster),
+        (port, decision),
     )
 
 
@@ -144,25 +176,25 @@ class OutboundRouter:
         self.metrics = metrics
         self.bind_address = bind_address
         self.fixed = fixed
-        self._cc: CompiledConfig | None = None  # the config the caches below belong to
-        self._targets: TargetCache = {}
-        self._authorities: dict[bytes, PortRoute] = {}
 
     def fallback_stats(self) -> EdgeStats:
         return self.metrics.edge(_labels(self.holder.current, None))
 
+    def another(self, head: RequestHead, failed: Target, avoid: tuple[Target, ...]) -> Target | None:
+        runtime = self.holder.runtime
+        if runtime is None:
+            return None
+        return another_endpoint(runtime, failed, avoid, metrics=self.metrics, bind_address=self.bind_address)
+
     def decide(self, head: RequestHead, authority: bytes | None) -> Target | LocalReply:
-        cc = self.holder.current
-        if cc is None:
+        runtime = self.holder.runtime
+        if runtime is None:
             return LocalReply(503, "no config from the control plane yet", self.fallback_stats(), "no_config")
-        if cc is not self._cc:
-            self._cc, self._targets, self._authorities = cc, {}, {}
+        cc = runtime.compiled
         if authority is not None and self.fixed is None:
-            known = self._authorities.get(authority)
+            known = runtime.authorities.get(authority)
             if known is not None:
-                return target_for(
-                    cc, known, head, metrics=self.metrics, bind_address=self.bind_address, cache=self._targets
-                )
+                return target_for(runtime, known, head, metrics=self.metrics, bind_address=self.bind_address)
         if self.fixed is not None:
             port = cc.services.get(self.fixed)
             if port is None:
@@ -184,10 +216,9 @@ class OutboundRouter:
                     return denied_reply(cc, entry, metrics=self.metrics)
                 text = f"no route: no mesh service answers to {host_port[0]}:{host_port[1]}"
                 return LocalReply(404, text, self.fallback_stats(), "no_route")
-            if len(self._authorities) >= _MAX_AUTHORITIES:
-                self._authorities.clear()
-            self._authorities[authority] = port = found
-        return target_for(cc, port, head, metrics=self.metrics, bind_address=self.bind_address, cache=self._targets)
+            bounded_put(runtime.authorities, authority, found)
+            port = found
+        return target_for(runtime, port, head, metrics=self.metrics, bind_address=self.bind_address)
 
 
 def outbound_factory(
@@ -197,7 +228,7 @@ def outbound_factory(
     router = OutboundRouter(holder=holder, metrics=metrics, bind_address=bind_address)
 
     def factory() -> asyncio.Protocol:
-        return HttpForwarder(router=router, pool=pool, limits=limits)
+        return HttpServerProtocol(router=router, pool=pool, limits=limits)
 
     return factory
 
@@ -228,8 +259,10 @@ def forward_factory(
                     logger.info("forward %s: refused, %s", service, denied_reply(cc, entry, metrics=metrics).text)
                 return Refuse()
             if port.protocol == PROTOCOL_HTTP:
-                return HttpForwarder(router=router, pool=pool, limits=limits)
-            target = target_for(cc, port, None, metrics=metrics, bind_address=bind_address)
+                return HttpServerProtocol(router=router, pool=pool, limits=limits)
+            runtime = holder.runtime
+            assert runtime is not None
+            target = target_for(runtime, port, None, metrics=metrics, bind_address=bind_address)
             if isinstance(target, LocalReply):
                 target.stats.error(target.error)
                 return Refuse()

@@ -14,14 +14,19 @@ from __future__ import annotations
 
 from proxy.compiled import PortRoute, RouteDecision, any_match
 from proxy.headers import RequestHead
+from proxy.runtime import ConfigRuntime
 
 
-def route(head: RequestHead | None, port: PortRoute) -> RouteDecision:
-    """Pick the cluster for one request (``head`` None for opaque TCP: only match-less splits apply)."""
+def route(head: RequestHead | None, port: PortRoute, runtime: ConfigRuntime) -> RouteDecision:
+    """Pick the cluster for one request (``head`` None for opaque TCP: only match-less splits apply).
+
+    ``runtime`` holds the split pickers of the config ``port`` belongs to.  Only decides:
+    the caller counts the request where the decision sends it.
+    """
     for split in port.splits:
         if split.matches and (head is None or not any_match(split.matches, head)):
             continue
-        backend = split.picker.pick()
+        backend = runtime.split_pickers[split.slot].pick()
         if backend is None:
             return split.no_backend
         return backend.decision

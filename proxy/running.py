@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from proxy.compiled import CompiledConfig
 from proxy.exposition import Registry
 from proxy.holder import ConfigHolder
 from proxy.identity.inbound import InboundListener, InboundStats, Mode
@@ -116,22 +115,10 @@ class ExpectedIdentities:
 
     def __init__(self, holder: ConfigHolder) -> None:
         self.holder = holder
-        self._for: CompiledConfig | None = None
-        self._map: dict[tuple[str, int], str] = {}
 
     def __call__(self, key: PoolKey) -> str | None:
-        cc = self.holder.current
-        if cc is None:
-            return None
-        if cc is not self._for:
-            self._map = {
-                (e.address, e.proxy_port): e.identity
-                for c in cc.config.outbound.clusters
-                for e in c.endpoints
-                if e.proxy_port and e.identity
-            }
-            self._for = cc
-        return self._map.get((key[0], key[1]))
+        runtime = self.holder.runtime
+        return runtime.expected_identity(key) if runtime is not None else None
 
 
 def load_config_file(path: Path) -> tuple[ProxyConfig, int]:
@@ -156,7 +143,7 @@ class Proxy:
         if self.settings.mtls not in MTLS_MODES:
             raise IdentitySetupError(f"mtls: must be one of {', '.join(MTLS_MODES)}, got {self.settings.mtls!r}")
         self.holder = ConfigHolder(self.metrics)
-        self.pool = UpstreamPool()
+        self.pool = UpstreamPool(idle_timeout=self.settings.http_limits.upstream_idle_timeout)
         self.inbound_stats = InboundStats()
         self.certificates: CertificateManager | None = None
         self.registry = Registry()

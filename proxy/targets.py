@@ -37,6 +37,7 @@ class Target:
     stats: EdgeStats
     endpoint: Endpoint | None = None
     feedback: Feedback | None = None
+    decision: object = None  # the router's own note of where this came from (for picking another endpoint)
     key: PoolKey = field(init=False)  # the upstream pool's key, computed once
 
     def __post_init__(self) -> None:
@@ -62,4 +63,9 @@ class Router(Protocol):
 
     def fallback_stats(self) -> EdgeStats:
         """The edge to count failures on before a request could be routed (e.g. a malformed head)."""
+        ...
+
+    def another(self, head: RequestHead, failed: Target, avoid: tuple[Target, ...]) -> Target | None:
+        """A target for another attempt of the request that went to ``failed`` (for a retry policy):
+        another endpoint of the same destination, avoiding ``avoid`` when it can; None when there is none."""
         ...

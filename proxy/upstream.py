@@ -1,10 +1,11 @@
-"""Upstream HTTP connections and the keep-alive pool.
+"""Upstream connections: the connect (plain or mTLS) and the keep-alive pool.
 
-``UpstreamConnection`` is an ``asyncio.Protocol`` with its own httptools response parser;
-while bound to a downstream exchange it forwards every parser event to its ``owner`` (the
-``http1.HttpForwarder``).  Idle connections wait in ``UpstreamPool`` per
-(address, port, announced port, bind address), and are reused only after a complete
-response with keep-alive.  An idle connection that the server closes leaves the pool.
+An HTTP upstream connection is a ``proxy.http.upstreams.Upstream`` (sans-IO parser state)
+whose ``io`` is the shell's ``UpstreamProtocol`` (``proxy.http.shell``).  Idle connections
+wait in ``UpstreamPool`` per destination endpoint (address, port, announced port, bind
+address), across client connections and config versions, and are reused only after a
+complete response with keep-alive.  An idle connection that the server closes leaves the
+pool; one idle longer than ``idle_timeout`` is closed.
 
 Mutual TLS (``UpstreamPool(tls=...)``): a connection to a peer sidecar (a target with an
 announced port) is TLS 1.3 with the workload certificate, and the server must prove the
@@ -30,18 +31,28 @@ import logging
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
-
-import httptools
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
 
 from proxy import proxyproto
+from proxy.http.upstreams import Upstream
 from proxy.identity.contexts import PeerIdentityRejected, ResumingClientContext, sni_name, verify_peer
 from proxy.identity.inbound import refusal_reason
 from proxy.targets import PoolKey, Target
 
 if TYPE_CHECKING:
-    from proxy.http1 import HttpForwarder
     from proxy.identity.switching import TlsContexts
+
+
+class UpstreamIo(Protocol):
+    """What the pool needs of an upstream socket (the shell's ``UpstreamProtocol``)."""
+
+    def close(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
+    def is_open(self) -> bool: ...
+
+    def ssl_object(self) -> Any: ...
 
 
 class UpstreamIdentityRejected(ConnectionError):
@@ -55,144 +66,15 @@ class UpstreamIdentityRejected(ConnectionError):
 logger = logging.getLogger(__name__)
 
 
-class UpstreamConnection(asyncio.Protocol):
-    __slots__ = (
-        "close_delimited",
-        "closed",
-        "headers",
-        "informational",
-        "keep_alive",
-        "key",
-        "owner",
-        "parser",
-        "peer_identity",
-        "pool",
-        "reason",
-        "remembered",
-        "served",
-        "tls_context",
-        "transport",
-        "tunnel",
-    )
-
-    def __init__(self, pool: UpstreamPool, key: PoolKey) -> None:
-        self.pool = pool
-        self.key = key
-        self.transport: asyncio.Transport | None = None
-        self.parser = httptools.HttpResponseParser(self)
-        self.owner: HttpForwarder | None = None
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.reason = b""
-        self.keep_alive = False
-        self.close_delimited = False
-        self.informational = False
-        self.closed = False
-        self.tunnel = False
-        self.served = 0  # responses completed on this connection
-        self.peer_identity: str | None = None  # the verified SPIFFE id (mTLS only)
-        self.tls_context: ResumingClientContext | None = None
-        self.remembered = False
-
-    # -- transport events
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
-
-    def data_received(self, data: bytes) -> None:
-        owner = self.owner
-        if owner is None:
-            self.close()  # a response nobody asked for: the connection is out of sync
-            return
-        if self.tunnel:
-            owner.tunnel_from_upstream(data)
-            return
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade as e:
-            owner.upstream_upgraded(self, data[int(e.args[0]) :])
-        except httptools.HttpParserCallbackError:
-            logger.exception("upstream %s: error while relaying a response", self.key)
-            owner.upstream_broken(self, "proxy_error")
-        except httptools.HttpParserError as e:
-            logger.info("upstream %s: malformed response: %s", self.key, e)
-            owner.upstream_broken(self, "bad_response")
-
-    def eof_received(self) -> bool:
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        owner = self.owner
-        if owner is not None:
-            owner.upstream_lost(self)
-        else:
-            self.pool.discard(self)
-
-    def pause_writing(self) -> None:
-        if self.owner is not None:
-            self.owner.upstream_write_paused()
-
-    def resume_writing(self) -> None:
-        if self.owner is not None:
-            self.owner.upstream_write_resumed()
-
-    # -- httptools callbacks
-    def on_message_begin(self) -> None:
-        self.headers = []
-        self.reason = b""
-
-    def on_status(self, status: bytes) -> None:
-        self.reason += status
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
-
-    def on_headers_complete(self) -> None:
-        self.keep_alive = self.parser.should_keep_alive()
-        if self.owner is not None:
-            self.owner.response_head(self)
-
-    def on_body(self, body: bytes) -> None:
-        if self.owner is not None:
-            self.owner.response_body(body)
-
-    def on_message_complete(self) -> None:
-        if self.informational:
-            self.informational = False
-            return
-        self.served += 1
-        if self.owner is not None:
-            self.owner.response_complete(self)
-
-    # -- helpers
-    def write(self, data: bytes) -> None:
-        if self.transport is not None and not self.closed:
-            self.transport.write(data)
-
-    def pause_reading(self) -> None:
-        if self.transport is not None and not self.closed:
-            self.transport.pause_reading()
-
-    def resume_reading(self) -> None:
-        if self.transport is not None and not self.closed:
-            self.transport.resume_reading()
-
-    def close(self) -> None:
-        self.owner = None
-        if self.transport is not None and not self.closed:
-            self.closed = True
-            self.transport.close()
-        self.pool.discard(self)
-
-    def abort(self) -> None:
-        self.owner = None
-        if self.transport is not None and not self.closed:
-            self.closed = True
-            self.transport.abort()
-        self.pool.discard(self)
-
-
 ExpectedIdentity = Callable[[PoolKey], str | None]
 P = TypeVar("P", bound=asyncio.BaseProtocol)
+
+
+class HasUpstream(Protocol):
+    upstream: Upstream
+
+
+H = TypeVar("H", bound=HasUpstream)
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,10 +88,12 @@ class Opened(Generic[P]):
 
 
 class UpstreamPool:
-    """Idle keep-alive connections per upstream key."""
+    """Idle keep-alive connections per destination endpoint (``PoolKey``)."""
 
-    def __init__(self, *, max_idle_per_key: int = 64, tls: TlsContexts | None = None) -> None:
-        self.idle: dict[PoolKey, list[UpstreamConnection]] = {}
+    def __init__(
+        self, *, max_idle_per_key: int = 64, tls: TlsContexts | None = None, idle_timeout: float = 60.0
+    ) -> None:
+        self.idle: dict[PoolKey, list[Upstream]] = {}
         self.max_idle_per_key = max_idle_per_key
         self.opened = 0
         self.tls = tls
@@ -217,49 +101,81 @@ class UpstreamPool:
         self.tls_opened = 0
         self.tls_resumed = 0
         self.tls_failures: collections.Counter[str] = collections.Counter()
+        self.idle_timeout = idle_timeout
+        self._since: dict[Upstream, float] = {}  # idle upstream -> when it went idle
+        self._sweeper: asyncio.TimerHandle | None = None
 
-    def acquire(self, key: PoolKey) -> UpstreamConnection | None:
+    def acquire(self, key: PoolKey) -> Upstream | None:
         conns = self.idle.get(key)
         while conns:
             conn = conns.pop()
-            if not conn.closed and conn.transport is not None and not conn.transport.is_closing():
+            self._since.pop(conn, None)
+            io: UpstreamIo = conn.io  # type: ignore[assignment]
+            if not conn.closed and io.is_open():
                 if conn.peer_identity is not None and self.expected is not None:
                     wanted = self.expected(key)
                     if wanted is not None and wanted != conn.peer_identity:
-                        conn.close()
+                        self.close(conn)
                         continue
                 return conn
         return None
 
-    def release(self, conn: UpstreamConnection) -> None:
-        conn.owner = None
-        if conn.closed or conn.tunnel or not conn.keep_alive:
-            conn.close()
+    def release(self, conn: Upstream) -> None:
+        conn.sink = None
+        io: UpstreamIo = conn.io  # type: ignore[assignment]
+        if not conn.reusable:
+            self.close(conn)
             return
-        if conn.tls_context is not None and not conn.remembered and conn.transport is not None:
+        context = conn.tls_context
+        if context is not None and not conn.remembered:
             conn.remembered = True
-            conn.tls_context.remember(conn.transport.get_extra_info("ssl_object"))
+            context.remember(io.ssl_object())  # type: ignore[attr-defined]
         conns = self.idle.setdefault(conn.key, [])
         if len(conns) >= self.max_idle_per_key:
-            conn.close()
+            self.close(conn)
             return
-        conn.resume_reading()
+        io.resume_reading()
         conns.append(conn)
+        self._since[conn] = _now()
+        if self._sweeper is None and self.idle_timeout > 0:
+            self._sweeper = asyncio.get_running_loop().call_later(self.idle_timeout / 2, self._sweep)
 
-    def discard(self, conn: UpstreamConnection) -> None:
+    def close(self, conn: Upstream) -> None:
+        conn.sink = None
+        self.discard(conn)
+        io: UpstreamIo = conn.io  # type: ignore[assignment]
+        if io is not None:
+            io.close()
+
+    def discard(self, conn: Upstream) -> None:
+        self._since.pop(conn, None)
         conns = self.idle.get(conn.key)
         if conns and conn in conns:
             conns.remove(conn)
+            if not conns:
+                del self.idle[conn.key]
 
-    async def connect(self, target: Target) -> UpstreamConnection:
-        """Open a new HTTP upstream connection (the caller applies the connect timeout)."""
-        key = target.key
-        opened = await self.open(target, lambda: UpstreamConnection(self, key))
-        conn = opened.protocol
+    def _sweep(self) -> None:
+        """Close connections idle longer than ``idle_timeout`` (one timer for the whole pool)."""
+        self._sweeper = None
+        cutoff = _now() - self.idle_timeout
+        for conn in [c for c, since in self._since.items() if since <= cutoff]:
+            self.close(conn)
+        if self._since:
+            self._sweeper = asyncio.get_running_loop().call_later(self.idle_timeout / 2, self._sweep)
+
+    async def connect(self, target: Target, factory: Callable[[], H]) -> H:
+        """Open a new HTTP upstream connection (the caller applies the connect timeout).
+
+        ``factory`` makes the socket's protocol (the shell's), which carries the sans-IO ``Upstream``.
+        """
+        opened = await self.open(target, cast(Callable[[], asyncio.Protocol], factory))
+        protocol = cast(H, opened.protocol)
+        conn = protocol.upstream
         conn.peer_identity = opened.peer_identity
         conn.tls_context = opened.tls_context
         self.opened += 1
-        return conn
+        return protocol
 
     async def open(self, target: Target, factory: Callable[[], P]) -> Opened[P]:
         """Open a connection to ``target`` the way the mesh does, for any protocol (HTTP or opaque TCP).
@@ -321,5 +237,12 @@ class UpstreamPool:
     def close_all(self) -> None:
         for conns in list(self.idle.values()):
             for conn in list(conns):
-                conn.close()
+                self.close(conn)
         self.idle.clear()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+
+
+def _now() -> float:
+    return asyncio.get_running_loop().time()

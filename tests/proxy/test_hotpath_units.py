@@ -17,6 +17,7 @@ from proxy.headers import HOP_BY_HOP, RequestHead, clean_headers
 from proxy.holder import ConfigHolder
 from proxy.metrics import Metrics
 from proxy.outbound import OutboundRouter
+from proxy.runtime import ConfigRuntime
 from proxy.targets import LocalReply
 from smi.proxyconfig import AllowRule, Endpoint, HttpMatch, InboundConfig, InboundPort, ProxyConfig, ProxyNode
 from tests.proxy.harness import client_config, cluster, ep, proxy_url, running_proxy, service, wait_until
@@ -130,7 +131,8 @@ async def test_ewma_endpoints_still_learn_from_every_response(backends):
         cc = proxy.holder.current
         assert cc is not None
         state = cc.clusters["default/web:80"]
-        picker = state.picker
+        assert proxy.holder.runtime is not None
+        picker = proxy.holder.runtime.picker(state)
         assert isinstance(picker, EwmaLeastLoaded)
         await wait_until(lambda: all(picker.in_flight(e) == 0 for e in state.cluster.endpoints), what="in flight 0")
         assert a.count() + b.count() == 20 and a.count() and b.count()
@@ -138,7 +140,8 @@ async def test_ewma_endpoints_still_learn_from_every_response(backends):
 
 def test_round_robin_clusters_skip_the_feedback_call():
     cfg = client_config((service("web", 80, "default/web:80"),), (cluster("default/web:80"),))
-    assert compile_config(cfg).clusters["default/web:80"].feedback is None
+    cc = compile_config(cfg)
+    assert ConfigRuntime(cc).feedback(cc.clusters["default/web:80"]) is None
 
 
 def test_authority_cache_is_bounded_and_keeps_answers_right():
@@ -154,7 +157,7 @@ def test_authority_cache_is_bounded_and_keeps_answers_right():
         spelled = "".join(c.upper() if (i >> k) & 1 else c for k, c in enumerate(name))
         decision = router.decide(head, spelled.encode())
         assert isinstance(decision, LocalReply) and decision.status == 503  # known service, no endpoints
-    assert len(router._authorities) <= 1024
+    assert holder.runtime is not None and len(holder.runtime.authorities) <= 4096
     unknown = router.decide(head, b"nowhere:80")
     assert isinstance(unknown, LocalReply) and unknown.status == 404
     wrong_port = router.decide(head, b"web:81")

@@ -169,7 +169,8 @@ async def test_an_ewma_picker_behind_a_tcp_forward_learns_when_connections_end()
                 assert await roundtrip(client, b"x%d" % i) == b"X%d" % i
             cc = client.holder.current
             assert cc is not None
-            picker = cc.clusters["default/db:5432"].picker
+            assert client.holder.runtime is not None
+            picker = client.holder.runtime.picker(cc.clusters["default/db:5432"])
             assert isinstance(picker, EwmaLeastLoaded)
             await wait_until(
                 lambda: all(picker.in_flight(e) == 0 for e in endpoints), what="every connection reported done"

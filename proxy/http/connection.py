@@ -1,0 +1,378 @@
+"""``HttpConnection``: the sans-IO HTTP/1.1 core of one client connection.
+
+It takes events (``proxy.http.events``) and returns commands (``proxy.http.commands``);
+it never touches a socket, a timer or the event loop.  What it does:
+
+* Bytes are parsed by httptools (llhttp) as they arrive; body bytes are sent upstream at
+  once (re-framed when chunked), never collected.
+* Each parsed request becomes an ``Exchange`` in a FIFO.  Only the head of the FIFO talks
+  to an upstream; pipelined requests wait (the client is paused meanwhile) so responses
+  go back in order.
+* Flow control both ways: a full client write buffer pauses the upstream's reading, a
+  full upstream write buffer pauses the client's.  Reasons for pausing the client are bits
+  in ``_paused``, so they never cancel each other out.
+* The ``Router`` decides per request; the core counts the request on the decision's edge
+  after it.  An ``Attempt`` is made per try (``OpenUpstream``); a connect that failed before
+  any byte was sent may be tried again where the ``RetryPolicy`` says.  A request without
+  a body that meets a reused connection closed by the server before any response byte is
+  sent once more on a new connection.
+* Upgrade (WebSocket): after a 101 the shell splices both sockets (``StartTunnel``).
+* Pieces of a response produced by one upstream read are joined into one ``WriteClient``.
+* Limits (``proxy.limits``): 431 for a head over ``max_head_bytes`` (every byte counted) or
+  ``max_headers``; 408 for a head or body that stalls; idle keep-alives are closed.  One
+  lazy timer per connection (``SetTimer``) serves those checks and the response deadlines.
+* Errors: 400 for a malformed request (two Host headers, an ambiguous target, a bad
+  authority); 503 when the upstream is unreachable; 504 on a response-head timeout; each
+  counted, and logged through rate-limited ``Log`` commands.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Final
+
+import httptools
+
+from proxy.headers import clean_headers
+from proxy.http import commands as c
+from proxy.http import events as ev
+from proxy.http.attempts import Attempt, ConnectFailure, ConnectRetry, RetryPolicy
+from proxy.http.exchanges import CHUNKED, LENGTH, Exchange
+from proxy.http.relaying import Relay
+from proxy.http.upstreams import Upstream
+from proxy.limits import DEFAULT_LIMITS, HttpLimits
+from proxy.targets import Router
+
+_PAUSE_PIPELINE: Final = 2
+_PAUSE_WAIT: Final = 4
+_PAUSE_UPGRADE: Final = 8
+_MAX_PENDING: Final = 256 * 1024
+
+
+class _HeadTooLarge(Exception):
+    """Raised from a parser callback to stop parsing a head over the limits."""
+
+
+class HttpConnection(Relay):
+    """One client connection; see the module docstring.  ``handle(event) -> commands``."""
+
+    def __init__(
+        self,
+        *,
+        router: Router,
+        clock: Callable[[], float],
+        limits: HttpLimits = DEFAULT_LIMITS,
+        retry: RetryPolicy | None = None,
+        peer: str = "?",
+    ) -> None:
+        super().__init__(router=router, clock=clock, limits=limits, retry=retry or ConnectRetry(), peer=peer)
+        self.parser = httptools.HttpRequestParser(self)
+        self._max_headers = limits.max_headers
+        self._max_head = limits.max_head_bytes
+        self._head_read = 0  # bytes of the head being parsed, counted over every read
+        self._read_size = 0  # bytes of the read being parsed
+        self._completed = 0  # requests completed in the read being parsed
+        self._too_large = False
+        self._upgrade_buffer: list[bytes] = []
+        self.half_open = False  # after ClientEof: the client's side is closed, ours finishes what is in flight
+        self._handlers: dict[type, Callable[[ev.Event], None]] = {
+            ev.ClientConnected: lambda e: self._connected(),
+            ev.ClientData: lambda e: self._client_data(e.data),  # type: ignore[attr-defined]
+            ev.ClientEof: lambda e: self._client_eof(),
+            ev.ClientClosed: lambda e: self._client_closed(),
+            ev.ClientWritable: lambda e: self._client_writable(e.writable),  # type: ignore[attr-defined]
+            ev.UpstreamConnected: lambda e: self._upstream_connected(e.attempt, e.upstream, e.reused),  # type: ignore[attr-defined]
+            ev.UpstreamConnectFailed: lambda e: self._connect_failed(e.attempt, e.failure),  # type: ignore[attr-defined]
+            ev.UpstreamData: lambda e: self._upstream_data(e.upstream, e.data),  # type: ignore[attr-defined]
+            ev.UpstreamClosed: lambda e: self._upstream_closed(e.upstream),  # type: ignore[attr-defined]
+            ev.UpstreamWritable: lambda e: self._upstream_writable(e.upstream, e.writable),  # type: ignore[attr-defined]
+            ev.DeadlineReached: lambda e: self._deadline_reached(),
+        }
+
+    # ------------------------------------------------------------------ the interface
+    def handle(self, event: ev.Event) -> list[c.Command]:
+        """Feed one event; the commands to execute, in order."""
+        try:
+            self._handlers[type(event)](event)
+        except Exception:
+            self._crashed(f"error while handling {type(event).__name__}")
+        return self.commands()
+
+    def client_data(self, data: bytes) -> list[c.Command]:
+        """``handle(ClientData(data))`` without the event object (the shell's hot path)."""
+        try:
+            self._client_data(data)
+        except Exception:
+            self._crashed("error while handling a request")
+        return self.commands()
+
+    def upstream_data(self, upstream: Upstream, data: bytes) -> list[c.Command]:
+        """``handle(UpstreamData(upstream, data))`` without the event object (the shell's hot path)."""
+        try:
+            self._upstream_data(upstream, data)
+        except Exception:
+            self._crashed("error while relaying a response")
+        return self.commands()
+
+    # ------------------------------------------------------------------ client events
+    def _connected(self) -> None:
+        now = self.clock()
+        self._progress = now
+        self._schedule_check(now)
+
+    def _client_data(self, data: bytes) -> None:
+        if self._dead:
+            if not self._closing:
+                self._upgrade_buffer.append(data)
+            return
+        self._progress = self.clock()
+        self._read_size = len(data)
+        self._completed = 0
+        before = self.current
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as e:
+            self._on_upgrade_request(data[int(e.args[0]) :])
+            return
+        except httptools.HttpParserCallbackError:
+            if self._too_large:
+                why = f"request head over {self._max_head} bytes or {self._max_headers} header fields"
+                self._on_malformed(why, status=431)
+                return
+            raise
+        except httptools.HttpParserError as e:
+            self._on_malformed(str(e) or "malformed request")
+            return
+        cur = self.current
+        if cur is not None and not cur.head_done:
+            # a head spanning reads: every byte counts, those of the read it started in too
+            if cur is before:
+                self._head_read += len(data)
+            else:
+                self._head_read = len(data) if not self._completed else self._parsed_size(cur)
+            if self._head_read > self._max_head:
+                self._on_malformed(f"request head over {self._max_head} bytes", status=431)
+                return
+        if len(self.queue) > 1:
+            self._pause(_PAUSE_PIPELINE)
+
+    @staticmethod
+    def _parsed_size(ex: Exchange) -> int:
+        """The bytes of the head parsed so far (request line and header lines as sent, at least)."""
+        size = len(ex.method) + len(ex.url) + 12
+        for name, value in ex.raw_headers:
+            size += len(name) + len(value) + 4
+        return size
+
+    def _client_eof(self) -> None:
+        # Half-close from the client: finish what is in flight, then close.
+        if not self.queue or not self.queue[-1].request_done or self._dead:
+            self._close()
+            return
+        self.queue[-1].close_after = True
+        self.half_open = True
+
+    def _client_closed(self) -> None:
+        self._dead = self._closing = True
+        self._out = []
+        for ex in self.queue:
+            if ex.upstream is not None:
+                self._abort_upstream(ex)
+            if ex.activated and not ex.response_done and ex.stats is not None:
+                ex.stats.error("downstream_closed")
+        self.queue.clear()
+        self._set_timer(0.0)
+
+    def _client_writable(self, writable: bool) -> None:
+        self._write_paused = not writable
+        up = self.queue[0].upstream if self.queue else None
+        if up is not None:
+            self._cmds.append(c.ResumeUpstream(up) if writable else c.PauseUpstream(up))
+
+    # ------------------------------------------------------------------ request parser callbacks
+    def on_message_begin(self) -> None:
+        ex = Exchange()
+        self.current = ex
+        self.queue.append(ex)
+        self._head_since = self._progress
+
+    def on_url(self, url: bytes) -> None:
+        ex = self.current
+        if ex is not None:
+            ex.url += url
+            if len(ex.url) > self._max_head:
+                self._too_large = True
+                raise _HeadTooLarge
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self.current is not None:
+            self.current.raw_headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        ex = self.current
+        if ex is None:
+            return
+        parser = self.parser
+        ex.method = parser.get_method()
+        ex.version = parser.get_http_version()
+        ex.keep_alive = parser.should_keep_alive() and ex.version != "1.0"
+        ex.close_after = not ex.keep_alive
+        ex.upgrade = parser.should_upgrade()
+        ex.is_head = ex.method == b"HEAD"
+        if len(ex.raw_headers) > self._max_headers:
+            self._too_large = True
+            raise _HeadTooLarge
+        if self._head_read + self._read_size > self._max_head and self._parsed_size(ex) > self._max_head:
+            self._too_large = True  # a whole head in one large read: counted here
+            raise _HeadTooLarge
+        clean = ex.clean = clean_headers(ex.raw_headers)
+        if clean.chunked:
+            ex.framing = CHUNKED
+        elif clean.content_length is not None and clean.content_length != b"0":
+            ex.framing = LENGTH
+        ex.head_done = True
+        self._head_read = 0
+        if self.queue and self.queue[0] is ex:
+            self._advance()
+
+    def on_body(self, body: bytes) -> None:
+        ex = self.current
+        if ex is None:
+            return
+        ex.req_bytes += len(body)
+        if ex.framing == CHUNKED:
+            body = b"%x\r\n%b\r\n" % (len(body), body)
+        if ex.upstream is not None:
+            self._cmds.append(c.WriteUpstream(ex.upstream, body))
+        elif ex.response_done or (ex.activated and ex.target is None):
+            return  # answered locally: the body is read and dropped
+        else:
+            ex.pending.append(body)
+            ex.pending_size += len(body)
+            if ex.pending_size > _MAX_PENDING:
+                self._pause(_PAUSE_WAIT)
+
+    def on_message_complete(self) -> None:
+        ex = self.current
+        if ex is None:
+            return
+        self.current = None
+        self._completed += 1
+        ex.request_done = True
+        if ex.framing == CHUNKED:
+            if ex.upstream is not None:
+                self._cmds.append(c.WriteUpstream(ex.upstream, b"0\r\n\r\n"))
+            elif not ex.response_done:
+                ex.pending.append(b"0\r\n\r\n")
+        if ex.upstream is not None:
+            self._arm_deadline(ex)
+        if ex.response_done:
+            self._advance()
+
+    # ------------------------------------------------------------------ attempts
+    def _upstream_connected(self, attempt: Attempt, upstream: Upstream, reused: bool) -> None:
+        ex = self.queue[0] if self.queue else None
+        if self._closing or ex is None or ex.attempt is not attempt:
+            upstream.keep_alive = upstream.keep_alive or not reused
+            self._cmds.append(c.ReleaseUpstream(upstream))
+            return
+        self._bind(ex, upstream)
+
+    def _connect_failed(self, attempt: Attempt, failure: ConnectFailure) -> None:
+        ex = self.queue[0] if self.queue else None
+        if self._closing or ex is None or ex.attempt is not attempt:
+            return
+        head = ex.head
+        if head is not None and not ex.response_started:
+            target = self.retry.after_connect_failure(
+                head=head, attempt=attempt, failure=failure, now=self.clock(), another=self.router.another
+            )
+            if target is not None:
+                attempt.target.stats.error(failure.reason + "_retried")
+                self._attempt(ex, target, tried=(*attempt.tried, attempt.target), number=attempt.number + 1)
+                return
+        self._upstream_failed(ex, failure.status, failure.text, failure.reason)
+        self._advance()
+
+    # ------------------------------------------------------------------ upgrade, errors
+    def _on_upgrade_request(self, rest: bytes) -> None:
+        self._dead = True
+        if rest:
+            self._upgrade_buffer.append(rest)
+        self._pause(_PAUSE_UPGRADE)
+        ex = self.queue[-1] if self.queue else None
+        if ex is not None and not ex.request_done:
+            ex.request_done = True
+        self._advance()
+
+    def _take_upgrade_buffer(self) -> bytes:
+        data = b"".join(self._upgrade_buffer)
+        self._upgrade_buffer = []
+        return data
+
+    def _on_malformed(self, why: str, *, status: int = 400, reason: str = "bad_request") -> None:
+        self._dead = True
+        self._pause(_PAUSE_UPGRADE)
+        cur = self.current
+        self.current = None
+        if cur is not None and cur.activated:
+            # Broken in the middle of a forwarded body: the upstream cannot be reused.
+            if cur.upstream is not None:
+                self._abort_upstream(cur)
+            if cur.response_started:
+                (cur.stats or self.router.fallback_stats()).error("bad_request")
+                self._close()
+                return
+            self.queue.remove(cur)
+        elif cur is not None and cur in self.queue:
+            self.queue.remove(cur)
+        self._broken = (status, why if status != 400 else f"malformed request: {why}", reason)
+        self._advance()
+
+    def _crashed(self, what: str) -> None:
+        self._cmds.append(c.Log(logging.ERROR, f"connection from {self.peer}: {what}", "crash"))
+        self._fail_connection("proxy_error")
+
+    # ------------------------------------------------------------------ the one timer
+    def _deadline_reached(self) -> None:
+        self._timer_at = 0.0
+        if self._closing:
+            return
+        now = self.clock()
+        ex = self.queue[0] if self.queue else None
+        if ex is not None and ex.deadline and not ex.response_started and now >= ex.deadline - 0.001:
+            self._on_timeout(ex)  # timers may fire up to a millisecond early
+            if self.closing:
+                return
+        if now >= self._check_at - 0.001:
+            self._check_limits(now)
+            if self.closing:
+                return
+            self._check_at = now + self.limits.check_interval
+        self._reschedule()
+
+    def _check_limits(self, now: float) -> None:
+        limits = self.limits
+        cur = self.current
+        if cur is not None and not cur.head_done:
+            if now - self._head_since >= limits.head_timeout:
+                self._on_malformed(
+                    f"request head not complete within {limits.head_timeout:g} s", status=408, reason="header_timeout"
+                )
+            return
+        if cur is not None and not cur.request_done:
+            if now - self._progress >= limits.body_timeout:
+                if cur.response_started:
+                    (cur.stats or self.router.fallback_stats()).error("body_timeout")
+                    self._fail_connection("")
+                else:
+                    self._on_malformed(
+                        f"request body stalled for {limits.body_timeout:g} s", status=408, reason="body_timeout"
+                    )
+            return
+        if not self.queue and now - self._progress >= limits.idle_timeout:
+            self._close()  # an idle keep-alive: closed quietly
+
+
+__all__ = ["HttpConnection"]

@@ -1,0 +1,91 @@
+"""``Exchange``: one request and its response on a client connection, as the core tracks it."""
+
+from __future__ import annotations
+
+from proxy.headers import CleanHead, RequestHead
+from proxy.http.attempts import Attempt
+from proxy.http.upstreams import Upstream
+from proxy.metrics import EdgeStats
+from proxy.targets import Target
+
+NO_BODY = 0
+LENGTH = 1
+CHUNKED = 2
+
+
+class Exchange:
+    """One request and its response; the fields are the core's bookkeeping (see ``connection``)."""
+
+    __slots__ = (
+        "activated",
+        "attempt",
+        "authority",
+        "body_deadline",
+        "clean",
+        "close_after",
+        "deadline",
+        "fed_back",
+        "framing",
+        "head",
+        "head_bytes",
+        "head_done",
+        "is_head",
+        "keep_alive",
+        "method",
+        "pending",
+        "pending_size",
+        "raw_headers",
+        "req_bytes",
+        "request_done",
+        "resp_bytes",
+        "resp_chunked",
+        "response_done",
+        "response_started",
+        "retried",
+        "started",
+        "stats",
+        "status",
+        "target",
+        "upgrade",
+        "upstream",
+        "url",
+        "version",
+    )
+
+    def __init__(self) -> None:
+        self.url = b""
+        self.raw_headers: list[tuple[bytes, bytes]] = []
+        self.method = b""
+        self.version = "1.1"
+        self.keep_alive = True
+        self.clean: CleanHead | None = None
+        self.head: RequestHead | None = None  # what routing saw (protocol-neutral)
+        self.authority: bytes | None = None
+        self.framing = NO_BODY
+        self.head_done = False
+        self.request_done = False
+        self.activated = False
+        self.head_bytes = b""
+        self.pending: list[bytes] = []  # request body bytes that arrived before an upstream was bound
+        self.pending_size = 0
+        self.target: Target | None = None
+        self.attempt: Attempt | None = None
+        self.upstream: Upstream | None = None
+        self.stats: EdgeStats | None = None
+        self.response_started = False
+        self.response_done = False
+        self.resp_chunked = False
+        self.close_after = False
+        self.is_head = False
+        self.upgrade = False
+        self.retried = False  # resent once on a fresh connection after a reused one closed
+        self.status = 0
+        self.req_bytes = 0
+        self.resp_bytes = 0
+        self.started = 0.0
+        self.deadline = 0.0  # clock time by which the response head is due; 0: none running
+        self.body_deadline = 0.0  # clock time by which the request body must be complete; 0: none
+        self.fed_back = False  # the picker has been told how this request went
+
+
+__all__ = ["CHUNKED", "LENGTH", "NO_BODY", "Exchange"]

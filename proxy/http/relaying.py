@@ -1,0 +1,493 @@
+"""The exchange side of the HTTP/1.1 core: route, attempt, relay the response, finish.
+
+``Relay`` is the base of ``HttpConnection`` (``connection`` adds the client side: parsing,
+limits, upgrade requests).  Everything here is sans-IO: it appends commands to ``_cmds``
+and client bytes to ``_out`` (joined into one ``WriteClient`` per event).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+from collections.abc import Callable
+from typing import Final
+
+from proxy.headers import RequestHead, clean_headers, is_plain_target, normalize_target, path_of, split_target
+from proxy.http import commands as c
+from proxy.http.attempts import Attempt, RetryPolicy
+from proxy.http.exchanges import CHUNKED, Exchange
+from proxy.http.upstreams import MalformedResponse, Upstream, UpstreamUpgraded
+from proxy.http.writing import local_response, request_head, response_head
+from proxy.limits import HttpLimits
+from proxy.targets import LocalReply, Router, Target
+
+_PAUSE_UPSTREAM_FULL: Final = 1
+_PAUSE_PIPELINE: Final = 2
+_PAUSE_WAIT: Final = 4
+_PAUSE_UPGRADE: Final = 8
+_COALESCE_LIMIT: Final = 16 * 1024  # smaller response pieces are joined into one write
+_NO_BODY_STATUS: Final = frozenset({204, 304})
+
+
+class Relay:
+    """State and exchange logic shared by the HTTP/1.1 core (see ``proxy.http.connection``)."""
+
+    def __init__(
+        self, *, router: Router, clock: Callable[[], float], limits: HttpLimits, retry: RetryPolicy, peer: str
+    ) -> None:
+        self.router = router
+        self.clock = clock
+        self.limits = limits
+        self.retry = retry
+        self.peer = peer
+        self.queue: collections.deque[Exchange] = collections.deque()
+        self.current: Exchange | None = None
+        self._cmds: list[c.Command] = []
+        self._out: list[bytes] = []  # client bytes of this event, joined into one write
+        self._paused = 0
+        self._write_paused = False
+        self._advancing = False
+        self._again = False
+        self._broken: tuple[int, str, str] | None = None  # (status, text, reason): a bad request follows the queue
+        self._dead = False  # no more HTTP parsing (upgrade or error)
+        self._closing = False  # CloseClient was given (or the client is gone)
+        self._timer_at = 0.0  # the time of the timer the shell holds; 0: none
+        self._check_at = 0.0  # the next limits check
+        self._progress = 0.0  # the clock when the client last sent a byte
+        self._head_since = 0.0  # the clock when the head being parsed began
+
+    @property
+    def closing(self) -> bool:
+        """The core has closed (or lost) the client connection; it handles nothing more."""
+        return self._closing
+
+    # ------------------------------------------------------------------ output
+    def commands(self) -> list[c.Command]:
+        """The commands so far (client writes joined), and forget them."""
+        self._flush()
+        cmds = self._cmds
+        self._cmds = []
+        return cmds
+
+    def _flush(self) -> None:
+        out = self._out
+        if out:
+            self._out = []
+            self._cmds.append(c.WriteClient(out[0] if len(out) == 1 else b"".join(out)))
+
+    def _close(self) -> None:
+        self._dead = True
+        if not self._closing:
+            self._closing = True
+            self._flush()
+            self._cmds.append(c.CloseClient())
+
+    def _pause(self, bit: int) -> None:
+        if not self._paused and not self._closing:
+            self._cmds.append(c.PAUSE_CLIENT)
+        self._paused |= bit
+
+    def _unpause(self, bit: int) -> None:
+        if not self._paused & bit:
+            return
+        self._paused &= ~bit
+        if not self._paused and not self._closing:
+            self._cmds.append(c.RESUME_CLIENT)
+
+    def _log(self, level: int, message: str, key: str) -> None:
+        self._cmds.append(c.Log(level, message, key))
+
+    # ------------------------------------------------------------------ the timer
+    def _schedule_check(self, now: float) -> None:
+        self._check_at = now + self.limits.check_interval
+        self._reschedule()
+
+    def _reschedule(self) -> None:
+        at = self._check_at
+        ex = self.queue[0] if self.queue else None
+        if ex is not None and ex.deadline and ex.deadline < at:
+            at = ex.deadline
+        self._set_timer(at)
+
+    def _set_timer(self, at: float) -> None:
+        if at == self._timer_at:
+            return
+        self._timer_at = at
+        self._cmds.append(c.SetTimer(at))
+
+    def _arm_deadline(self, ex: Exchange) -> None:
+        """The response-head timeout runs from the end of the request to the response head.
+
+        One lazy timer per connection: a deadline later than the timer already set costs
+        nothing now; when the timer fires, what is due is handled and it is set again.
+        """
+        if ex.target is None or ex.deadline or ex.response_started:
+            return
+        deadline = ex.deadline = self.clock() + ex.target.request_timeout
+        if not self._timer_at or deadline < self._timer_at:
+            self._set_timer(deadline)
+
+    # ------------------------------------------------------------------ driving the FIFO
+    def _advance(self) -> None:
+        """Finish completed exchanges and start the next one; never re-entered."""
+        if self._advancing:
+            self._again = True
+            return
+        self._advancing = True
+        try:
+            while True:
+                self._again = False
+                self._advance_once()
+                if not self._again:
+                    break
+        finally:
+            self._advancing = False
+
+    def _advance_once(self) -> None:
+        queue = self.queue
+        while queue:
+            ex = queue[0]
+            if ex.request_done and ex.response_done:
+                queue.popleft()
+                self._finish(ex)
+                if ex.close_after or self._closing:
+                    self._close()
+                    return
+                continue
+            if not ex.activated and ex.head_done:
+                self._activate(ex)
+                continue
+            break
+        if self._paused and len(queue) <= 1:
+            self._unpause(_PAUSE_PIPELINE)
+        if not queue and self._broken is not None:
+            self._reply_broken()
+
+    def _activate(self, ex: Exchange) -> None:
+        ex.activated = True
+        ex.started = self.clock()
+        clean = ex.clean
+        assert clean is not None
+        url = ex.url
+        if url[:1] == b"/":
+            authority, origin = clean.host, url  # origin-form, the common case
+        else:
+            authority, origin = split_target(url)
+            if authority is None:
+                authority = clean.host
+        if clean.hosts > 1:
+            self._reply_local(ex, self._bad("two Host header fields"))
+            return
+        if not is_plain_target(origin):
+            normal = normalize_target(origin) if origin[:1] == b"/" else None
+            if normal is None:
+                why = "ambiguous request target: a fragment, a backslash, an encoded slash or a bad %-escape"
+                self._reply_local(ex, self._bad(why))
+                return
+            origin = normal
+        head = ex.head = RequestHead(ex.method.decode("latin-1"), path_of(origin), clean.headers)
+        ex.authority = authority
+        if ex.method == b"CONNECT":
+            decision: Target | LocalReply = LocalReply(
+                405, "CONNECT is not supported by this proxy", self.router.fallback_stats(), error="bad_request"
+            )
+        else:
+            decision = self.router.decide(head, authority)
+        if isinstance(decision, LocalReply):
+            self._reply_local(ex, decision)
+            return
+        decision.stats.requests += 1
+        ex.head_bytes = request_head(
+            method=ex.method, origin=origin, url=url, clean=clean, authority=authority,
+            chunked=ex.framing == CHUNKED, upgrade=ex.upgrade,
+        )  # fmt: skip
+        if ex.upgrade:
+            ex.close_after = True  # after a refused upgrade the client's bytes are not HTTP
+        self._attempt(ex, decision, tried=(), number=1)
+
+    def _bad(self, why: str) -> LocalReply:
+        return LocalReply(400, f"malformed request: {why}", self.router.fallback_stats(), error="bad_request")
+
+    def _attempt(self, ex: Exchange, target: Target, *, tried: tuple[Target, ...], number: int) -> None:
+        ex.target = target
+        ex.stats = target.stats
+        now = self.clock()
+        deadline = ex.started + target.request_timeout
+        attempt = ex.attempt = Attempt(target, number, now, deadline, tried)
+        self._cmds.append(c.OpenUpstream(attempt))
+
+    def _bind(self, ex: Exchange, conn: Upstream) -> None:
+        ex.upstream = conn
+        conn.sink = self
+        conn.close_delimited = False
+        conn.informational = False
+        cmds = self._cmds
+        if ex.pending:
+            cmds.append(c.WriteUpstream(conn, ex.head_bytes + b"".join(ex.pending)))
+            ex.pending = []
+            ex.pending_size = 0
+        else:
+            cmds.append(c.WriteUpstream(conn, ex.head_bytes))
+        if self._paused:
+            self._unpause(_PAUSE_WAIT)
+        if self._write_paused:
+            cmds.append(c.PauseUpstream(conn))
+        if ex.request_done:
+            self._arm_deadline(ex)
+
+    def _abort_upstream(self, ex: Exchange) -> None:
+        up = ex.upstream
+        ex.upstream = None
+        if up is not None:
+            up.sink = None
+            self._cmds.append(c.CloseUpstream(up, abort=True))
+
+    def _on_timeout(self, ex: Exchange) -> None:
+        ex.deadline = 0.0
+        if ex.response_started or ex.response_done:
+            return
+        if ex.upstream is not None:
+            self._abort_upstream(ex)
+        target = ex.target
+        where = f"{target.address}:{target.port}" if target else "?"
+        ex.attempt = None  # a connect still running for it is not waited for
+        self._upstream_failed(ex, 504, f"upstream timeout: no response from {where}", "timeout")
+        self._advance()
+
+    def _reply_local(self, ex: Exchange, reply: LocalReply) -> None:
+        ex.deadline = 0.0
+        ex.target = None
+        ex.stats = reply.stats
+        ex.pending = []
+        ex.pending_size = 0
+        if self._paused:
+            self._unpause(_PAUSE_WAIT)
+        stats = reply.stats
+        stats.requests += 1
+        if reply.error:
+            stats.error(reply.error)
+        if reply.denied:
+            stats.denied += 1
+        clean = ex.clean
+        if not ex.request_done and ((clean is not None and clean.expect_continue) or ex.upgrade):
+            ex.close_after = True
+        if ex.upgrade:
+            ex.close_after = True
+        if not self._closing:
+            self._out.append(local_response(reply.status, reply.text, close=ex.close_after, headers=reply.headers))
+        ex.response_started = ex.response_done = True
+        ex.status = reply.status
+        stats.response(reply.status, self.clock() - ex.started)
+
+    def _finish(self, ex: Exchange) -> None:
+        ex.deadline = 0.0
+        conn = ex.upstream
+        ex.upstream = None
+        target = ex.target
+        if conn is not None:
+            conn.sink = None
+            if ex.upgrade or ex.is_head:
+                self._cmds.append(c.CloseUpstream(conn, abort=False))
+            else:
+                self._cmds.append(c.ReleaseUpstream(conn))
+        if target is not None:
+            seconds = self.clock() - ex.started
+            stats = target.stats
+            stats.request_bytes += ex.req_bytes
+            stats.response_bytes += ex.resp_bytes
+            stats.response(ex.status, seconds)
+            if target.feedback is not None and target.endpoint is not None and not ex.fed_back:
+                ex.fed_back = True
+                target.feedback.done(target.endpoint, seconds=seconds, ok=ex.status < 500)
+
+    def _upstream_failed(self, ex: Exchange, status: int, text: str, reason: str) -> None:
+        target = ex.target
+        if target is not None and target.feedback is not None and target.endpoint is not None and not ex.fed_back:
+            ex.fed_back = True
+            target.feedback.done(target.endpoint, seconds=self.clock() - ex.started, ok=False)
+        if self._closing or not self.queue or self.queue[0] is not ex:
+            return
+        if ex.response_started:
+            self._fail_connection(reason)
+            return
+        self._log(logging.WARNING, f"{status} to {self.peer} for {ex.method.decode('latin-1')} {ex.url[:200]!r}: "
+                  f"{text}", str(status))  # fmt: skip
+        stats = ex.stats or self.router.fallback_stats()
+        stats.requests -= 1  # _reply_local counts it again
+        self._reply_local(ex, LocalReply(status, text, stats, error=reason))
+
+    # ------------------------------------------------------------------ upstream events
+    def _upstream_data(self, upstream: Upstream, data: bytes) -> None:
+        if upstream.sink is not self:
+            self._cmds.append(c.CloseUpstream(upstream, abort=False))  # a response nobody asked for
+            return
+        try:
+            upstream.feed(data)
+        except UpstreamUpgraded as e:
+            self._upstream_upgraded(upstream, e.rest)
+        except MalformedResponse as e:
+            self._log(logging.INFO, f"upstream {upstream.key}: malformed response: {e}", "bad_response")
+            self._upstream_broken(upstream, "bad_response")
+
+    def response_head(self, conn: Upstream) -> None:
+        ex = self.queue[0] if self.queue else None
+        if ex is None or ex.upstream is not conn:
+            return
+        status = conn.status()
+        clean = clean_headers(conn.headers)
+        reason = conn.reason or b"-"
+        if 100 <= status < 200 and status != 101:
+            conn.informational = True
+            self._out.append(response_head(status, reason, clean, b""))
+            self._flush()
+            return
+        ex.deadline = 0.0
+        ex.response_started = True
+        ex.status = status
+        if status == 101:
+            extra = b"connection: upgrade\r\nupgrade: " + (clean.upgrade or b"") + b"\r\n"
+            self._out.append(response_head(status, reason, clean, extra))
+            return
+        extra = b""
+        if ex.is_head or status in _NO_BODY_STATUS or (clean.content_length is not None and not clean.chunked):
+            pass
+        elif ex.version == "1.0":
+            conn.close_delimited = not clean.chunked  # a 1.0 client reads the body until we close
+        else:
+            # chunked upstream or delimited by close: re-frame as chunked for the client
+            conn.close_delimited = not clean.chunked
+            ex.resp_chunked = True
+            extra = b"transfer-encoding: chunked\r\n"
+        if ex.close_after:
+            extra += b"connection: close\r\n"
+        self._out.append(response_head(status, reason, clean, extra))
+        if ex.is_head:
+            # httptools does not know the request was HEAD: the response ends with its head
+            self._response_done(ex)
+
+    def response_body(self, conn: Upstream, body: bytes) -> None:
+        ex = self.queue[0] if self.queue else None
+        if ex is None or ex.response_done or self._closing:
+            return
+        size = len(body)
+        ex.resp_bytes += size
+        if ex.resp_chunked:
+            body = b"%x\r\n%b\r\n" % (size, body)
+        if size >= _COALESCE_LIMIT:
+            self._flush()
+            self._cmds.append(c.WriteClient(body))
+        else:
+            self._out.append(body)
+
+    def response_complete(self, conn: Upstream) -> None:
+        ex = self.queue[0] if self.queue else None
+        if ex is None or ex.upstream is not conn or ex.response_done:
+            return
+        if ex.status == 101:
+            return  # the parser raises the upgrade next: the connection becomes a tunnel
+        self._response_done(ex)
+
+    def _response_done(self, ex: Exchange) -> None:
+        if ex.resp_chunked:
+            self._out.append(b"0\r\n\r\n")
+        ex.response_done = True
+        if not ex.request_done and ex.upstream is not None:
+            ex.upstream.keep_alive = False  # answered before the whole request arrived: not reusable
+        self._advance()
+
+    def _upstream_upgraded(self, conn: Upstream, rest: bytes) -> None:
+        ex = self.queue[0] if self.queue else None
+        if ex is None or ex.upstream is not conn or not ex.upgrade or ex.status != 101:
+            conn.sink = None
+            self._cmds.append(c.CloseUpstream(conn))
+            self._fail_connection("bad_response")
+            return
+        conn.tunnel = True
+        conn.sink = None
+        self._dead = True
+        self._closing = True  # the shell owns both sockets from now on
+        if rest:
+            self._out.append(rest)
+        self._flush()
+        self._cmds.append(c.StartTunnel(conn, self._take_upgrade_buffer()))
+        if ex.stats is not None:
+            ex.stats.response(101, self.clock() - ex.started)
+        ex.deadline = 0.0
+        self.queue.clear()
+        self._set_timer(0.0)
+
+    def _take_upgrade_buffer(self) -> bytes:
+        return b""
+
+    def _upstream_broken(self, conn: Upstream, reason: str) -> None:
+        ex = self.queue[0] if self.queue else None
+        conn.sink = None
+        self._cmds.append(c.CloseUpstream(conn))
+        if ex is None or ex.upstream is not conn:
+            return
+        ex.upstream = None
+        self._upstream_failed(ex, 502, "upstream sent a malformed response", reason)
+        self._advance()
+
+    def _upstream_closed(self, conn: Upstream) -> None:
+        conn.closed = True
+        ex = self.queue[0] if self.queue else None
+        if ex is None or ex.upstream is not conn:
+            return
+        ex.upstream = None
+        conn.sink = None
+        if ex.response_started and conn.close_delimited and not ex.response_done:
+            self._response_done(ex)
+            return
+        if not ex.response_started:
+            target = ex.target
+            if conn.served and ex.framing == 0 and not ex.retried and target is not None and ex.request_done:
+                # A kept-alive connection closed by the server just as we reused it: send once more.
+                ex.retried = True
+                ex.deadline = 0.0
+                attempt = ex.attempt
+                self._attempt(ex, target, tried=attempt.tried if attempt else (), number=2)
+                return
+            self._upstream_failed(ex, 503, "upstream connection closed before a response", "upstream_reset")
+            self._advance()
+            return
+        if ex.stats is not None:
+            ex.stats.error("upstream_reset")
+        self._fail_connection("")
+
+    def _upstream_writable(self, conn: Upstream, writable: bool) -> None:
+        if writable:
+            self._unpause(_PAUSE_UPSTREAM_FULL)
+        else:
+            self._pause(_PAUSE_UPSTREAM_FULL)
+
+    # ------------------------------------------------------------------ errors
+    def _reply_broken(self) -> None:
+        status, text, reason = self._broken or (400, "malformed request", "bad_request")
+        self._broken = None
+        stats = self.router.fallback_stats()
+        stats.requests += 1
+        stats.error(reason)
+        stats.response(status, 0.0)
+        if not self._closing:
+            self._out.append(local_response(status, text, close=True))
+        self._log(logging.INFO, f"{status} to {self.peer}: {text}", str(status))
+        self._close()
+
+    def _fail_connection(self, reason: str) -> None:
+        if reason:
+            stats = self.queue[0].stats if self.queue and self.queue[0].stats else self.router.fallback_stats()
+            stats.error(reason)
+        for ex in self.queue:
+            if ex.upstream is not None:
+                self._abort_upstream(ex)
+        self.queue.clear()
+        self._dead = True
+        if not self._closing:
+            self._closing = True
+            self._out = []
+            self._cmds.append(c.CloseClient(abort=True))
+        self._set_timer(0.0)
+
+
+__all__ = ["Relay"]
