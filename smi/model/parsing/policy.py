@@ -28,7 +28,7 @@ from smi.model.policy import (
     Timeouts,
     UpstreamTrafficPolicy,
 )
-from smi.validation.checks import dns_label_problem, dns_subdomain_problem
+from smi.checking.checks import dns_label_problem, dns_subdomain_problem
 
 RETRY_CONDITIONS = ("5xx", "gateway-error", "connect-failure", "reset")
 MAX_STATUS_CODES = 100
