@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from smi.proxyconfig.codec import encode
+from smi.proxyconfig.codec_marks import OMIT_DEFAULT
 from smi.proxyconfig.types import Cluster, DeniedServices, InboundConfig, OutboundConfig, OutboundService, ProxyConfig
 
 
@@ -58,18 +59,22 @@ def canonical(config: ProxyConfig, *, shared: SharedEncodings | None = None) -> 
     return _text(config, shared if shared is not None else SharedEncodings())
 
 
-_FIELDS: dict[type, tuple[tuple[str, str], ...] | None] = {}
+_FIELDS: dict[type, tuple[tuple[str, str, bool, Any], ...] | None] = {}
 _string = json.encoder.encode_basestring_ascii  # what json.dumps uses for str (ensure_ascii)
 
 
-def _fields(cls: type) -> tuple[tuple[str, str], ...] | None:
-    """A dataclass's (field name, its JSON key text) in sorted order; None for other types."""
+def _fields(cls: type) -> tuple[tuple[str, str, bool, Any], ...] | None:
+    """A dataclass's (field name, its JSON key text, omitted at default?, default) in sorted order;
+    None for other types."""
     try:
         return _FIELDS[cls]
     except KeyError:
         names = None
         if dataclasses.is_dataclass(cls):
-            names = tuple((n, _string(n) + ":") for n in sorted(f.name for f in dataclasses.fields(cls)))
+            names = tuple(
+                (f.name, _string(f.name) + ":", bool(f.metadata.get(OMIT_DEFAULT)), f.default)
+                for f in sorted(dataclasses.fields(cls), key=lambda f: f.name)
+            )
         _FIELDS[cls] = names
         return names
 
@@ -90,7 +95,13 @@ def _text(value: Any, shared: SharedEncodings) -> str:
         hit = shared.get(value)
         if hit is not None:
             return hit
-    out = "{" + ",".join([key + _text(getattr(value, name), shared) for name, key in names]) + "}"
+    parts = []
+    for name, key, omit, default in names:
+        v = getattr(value, name)
+        if omit and v == default:
+            continue
+        parts.append(key + _text(v, shared))
+    out = "{" + ",".join(parts) + "}"
     if is_shared:
         shared.put(value, out)
     return out

@@ -8,13 +8,20 @@ import typing
 from functools import cache
 from typing import Any, TypeVar, Union
 
+from smi.proxyconfig.codec_marks import OMIT_DEFAULT
+
 T = TypeVar("T")
+
 
 
 def encode(value: Any) -> Any:
     """Turn a ProxyConfig (or any of its parts) into JSON-ready lists, dicts and scalars."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {
+            f.name: encode(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if not (f.metadata.get(OMIT_DEFAULT) and getattr(value, f.name) == f.default)
+        }
     if isinstance(value, tuple | list):
         return [encode(v) for v in value]
     if isinstance(value, dict):

@@ -5,20 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
+from smi.proxyconfig.codec_marks import OMIT_DEFAULT
+from smi.proxyconfig.resilience import ClusterResilience, InboundRateLimit
+from smi.proxyconfig.types_base import HttpMatch as HttpMatch
+
 PROTOCOL_HTTP: Final = "http"
 PROTOCOL_TCP: Final = "tcp"
 PROTOCOL_UDP: Final = "udp"
 
 LB_ROUND_ROBIN: Final = "round_robin"
 LB_EWMA: Final = "ewma"
-
-
-@dataclass(frozen=True, slots=True)
-class HttpMatch:
-    name: str
-    path_regex: str | None = None
-    methods: tuple[str, ...] = ()
-    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +60,7 @@ class Cluster:
     lb_policy: str = LB_ROUND_ROBIN
     connect_timeout_ms: int = 1000
     request_timeout_ms: int = 15000
+    resilience: ClusterResilience | None = field(default=None, metadata={OMIT_DEFAULT: True})  # None: defaults
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +172,7 @@ class InboundConfig:
     # Plain-text (pre-mTLS) caller identification: source address -> SPIFFE id of the pods
     # that appear in some rule's sources.
     peers: tuple[tuple[str, str], ...] = ()
+    rate_limits: tuple[InboundRateLimit, ...] = field(default=(), metadata={OMIT_DEFAULT: True})  # policy.smi-mesh.io
 
 
 @dataclass(frozen=True, slots=True)

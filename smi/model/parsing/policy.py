@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from smi.checking.checks import dns_label_problem, dns_subdomain_problem
 from smi.model._durations import DurationError, format_ms, parse_duration_ms
 from smi.model.meta import ObjectMeta
 from smi.model.parsing._reporting import Report
@@ -28,7 +29,6 @@ from smi.model.policy import (
     Timeouts,
     UpstreamTrafficPolicy,
 )
-from smi.checking.checks import dns_label_problem, dns_subdomain_problem
 
 RETRY_CONDITIONS = ("5xx", "gateway-error", "connect-failure", "reset")
 MAX_STATUS_CODES = 100
