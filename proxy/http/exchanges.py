@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from proxy.headers import CleanHead, RequestHead
 from proxy.http.attempts import Attempt
 from proxy.http.upstreams import Upstream
 from proxy.metrics import EdgeStats
 from proxy.targets import Target
+
+if TYPE_CHECKING:
+    from proxy.resilience.guard import DestinationGuard
 
 NO_BODY = 0
 LENGTH = 1
@@ -26,15 +31,19 @@ class Exchange:
         "deadline",
         "fed_back",
         "framing",
+        "guard",
         "head",
         "head_bytes",
         "head_done",
         "is_head",
         "keep_alive",
         "method",
+        "overall_deadline",
         "pending",
         "pending_size",
         "raw_headers",
+        "replay",
+        "replay_size",
         "req_bytes",
         "request_done",
         "resp_bytes",
@@ -42,6 +51,9 @@ class Exchange:
         "response_done",
         "response_started",
         "retried",
+        "retries",
+        "retry_at",
+        "retry_held",
         "started",
         "stats",
         "status",
@@ -86,6 +98,14 @@ class Exchange:
         self.deadline = 0.0  # clock time by which the response head is due; 0: none running
         self.body_deadline = 0.0  # clock time by which the request body must be complete; 0: none
         self.fed_back = False  # the picker has been told how this request went
+        # resilience (proxy.http.guarding): the destination's guard while a circuit slot is held
+        self.guard: DestinationGuard | None = None
+        self.replay: list[bytes] | None = None  # the body as sent, while the request may be replayed
+        self.replay_size = 0
+        self.retries = 0  # retries made (attempts after the first that the policy asked for)
+        self.retry_at = 0.0  # clock time the next retry starts (backoff); 0: none waiting
+        self.retry_held = False  # a circuit retry slot is held by the attempt in flight
+        self.overall_deadline = 0.0  # the whole request's response-head deadline, across attempts
 
 
 __all__ = ["CHUNKED", "LENGTH", "NO_BODY", "Exchange"]
