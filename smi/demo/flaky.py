@@ -216,7 +216,7 @@ class _Connection(asyncio.Protocol):
 
 
 async def _serve(host: str, port: int, server: FaultServer) -> None:
-    await server.start(host, port)
+    host, port = await server.start(host, port)
     print(f"bookstore {server.version} (flaky: {asdict(server.faults)}) listening on {host}:{port}", flush=True)
     await asyncio.Event().wait()
 

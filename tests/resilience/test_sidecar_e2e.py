@@ -1,0 +1,192 @@
+"""Resilience through a real sidecar to fault-injecting backends running as processes.
+
+Counts and status codes only: every loop is bounded in count (and by the suite's timeout).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+import time
+from collections.abc import Sequence
+
+import aiohttp
+
+from smi.proxyconfig import Endpoint
+from smi.proxyconfig.resilience import (
+    CircuitConfig,
+    ClusterResilience,
+    InboundRateLimit,
+    OutlierConfig,
+    RetryBudgetConfig,
+    RetryConfig,
+)
+from smi.proxyconfig.types import InboundConfig, InboundPort, ProxyConfig, ProxyNode
+from tests.proxy.harness import client_config, cluster, proxy_url, running_proxy, service
+from tests.resilience.processes import FlakyProcess, flaky_process
+
+
+def _endpoint(p: FlakyProcess) -> Endpoint:
+    return Endpoint(p.host, p.port, pod=f"store-{p.port}", namespace="default", workload="store")
+
+
+def _config(backends: Sequence[FlakyProcess], resilience: ClusterResilience | None = None) -> ProxyConfig:
+    clusters = (cluster("default/store:80", *(_endpoint(b) for b in backends), resilience=resilience),)
+    return client_config((service("store", 80, "default/store:80"),), clusters)
+
+
+async def _get(session: aiohttp.ClientSession, url: str, proxy: str) -> tuple[int, dict[str, str]]:
+    async with session.get(url, proxy=proxy) as response:
+        await response.read()
+        return response.status, dict(response.headers)
+
+
+async def test_a_replica_failing_every_request_is_ejected() -> None:
+    async with (
+        flaky_process("127.0.0.41", error_share=1.0) as bad,
+        flaky_process("127.0.0.42") as good,
+        running_proxy(_config([bad, good])) as proxy,
+        aiohttp.ClientSession() as session,
+    ):
+        failures = 0
+        for _ in range(200):  # until the 7 consecutive failures have ejected it
+            status, _ = await _get(session, "http://store/books", proxy_url(proxy))
+            failures += status != 200
+            if failures >= 7:
+                break
+        assert failures == 7
+        statuses = [(await _get(session, "http://store/books", proxy_url(proxy)))[0] for _ in range(1000)]
+        success = statuses.count(200) / len(statuses)
+        assert success >= 0.995, f"{statuses.count(503)} failures after ejection"
+        assert (await good.stats())["ok"] >= 995
+
+
+async def test_retries_hide_twenty_percent_of_503s() -> None:
+    policy = ClusterResilience(
+        policy="default/store",
+        retry=RetryConfig(retry_on=("5xx",), max_retries=3, backoff_base_ms=1, backoff_max_ms=5),
+        # 20% failures need 25% retries: a budget ratio a little above that
+        budget=RetryBudgetConfig(retry_ratio=0.3),
+    )
+    async with (
+        flaky_process("127.0.0.43", error_share=0.2) as store,
+        running_proxy(_config([store], policy)) as proxy,
+        aiohttp.ClientSession() as session,
+    ):
+        statuses = [(await _get(session, "http://store/books", proxy_url(proxy)))[0] for _ in range(1000)]
+        stats = await store.stats()
+    assert statuses.count(200) >= 990, f"{statuses.count(503)} failures seen by the client"
+    assert stats["errors"] >= 100  # the backend really failed about a fifth of the attempts
+    metrics = proxy.metrics
+    retried = sum(edge.errors.get("retried", 0) for edge in metrics.edges.values())
+    requests = sum(edge.requests for edge in metrics.edges.values())
+    assert requests == 1000  # requests as the app made them
+    assert retried == stats["requests"] - 1000  # attempts as sent = requests + retries
+
+
+async def test_the_retry_budget_holds_when_every_request_fails() -> None:
+    policy = ClusterResilience(
+        policy="default/store",
+        retry=RetryConfig(retry_on=("5xx",), max_retries=5, backoff_base_ms=1, backoff_max_ms=2),
+        outliers=OutlierConfig(enabled=False),
+    )
+    started = time.monotonic()
+    async with (
+        flaky_process("127.0.0.44", error_share=1.0) as store,
+        running_proxy(_config([store], policy)) as proxy,
+        aiohttp.ClientSession() as session,
+    ):
+        sent = 0
+        for _ in range(600):
+            status, _ = await _get(session, "http://store/books", proxy_url(proxy))
+            assert status == 503
+            sent += 1
+        received = (await store.stats())["requests"]
+    elapsed = time.monotonic() - started
+    retries = received - sent
+    assert retries > 0
+    assert retries <= 0.2 * sent + 10 * elapsed, f"{retries} retries for {sent} requests in {elapsed:.1f} s"
+
+
+async def test_the_circuit_opens_at_the_configured_concurrency_and_closes_after() -> None:
+    policy = ClusterResilience(policy="default/store", circuit=CircuitConfig(max_requests=4))
+    async with (
+        flaky_process("127.0.0.45", hang_share=1.0) as store,
+        running_proxy(_config([store], policy)) as proxy,
+        aiohttp.ClientSession() as session,
+    ):
+        url = proxy_url(proxy)
+        host, port = proxy.addresses["outbound"]
+        hanging = []
+        for _ in range(4):
+            reader, writer = await asyncio.open_connection(host, port)
+            writer.write(b"GET /books HTTP/1.1\r\nHost: store\r\n\r\n")
+            hanging.append((reader, writer))
+        for _ in range(500):  # bounded: until all four hang in the backend
+            if (await store.stats())["in_flight"] == 4:
+                break
+            await asyncio.sleep(0.01)
+        assert (await store.stats())["in_flight"] == 4
+        refused = [await _get(session, "http://store/books", url) for _ in range(3)]
+        assert [status for status, _ in refused] == [503, 503, 503]
+        assert all(headers.get("x-smi-circuit") == "open" for _, headers in refused)
+        assert (await store.stats())["requests"] == 4  # refused at once, never sent
+        for _, writer in hanging:  # the callers give up (reset), which frees their slots
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.close()
+        await store.configure(hang_share=0.0)
+        statuses = []
+        for _ in range(200):  # bounded: until the cancelled requests' slots are given back
+            statuses.append((await _get(session, "http://store/books", url))[0])
+            if statuses[-1] == 200:
+                break
+        assert statuses[-1] == 200
+        errors = sum(edge.errors.get("circuit_open", 0) for edge in proxy.metrics.edges.values())
+        assert errors >= 3
+
+
+async def test_rate_limit_at_three_times_the_limit_refuses_the_excess() -> None:
+    rate = 40
+    config = ProxyConfig(
+        node=ProxyNode("default", "store-pod", "store", "spiffe://cluster.local/ns/default/sa/store", "127.0.0.12"),
+        inbound=InboundConfig(
+            ports=(InboundPort(0, "http", "app"),),
+            app_address="127.0.0.46",
+            permissive=True,
+            rate_limits=(InboundRateLimit(policy="default/store", total_rps=rate),),
+        ),
+    )
+    async with flaky_process("127.0.0.46") as store:
+        config = ProxyConfig(
+            node=config.node,
+            inbound=InboundConfig(
+                ports=(InboundPort(store.port, "http", "app"),),
+                app_address=store.host,
+                permissive=True,
+                rate_limits=config.inbound.rate_limits,
+            ),
+        )
+        async with running_proxy(config, inbound=("127.0.0.12", 0), outbound=None) as proxy:
+            host, port = proxy.addresses["inbound"]
+            statuses: list[int] = []
+            retry_after: set[str] = set()
+            async with aiohttp.ClientSession() as session:
+                started = time.monotonic()
+                for i in range(3 * rate * 4):  # 4 s at three times the limit, paced
+                    due = started + i / (3 * rate)
+                    wait = due - time.monotonic()
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                    async with session.get(f"http://{host}:{port}/books") as response:
+                        await response.read()
+                        statuses.append(response.status)
+                        if response.status == 429:
+                            retry_after.add(response.headers.get("retry-after", ""))
+                elapsed = time.monotonic() - started
+    refused = statuses.count(429)
+    excess = len(statuses) - rate * elapsed
+    assert abs(refused - excess) <= 0.05 * excess, f"{refused} refused, excess {excess:.0f}"
+    assert retry_after == {"1"}
+    assert statuses.count(200) + refused == len(statuses)
