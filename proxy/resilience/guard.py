@@ -114,11 +114,10 @@ class DestinationGuard:
         """Keep the state of the same destination across a config swap (see the module docstring)."""
         if old.budget.spec == self.budget.spec:
             self.budget = old.budget
-        self.breaker.connections = old.breaker.connections
-        self.breaker.pending = old.breaker.pending
-        self.breaker.requests = old.breaker.requests
-        self.breaker.retries = old.breaker.retries
-        self.breaker.opened = old.breaker.opened
+        # One breaker object across versions: requests in flight give their slots back to the
+        # guard they started with, so the counters must be the very same; only the limits change.
+        old.breaker.limits = self.breaker.limits
+        self.breaker = old.breaker
         pairs = key_pairs(self.endpoints, old.endpoints, _endpoint_key)
         self.outliers.carry_from(old.outliers, pairs)
 

@@ -22,7 +22,7 @@ from smi.proxyconfig.resilience import (
     RetryBudgetConfig,
     RetryConfig,
 )
-from smi.proxyconfig.types import InboundConfig, InboundPort, ProxyConfig, ProxyNode
+from smi.proxyconfig.types import InboundConfig, InboundPort, ProxyConfig, ProxyNode, SplitRoute, WeightedCluster
 from tests.proxy.harness import client_config, cluster, proxy_url, running_proxy, service
 from tests.resilience.processes import FlakyProcess, flaky_process
 
@@ -190,3 +190,62 @@ async def test_rate_limit_at_three_times_the_limit_refuses_the_excess() -> None:
     assert abs(refused - excess) <= 0.05 * excess, f"{refused} refused, excess {excess:.0f}"
     assert retry_after == {"1"}
     assert statuses.count(200) + refused == len(statuses)
+
+
+async def test_a_policy_edited_under_load_loses_no_request() -> None:
+    """Config swaps (a policy changed back and forth) while requests flow: every request answered 200."""
+    first = ClusterResilience(policy="default/store", circuit=CircuitConfig(max_requests=100))
+    second = ClusterResilience(
+        policy="default/store", retry=RetryConfig(retry_on=("5xx",), max_retries=2), circuit=CircuitConfig()
+    )
+    async with (
+        flaky_process("127.0.0.47") as one,
+        flaky_process("127.0.0.48") as two,
+        running_proxy(_config([one, two], first)) as proxy,
+        aiohttp.ClientSession() as session,
+    ):
+        url = proxy_url(proxy)
+
+        async def caller() -> list[int]:
+            return [(await _get(session, "http://store/books", url))[0] for _ in range(150)]
+
+        callers = [asyncio.ensure_future(caller()) for _ in range(4)]
+        for version in range(2, 12):  # ten swaps while the callers run
+            await asyncio.sleep(0)
+            proxy.holder.swap(_config([one, two], second if version % 2 else first), version=version)
+            await asyncio.sleep(0.02)
+        results = await asyncio.gather(*callers)
+        guard = proxy.holder.runtime.guards[0]  # type: ignore[union-attr]
+    statuses = [s for r in results for s in r]
+    assert statuses == [200] * 600
+    assert guard.breaker.requests == 0  # every slot given back across the swaps
+
+
+async def test_a_split_backend_whose_endpoints_are_ejected_gives_its_share_away() -> None:
+    async with (
+        flaky_process("127.0.0.49") as v1,
+        flaky_process("127.0.0.50", error_share=1.0) as v2,
+    ):
+        clusters = (
+            cluster("default/store:80"),
+            cluster("default/store-v1:80", _endpoint(v1)),
+            cluster("default/store-v2:80", _endpoint(v2)),
+        )
+        split = SplitRoute(
+            "default/split",
+            (
+                WeightedCluster("default/store-v1:80", 50, "store-v1"),
+                WeightedCluster("default/store-v2:80", 50, "store-v2"),
+            ),
+        )
+        config = client_config((service("store", 80, "default/store:80", splits=(split,)),), clusters)
+        async with running_proxy(config) as proxy, aiohttp.ClientSession() as session:
+            url = proxy_url(proxy)
+            failures = 0
+            for _ in range(100):  # until v2's only endpoint has failed 7 times in a row
+                failures += (await _get(session, "http://store/books", url))[0] != 200
+                if failures >= 7:
+                    break
+            assert failures == 7
+            statuses = [(await _get(session, "http://store/books", url))[0] for _ in range(400)]
+    assert statuses.count(200) >= 0.99 * len(statuses)  # v2's 50% went to v1 (probes aside)
