@@ -15,7 +15,7 @@ Likewise an SMI object that differs from the stored one only in ``api_version`` 
 change: the same object seen through another served version (e.g. after the watched
 version was changed) must not recompile every proxy.  The stored object, and so the
 spelling of field paths in its status messages, stays until the object really changes.
-The controller watches one version per kind (``kinds``), so this is a safety net.
+The controller watches one version per kind (``smi.controllers.kinds``), so this is a safety net.
 """
 
 from __future__ import annotations

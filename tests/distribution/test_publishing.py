@@ -114,7 +114,7 @@ async def test_a_failing_compile_keeps_the_last_config_and_the_stream() -> None:
     store.apply(service("a"))
     assert publisher.refresh() == 0
     assert drain(sub) == [] and not sub.closed
-    assert publisher.metrics.compile_errors._value.get() == 1
+    assert publisher.metrics.registry.get_sample_value("smi_config_compile_errors_total") == 1
     broken["on"] = False
     store.apply(service("b"))
     publisher.refresh()
@@ -136,7 +136,7 @@ async def test_a_proxy_that_does_not_keep_up_is_closed_and_counted() -> None:
     assert slow.closed and slow.overflowed
     assert drain(slow) == [None]  # the backlog is dropped; only the end marker is left
     assert not fast.closed
-    assert publisher.metrics.overflows._value.get() == 1
+    assert publisher.metrics.registry.get_sample_value("smi_config_stream_overflows_total") == 1
     publisher.unsubscribe(slow)
     fresh = publisher.subscribe(WEB)
     [message] = drain(fresh)

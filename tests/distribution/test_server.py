@@ -116,7 +116,7 @@ async def test_a_stuck_proxy_is_disconnected_without_blocking_the_others() -> No
                 except AssertionError:
                     pass  # it is blocked on the full socket; the next change overflows its queue
             assert stuck.overflowed
-            assert svc.publisher.metrics.overflows._value.get() == 1
+            assert svc.publisher.metrics.registry.get_sample_value("smi_config_stream_overflows_total") == 1
             await wait_until(lambda: svc.publisher.connected == 1, what="the stuck stream to be dropped")
             last = svc.publisher.issued(ProxyId("default", "web-1"))
             assert last is not None

@@ -117,7 +117,7 @@ def test_tcp_route_forward_and_deployment_edit_then_down_leaves_nothing(tmp_path
         wait_for(
             "the edited deployment's pod answering",
             lambda: any(x.startswith("ok second") for x in tail.lines()),
-            limit=60,
+            within=60,
         )
         wait_for(
             "the old pod gone",
