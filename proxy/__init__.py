@@ -10,12 +10,15 @@ Layout (one direction of dependency, top to bottom)::
     init         proxy-init: iptables capture rules and SO_ORIGINAL_DST
     inbound      the inbound listener: PROXY v2 header, identity, per-port HTTP or TCP
     outbound     the outbound listener (HTTP proxy) and static ``--forward`` listeners
-    http1        the HTTP/1.1 forwarding engine (asyncio.Protocol + httptools)
-    upstream     upstream connections and the keep-alive pool
+    admission    per-listener connection cap and draining
+    http         the HTTP/1.1 engine: a sans-IO core (events in, commands out) in a thin asyncio shell
+    upstream     upstream connect (plain or mTLS) and the keep-alive pool per destination endpoint
     tcp          opaque TCP splicing (through the upstream pool, so mTLS applies)
     metrics      counters aggregated in plain dicts, rendered at scrape time
     exposition   the Prometheus text format, without prometheus_client
-    compiled     a ProxyConfig turned into lookup tables (immutable, swapped atomically)
+    holder       the active config version (compiled tables + runtime), swapped atomically
+    runtime      per-config-version state: pickers and caches
+    compiled     a ProxyConfig turned into lookup tables (immutable)
     routing      pure: request head + compiled config -> cluster (splits, matches)
     authz        pure: identity + port + request head + rules -> Allow | Deny
     balancing    pure: smooth weighted round-robin, round-robin, EWMA pickers

@@ -11,11 +11,16 @@ Off the hot path and deliberately small (a web framework costs an idle sidecar ~
   reason, e.g. no workload certificate yet); ``/live``: 200; ``/metrics``: the Prometheus
   text format rendered by ``proxy.exposition``; ``/config``: the active config as JSON
   (``{"version", "config", "problems"}``; 503 with nulls before the first).
+* debug views (``/config``: it names every service, endpoint and identity this workload
+  may reach) answer only a client on a loopback address (**403** otherwise), so the
+  listener can be bound to the pod's address for Prometheus to scrape ``/metrics`` and
+  for the kubelet's probes without showing the mesh's layout to the network.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 from collections.abc import Callable
@@ -33,6 +38,7 @@ from smi.proxyconfig import encode
 logger = logging.getLogger(__name__)
 
 MAX_REQUEST: Final = 16 * 1024
+LOCAL_ONLY: Final = frozenset({"/config"})  # debug views: loopback clients only
 REQUEST_TIMEOUT: Final = 10.0
 TEXT: Final = "text/plain; charset=utf-8"
 JSON: Final = "application/json; charset=utf-8"
@@ -87,11 +93,13 @@ class AdminEndpoints:
         document = {"version": current.version, "config": encode(current.config), "problems": current.problems}
         return Answer(200, json.dumps(document).encode(), JSON)
 
-    def answer(self, method: str, path: str) -> tuple[Answer, dict[str, str]]:
-        """(answer, extra headers) for one request."""
+    def answer(self, method: str, path: str, *, local: bool = True) -> tuple[Answer, dict[str, str]]:
+        """(answer, extra headers) for one request; ``local``: the client is on a loopback address."""
         handler = self.paths.get(path)
         if handler is None:
             return text(404, f"not found: {path}\n"), {}
+        if path in LOCAL_ONLY and not local:
+            return text(403, f"forbidden: {path} answers only on localhost\n"), {}
         if method not in ("GET", "HEAD"):
             return text(405, f"method not allowed: {method}\n"), {"Allow": "GET, HEAD"}
         try:
@@ -127,10 +135,12 @@ class AdminProtocol(asyncio.Protocol):
         self.url = b""
         self.received = 0
         self.done = False
+        self.local = False
         self.timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
+        self.local = _is_loopback(transport.get_extra_info("peername"))
         self.timer = asyncio.get_running_loop().call_later(REQUEST_TIMEOUT, self.transport.abort)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -165,7 +175,7 @@ class AdminProtocol(asyncio.Protocol):
         except httptools.HttpParserInvalidURLError:
             self.reply(text(400, "bad request target\n"))
             return
-        answer, extra = self.endpoints.answer(method, path)
+        answer, extra = self.endpoints.answer(method, path, local=self.local)
         self.reply(answer, extra=extra, head_only=method == "HEAD")
 
     def reply(
@@ -179,6 +189,18 @@ class AdminProtocol(asyncio.Protocol):
             self.transport.write_eof()
         else:
             self.transport.close()
+
+
+def _is_loopback(peer: object) -> bool:
+    if not isinstance(peer, tuple) or not peer:
+        return False
+    try:
+        address = ipaddress.ip_address(str(peer[0]).split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
 
 
 async def start_admin(

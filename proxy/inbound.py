@@ -23,6 +23,7 @@ import logging
 from typing import Final, cast
 
 from proxy import proxyproto
+from proxy.admission import ConnectionGate
 from proxy.authz import Deny, authorize_connection, authorize_request
 from proxy.compiled import PROTOCOL_HTTP, PROTOCOL_TCP, CompiledConfig
 from proxy.headers import RequestHead
@@ -118,7 +119,9 @@ class InboundAcceptor(asyncio.Protocol):
     def __init__(
         self, *, holder: ConfigHolder, metrics: Metrics, pool: UpstreamPool,
         connect_timeout: float = 1.0, request_timeout: float = 60.0, limits: HttpLimits = DEFAULT_LIMITS,
+        gate: ConnectionGate | None = None,
     ) -> None:  # fmt: skip
+        self.gate = gate
         self.holder = holder
         self.metrics = metrics
         self.pool = pool
@@ -139,6 +142,17 @@ class InboundAcceptor(asyncio.Protocol):
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is not None:
             self.verified = peer_identity(ssl_object) or ""
+        if self.gate is not None:
+            self.gate.opened(self)
+
+    def drain(self) -> None:
+        """Shutting down before the PROXY header was read: close."""
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.gate is not None:
+            self.gate.closed(self)  # closed before it was handed on
 
     def _original_port(self) -> int | None:
         sock = self.transport.get_extra_info("socket") if self.transport is not None else None
@@ -203,7 +217,7 @@ class InboundAcceptor(asyncio.Protocol):
                 connect_timeout=self.connect_timeout, request_timeout=self.request_timeout,
             )  # fmt: skip
             protocol: asyncio.Protocol = HttpServerProtocol(
-                router=router, pool=self.pool, peer=self.peer, limits=self.limits
+                router=router, pool=self.pool, peer=self.peer, limits=self.limits, gate=self.gate
             )
         elif inbound_port.protocol == PROTOCOL_TCP:
             decision = authorize_connection(identity=identity, address=self.address, port=port, inbound=cc.inbound)
@@ -220,10 +234,12 @@ class InboundAcceptor(asyncio.Protocol):
                 self._refuse("rate_limited", stats)  # RateLimitPolicy tcp.connectionsPerSecond
                 return
             target = Target(cc.inbound.app_address, port, 0, "", self.connect_timeout, self.request_timeout, stats)
-            protocol = TcpSplice(target, self.pool)
+            protocol = TcpSplice(target, self.pool, gate=self.gate)
         else:
             self._refuse("unsupported_protocol", self.metrics.edge(inbound_labels(cc, identity)))
             return
+        if self.gate is not None:
+            self.gate.closed(self)  # the protocol it is handed to counts it from now on
         transport.set_protocol(protocol)
         protocol.connection_made(transport)
         if rest:

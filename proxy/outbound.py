@@ -31,10 +31,11 @@ import logging
 from collections.abc import Callable
 from typing import Final, cast
 
+from proxy.admission import ConnectionGate
 from proxy.compiled import PROTOCOL_HTTP, CompiledConfig, DeniedService, PortRoute, RouteDecision
 from proxy.headers import RequestHead, parse_authority
 from proxy.holder import ConfigHolder
-from proxy.http.shell import HttpServerProtocol
+from proxy.http.shell import HttpServerProtocol, RefuseHttp
 from proxy.limits import DEFAULT_LIMITS, HttpLimits
 from proxy.metrics import EdgeStats, Labels, Metrics
 from proxy.resilience.selecting import choose
@@ -82,6 +83,9 @@ def target_for(
     if endpoint is None:
         stats = metrics.edge(_labels(cc, port, route_name=decision.route, backend=decision.backend))
         return LocalReply(503, f"no endpoints available for {cluster.cluster.name}", stats, error="no_endpoints")
+    target = runtime.targets.get((id(decision), id(endpoint), bind_address))  # _cached_target, inlined
+    if target is not None:
+        return target
     return _cached_target(runtime, port, decision, endpoint, metrics=metrics, bind_address=bind_address)
 
 
@@ -231,12 +235,19 @@ class OutboundRouter:
 
 def outbound_factory(
     *, holder: ConfigHolder, metrics: Metrics, pool: UpstreamPool, bind_address: str = "",
-    limits: HttpLimits = DEFAULT_LIMITS,
+    limits: HttpLimits = DEFAULT_LIMITS, gate: ConnectionGate | None = None,
 ) -> Callable[[], asyncio.Protocol]:  # fmt: skip
+    """Protocols for the outbound listener; ``gate``: its connection cap and draining (``proxy.admission``).
+
+    Kept to one decision per accepted connection, so another listener kind (e.g. one
+    capturing original destinations) can wrap or replace this factory.
+    """
     router = OutboundRouter(holder=holder, metrics=metrics, bind_address=bind_address)
 
     def factory() -> asyncio.Protocol:
-        return HttpServerProtocol(router=router, pool=pool, limits=limits)
+        if gate is not None and not gate.admit():
+            return RefuseHttp()
+        return HttpServerProtocol(router=router, pool=pool, limits=limits, gate=gate)
 
     return factory
 
@@ -249,13 +260,15 @@ def _denied_service(cc: CompiledConfig, service: ServiceKey) -> DeniedService | 
 
 def forward_factory(
     *, holder: ConfigHolder, metrics: Metrics, pool: UpstreamPool, service: ServiceKey, bind_address: str = "",
-    limits: HttpLimits = DEFAULT_LIMITS,
+    limits: HttpLimits = DEFAULT_LIMITS, gate: ConnectionGate | None = None,
 ) -> Callable[[], asyncio.Protocol]:  # fmt: skip
     """Protocols for one ``--forward`` listener: decided per accepted connection from the current config."""
     router = OutboundRouter(holder=holder, metrics=metrics, bind_address=bind_address, fixed=service)
 
     def factory() -> asyncio.Protocol:
         try:
+            if gate is not None and not gate.admit():
+                return Refuse()
             cc = holder.current
             port = cc.services.get(service) if cc is not None else None
             if cc is None:
@@ -267,14 +280,14 @@ def forward_factory(
                     logger.info("forward %s: refused, %s", service, denied_reply(cc, entry, metrics=metrics).text)
                 return Refuse()
             if port.protocol == PROTOCOL_HTTP:
-                return HttpServerProtocol(router=router, pool=pool, limits=limits)
+                return HttpServerProtocol(router=router, pool=pool, limits=limits, gate=gate)
             runtime = holder.runtime
             assert runtime is not None
             target = target_for(runtime, port, None, metrics=metrics, bind_address=bind_address)
             if isinstance(target, LocalReply):
                 target.stats.error(target.error)
                 return Refuse()
-            return TcpSplice(target, pool)
+            return TcpSplice(target, pool, gate=gate)
         except Exception:
             logger.exception("forward %s: cannot accept a connection", service)
             return Refuse()

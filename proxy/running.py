@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from proxy.admission import ConnectionGate, default_cap, raise_fd_limit
 from proxy.exposition import Registry
 from proxy.holder import ConfigHolder
 from proxy.identity.inbound import InboundListener, InboundStats, Mode
@@ -41,6 +42,7 @@ from proxy.limits import DEFAULT_LIMITS, HttpLimits
 from proxy.metrics import Metrics, MetricsCollector
 from proxy.outbound import forward_factory, outbound_factory
 from proxy.targets import PoolKey
+from proxy.tcp import Refuse
 from proxy.upstream import UpstreamPool
 from smi.proxyconfig import ProxyConfig, decode
 
@@ -86,6 +88,8 @@ class ProxySettings:
     trust_bundle_pem: str | None = None  # PEM roots to trust the control plane with before the first certificate
     identity: str = ""  # the SPIFFE id to ask a certificate for ("" = the static config's node identity)
     certificate_timeout: float = 60.0  # give up starting when no certificate arrives within this
+    max_connections: int = 0  # open connections per data listener (0: from the open-files limit, proxy.admission)
+    drain_grace: float = 5.0  # seconds to finish in-flight requests after SIGTERM before exiting
 
 
 MTLS_MODES = ("strict", "permissive", "off")
@@ -157,13 +161,40 @@ class Proxy:
         self._tasks: list[asyncio.Task[None]] = []
         self._admin: asyncio.AbstractServer | None = None
         self.stream: ConfigStreamClient | None = None
+        self.gates: dict[str, ConnectionGate] = {}  # per data listener: connection cap and draining
+        self.draining = False
 
     @property
     def mtls(self) -> bool:
         return self.settings.mtls != "off"
 
     def _not_ready(self) -> str | None:
+        if self.draining:
+            return "draining (shutting down)"
         return "no workload certificate yet" if self.mtls and self.tls is None else None
+
+    def _gate(self, name: str) -> ConnectionGate:
+        s = self.settings
+        listeners = 2 + len(s.forwards)
+        cap = s.max_connections if s.max_connections > 0 else default_cap(listeners)
+        gate = self.gates[name] = ConnectionGate(name, cap=cap)
+        return gate
+
+    async def drain(self, grace: float) -> None:
+        """Stop taking connections, let in-flight requests finish (closing idle keep-alives), for ``grace`` s."""
+        self.draining = True
+        for server in self._servers:
+            server.close()  # no new connections; the open ones carry on
+        for gate in self.gates.values():
+            gate.drain()
+        waiting = [gate.drained() for gate in self.gates.values()]
+        open_now = sum(len(g.live) for g in self.gates.values())
+        logger.info("draining: %d connection(s) open, up to %g s", open_now, grace)
+        try:
+            await asyncio.wait_for(asyncio.gather(*waiting), grace)
+        except TimeoutError:
+            left = sum(len(g.live) for g in self.gates.values())
+            logger.warning("draining: %d connection(s) still open after %g s; closing them", left, grace)
 
     async def _start_identity(self) -> None:
         """Get the first certificate (or take the given contexts) and wire renewal and the pool."""
@@ -241,12 +272,15 @@ class Proxy:
         if s.outbound is not None:
             factory = outbound_factory(
                 holder=self.holder, metrics=self.metrics, pool=self.pool, bind_address=s.bind_address,
-                limits=s.http_limits,
+                limits=s.http_limits, gate=self._gate("outbound"),
             )  # fmt: skip
             await self._listen("outbound", factory, s.outbound)
         if s.inbound is not None:
+            inbound_gate = self._gate("inbound")
 
-            def inbound() -> InboundAcceptor:
+            def inbound() -> asyncio.Protocol:
+                if not inbound_gate.admit():
+                    return Refuse()
                 return InboundAcceptor(
                     holder=self.holder,
                     metrics=self.metrics,
@@ -254,6 +288,7 @@ class Proxy:
                     connect_timeout=s.inbound_connect_timeout,
                     request_timeout=s.inbound_request_timeout,
                     limits=s.http_limits,
+                    gate=inbound_gate,
                 )
 
             if self.mtls:
@@ -268,6 +303,7 @@ class Proxy:
                 service=(fw.namespace, fw.service, fw.port),
                 bind_address=s.bind_address,
                 limits=s.http_limits,
+                gate=self._gate(f"forward:{fw.service}.{fw.namespace}:{fw.port}"),
             )
             await self._listen(f"forward:{fw.service}.{fw.namespace}:{fw.port}", factory, fw.listen)
         if s.control_plane:
@@ -309,7 +345,8 @@ class Proxy:
 
 
 async def serve(settings: ProxySettings) -> None:
-    """Run until SIGTERM or SIGINT."""
+    """Run until SIGTERM or SIGINT; then drain (``ProxySettings.drain_grace``) and stop."""
+    raise_fd_limit()
     proxy = Proxy(settings)
     await proxy.start()
     stop = asyncio.Event()
@@ -319,6 +356,7 @@ async def serve(settings: ProxySettings) -> None:
             loop.add_signal_handler(sig, stop.set)
     try:
         await stop.wait()
+        await proxy.drain(settings.drain_grace)
     finally:
         await proxy.stop()
 

@@ -22,6 +22,7 @@ import asyncio
 import logging
 from typing import cast
 
+from proxy.admission import ConnectionGate
 from proxy.identity.contexts import ResumingClientContext
 from proxy.targets import Target
 from proxy.upstream import UpstreamPool
@@ -65,7 +66,8 @@ class _Upstream(asyncio.Protocol):
 class TcpSplice(asyncio.Protocol):
     """The downstream side of a spliced connection; opens the upstream when it starts."""
 
-    def __init__(self, target: Target, pool: UpstreamPool) -> None:
+    def __init__(self, target: Target, pool: UpstreamPool, *, gate: ConnectionGate | None = None) -> None:
+        self.gate = gate
         self.target = target
         self.pool = pool
         self.transport: asyncio.Transport | None = None
@@ -82,6 +84,8 @@ class TcpSplice(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         self.transport.pause_reading()
+        if self.gate is not None:
+            self.gate.opened(self)
         self.task = asyncio.get_event_loop().create_task(self._connect())
 
     async def _connect(self) -> None:
@@ -146,8 +150,13 @@ class TcpSplice(asyncio.Protocol):
         peer.write_eof()
         return True
 
+    def drain(self) -> None:
+        """Shutting down: an opaque stream has no polite end; it runs until it ends or the grace period does."""
+
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self.gate is not None:
+            self.gate.closed(self)
         if self.task is not None:
             self.task.cancel()
         if self.up is not None and self.up.transport is not None:

@@ -29,6 +29,7 @@ import collections
 import errno
 import logging
 import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
@@ -49,8 +50,6 @@ class UpstreamIo(Protocol):
     def close(self) -> None: ...
 
     def resume_reading(self) -> None: ...
-
-    def is_open(self) -> bool: ...
 
     def ssl_object(self) -> Any: ...
 
@@ -102,16 +101,14 @@ class UpstreamPool:
         self.tls_resumed = 0
         self.tls_failures: collections.Counter[str] = collections.Counter()
         self.idle_timeout = idle_timeout
-        self._since: dict[Upstream, float] = {}  # idle upstream -> when it went idle
         self._sweeper: asyncio.TimerHandle | None = None
 
     def acquire(self, key: PoolKey) -> Upstream | None:
+        """An idle connection to ``key`` that is still open and still the expected peer (pure: no I/O)."""
         conns = self.idle.get(key)
         while conns:
             conn = conns.pop()
-            self._since.pop(conn, None)
-            io: UpstreamIo = conn.io  # type: ignore[assignment]
-            if not conn.closed and io.is_open():
+            if not conn.closed:  # the shell marks a connection closed as soon as it is
                 if conn.peer_identity is not None and self.expected is not None:
                     wanted = self.expected(key)
                     if wanted is not None and wanted != conn.peer_identity:
@@ -136,7 +133,7 @@ class UpstreamPool:
             return
         io.resume_reading()
         conns.append(conn)
-        self._since[conn] = _now()
+        conn.idle_since = time.monotonic()
         if self._sweeper is None and self.idle_timeout > 0:
             self._sweeper = asyncio.get_running_loop().call_later(self.idle_timeout / 2, self._sweep)
 
@@ -148,7 +145,6 @@ class UpstreamPool:
             io.close()
 
     def discard(self, conn: Upstream) -> None:
-        self._since.pop(conn, None)
         conns = self.idle.get(conn.key)
         if conns and conn in conns:
             conns.remove(conn)
@@ -158,10 +154,10 @@ class UpstreamPool:
     def _sweep(self) -> None:
         """Close connections idle longer than ``idle_timeout`` (one timer for the whole pool)."""
         self._sweeper = None
-        cutoff = _now() - self.idle_timeout
-        for conn in [c for c, since in self._since.items() if since <= cutoff]:
+        cutoff = time.monotonic() - self.idle_timeout
+        for conn in [c for conns in self.idle.values() for c in conns if c.idle_since <= cutoff]:
             self.close(conn)
-        if self._since:
+        if self.idle:
             self._sweeper = asyncio.get_running_loop().call_later(self.idle_timeout / 2, self._sweep)
 
     async def connect(self, target: Target, factory: Callable[[], H]) -> H:
@@ -243,6 +239,3 @@ class UpstreamPool:
             self._sweeper.cancel()
             self._sweeper = None
 
-
-def _now() -> float:
-    return asyncio.get_running_loop().time()

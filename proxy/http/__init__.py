@@ -29,8 +29,9 @@ The exchange, protocol-neutral (what an HTTP/2 stream drives the same way):
 1. a request head is complete -> ``proxy.headers.RequestHead`` (method, normalised path,
    end-to-end headers) and the authority; the ``Router`` (``proxy.targets``) decides:
    a ``Target`` or a ``LocalReply``.  Routing only decides; the core counts metrics after.
-2. an ``Attempt`` is made for the target -> ``OpenUpstream(attempt)``; the shell answers
-   ``UpstreamConnected(attempt, upstream, reused)`` (pooled or new) or
+2. an attempt is made at the target (``Relay._attempt``): an idle connection taken from the
+   pool (taking one is pure; the exchange's first ``WriteUpstream`` binds it), or ``OpenUpstream(attempt)`` with
+   an ``Attempt``, which the shell answers with ``UpstreamConnected(attempt, upstream)`` or
    ``UpstreamConnectFailed(attempt, failure)``.  On a failure before any byte was sent
    the ``RetryPolicy`` may name another target: a new ``Attempt`` (``number`` + 1) within
    the request's deadline.  This is the one place a retry policy plugs in.

@@ -44,14 +44,17 @@ class ResumeClient(Command):
 
 @dataclass(slots=True)
 class OpenUpstream(Command):
-    """Get a connection for ``attempt``: an idle one of the pool for ``attempt.target.key`` or a new one
-    (within ``attempt.target.connect_timeout``).  Answered by ``UpstreamConnected`` or ``UpstreamConnectFailed``."""
+    """Open a new connection for ``attempt`` (none was idle in the pool), within
+    ``attempt.target.connect_timeout``.  Answered by ``UpstreamConnected`` or ``UpstreamConnectFailed``."""
 
     attempt: Attempt
 
 
 @dataclass(slots=True)
 class WriteUpstream(Command):
+    """Write to ``upstream``; the first write of an exchange also binds the connection to this client
+    connection in the shell (a connection the core took from the pool needs no other command)."""
+
     upstream: Upstream
     data: bytes
 

@@ -39,8 +39,9 @@ from proxy.http import commands as c
 from proxy.http import events as ev
 from proxy.http import guarding
 from proxy.http.attempts import Attempt, ConnectFailure, ConnectRetry, RetryPolicy
+from proxy.http.commands import ReleaseUpstream, WriteClient
 from proxy.http.exchanges import CHUNKED, LENGTH, Exchange
-from proxy.http.relaying import Relay
+from proxy.http.relaying import IdlePool, Relay
 from proxy.http.upstreams import Upstream
 from proxy.limits import DEFAULT_LIMITS, HttpLimits
 from proxy.targets import Router
@@ -58,6 +59,19 @@ class _HeadTooLarge(Exception):
 class HttpConnection(Relay):
     """One client connection; see the module docstring.  ``handle(event) -> commands``."""
 
+    __slots__ = (
+        "_completed",
+        "_handlers",
+        "_head_read",
+        "_max_head",
+        "_max_headers",
+        "_read_size",
+        "_too_large",
+        "_upgrade_buffer",
+        "half_open",
+        "parser",
+    )
+
     def __init__(
         self,
         *,
@@ -66,8 +80,11 @@ class HttpConnection(Relay):
         limits: HttpLimits = DEFAULT_LIMITS,
         retry: RetryPolicy | None = None,
         peer: str = "?",
+        pool: IdlePool | None = None,
     ) -> None:
-        super().__init__(router=router, clock=clock, limits=limits, retry=retry or ConnectRetry(), peer=peer)
+        super().__init__(
+            router=router, clock=clock, limits=limits, retry=retry or ConnectRetry(), peer=peer, pool=pool
+        )
         self.parser = httptools.HttpRequestParser(self)
         self._max_headers = limits.max_headers
         self._max_head = limits.max_head_bytes
@@ -89,6 +106,7 @@ class HttpConnection(Relay):
             ev.UpstreamClosed: lambda e: self._upstream_closed(e.upstream),  # type: ignore[attr-defined]
             ev.UpstreamWritable: lambda e: self._upstream_writable(e.upstream, e.writable),  # type: ignore[attr-defined]
             ev.DeadlineReached: lambda e: self._deadline_reached(),
+            ev.Draining: lambda e: self._drain(),
         }
 
     # ------------------------------------------------------------------ the interface
@@ -106,7 +124,16 @@ class HttpConnection(Relay):
             self._client_data(data)
         except Exception:
             self._crashed("error while handling a request")
-        return self.commands()
+        cmds = self._cmds  # commands(), inlined: this runs for every read
+        out = self._out
+        if out:
+            self._out = []
+            cmds.append(WriteClient(out[0] if len(out) == 1 else b"".join(out)))
+        if self._parked is not None:
+            cmds.append(ReleaseUpstream(self._parked))
+            self._parked = None
+        self._cmds = []
+        return cmds
 
     def upstream_data(self, upstream: Upstream, data: bytes) -> list[c.Command]:
         """``handle(UpstreamData(upstream, data))`` without the event object (the shell's hot path)."""
@@ -114,7 +141,16 @@ class HttpConnection(Relay):
             self._upstream_data(upstream, data)
         except Exception:
             self._crashed("error while relaying a response")
-        return self.commands()
+        cmds = self._cmds
+        out = self._out
+        if out:
+            self._out = []
+            cmds.append(WriteClient(out[0] if len(out) == 1 else b"".join(out)))
+        if self._parked is not None:
+            cmds.append(ReleaseUpstream(self._parked))
+            self._parked = None
+        self._cmds = []
+        return cmds
 
     # ------------------------------------------------------------------ client events
     def _connected(self) -> None:
@@ -343,6 +379,17 @@ class HttpConnection(Relay):
     def _crashed(self, what: str) -> None:
         self._cmds.append(c.Log(logging.ERROR, f"connection from {self.peer}: {what}", "crash"))
         self._fail_connection("proxy_error")
+
+    def _drain(self) -> None:
+        """Shutting down: an idle connection closes now; a busy one after its responses, which say so."""
+        if self._closing:
+            return
+        if not self.queue and self.current is None:
+            self._close()
+            return
+        for ex in self.queue:
+            if not ex.response_started:
+                ex.close_after = True  # the response carries connection: close, then we close
 
     # ------------------------------------------------------------------ the one timer
     def _deadline_reached(self) -> None:

@@ -91,6 +91,11 @@ class UpstreamWritable(Event):
 
 
 @dataclass(slots=True)
+class Draining(Event):
+    """The proxy is shutting down: finish what is in flight (``connection: close``), close when idle."""
+
+
+@dataclass(slots=True)
 class DeadlineReached(Event):
     """The time asked for by the last ``SetTimer`` has come (a core re-checks what is due)."""
 
@@ -102,6 +107,7 @@ __all__ = [
     "ClientEof",
     "ClientWritable",
     "DeadlineReached",
+    "Draining",
     "Event",
     "UpstreamClosed",
     "UpstreamConnectFailed",

@@ -10,18 +10,21 @@ from __future__ import annotations
 import collections
 import logging
 from collections.abc import Callable
-from typing import Final
+from typing import Final, Protocol
+
+import httptools
 
 from proxy.headers import RequestHead, clean_headers, is_plain_target, normalize_target, path_of, split_target
 from proxy.http import commands as c
 from proxy.http import guarding
 from proxy.http.attempts import Attempt, RetryPolicy
+from proxy.http.commands import WriteClient, WriteUpstream
 from proxy.http.exchanges import CHUNKED, Exchange
-from proxy.http.upstreams import MalformedResponse, Upstream, UpstreamUpgraded
+from proxy.http.upstreams import Upstream
 from proxy.http.writing import local_response, request_head, response_head
 from proxy.limits import HttpLimits
 from proxy.resilience.retrying import Failure
-from proxy.targets import LocalReply, Router, Target
+from proxy.targets import LocalReply, PoolKey, Router, Target
 
 _PAUSE_UPSTREAM_FULL: Final = 1
 _PAUSE_PIPELINE: Final = 2
@@ -31,13 +34,50 @@ _COALESCE_LIMIT: Final = 16 * 1024  # smaller response pieces are joined into on
 _NO_BODY_STATUS: Final = frozenset({204, 304})
 
 
+class IdlePool(Protocol):
+    """The idle keep-alive connections (``proxy.upstream.UpstreamPool``); taking one is pure."""
+
+    def acquire(self, key: PoolKey) -> Upstream | None: ...
+
+
 class Relay:
-    """State and exchange logic shared by the HTTP/1.1 core (see ``proxy.http.connection``)."""
+    """State and exchange logic shared by the HTTP/1.1 core (see ``proxy.http.connection``).
+
+    Slotted (as is ``HttpConnection``): the core has more attributes than CPython shares
+    keys for, and slots keep every ``self.x`` on the hot path a fast, specialised load.
+    """
+
+    __slots__ = (
+        "_advancing",
+        "_again",
+        "_broken",
+        "_check_at",
+        "_closing",
+        "_cmds",
+        "_dead",
+        "_head_since",
+        "_out",
+        "_parked",
+        "_paused",
+        "_progress",
+        "_timer_at",
+        "_write_paused",
+        "clock",
+        "current",
+        "limits",
+        "peer",
+        "pool",
+        "queue",
+        "retry",
+        "router",
+    )
 
     def __init__(
-        self, *, router: Router, clock: Callable[[], float], limits: HttpLimits, retry: RetryPolicy, peer: str
-    ) -> None:
+        self, *, router: Router, clock: Callable[[], float], limits: HttpLimits, retry: RetryPolicy, peer: str,
+        pool: IdlePool | None,
+    ) -> None:  # fmt: skip
         self.router = router
+        self.pool = pool
         self.clock = clock
         self.limits = limits
         self.retry = retry
@@ -46,6 +86,7 @@ class Relay:
         self.current: Exchange | None = None
         self._cmds: list[c.Command] = []
         self._out: list[bytes] = []  # client bytes of this event, joined into one write
+        self._parked: Upstream | None = None  # released by a finished exchange during this event
         self._paused = 0
         self._write_paused = False
         self._advancing = False
@@ -65,9 +106,15 @@ class Relay:
 
     # ------------------------------------------------------------------ output
     def commands(self) -> list[c.Command]:
-        """The commands so far (client writes joined), and forget them."""
-        self._flush()
+        """The commands so far (client writes joined, a parked upstream released), and forget them."""
         cmds = self._cmds
+        out = self._out
+        if out:
+            self._out = []
+            cmds.append(WriteClient(out[0] if len(out) == 1 else b"".join(out)))
+        if self._parked is not None:
+            cmds.append(c.ReleaseUpstream(self._parked))
+            self._parked = None
         self._cmds = []
         return cmds
 
@@ -213,10 +260,7 @@ class Relay:
                 self._reply_local(ex, refused)
                 return
         decision.stats.requests += 1
-        ex.head_bytes = request_head(
-            method=ex.method, origin=origin, url=url, clean=clean, authority=authority,
-            chunked=ex.framing == CHUNKED, upgrade=ex.upgrade,
-        )  # fmt: skip
+        ex.head_bytes = request_head(ex.method, origin, url, clean, authority, ex.framing == CHUNKED, ex.upgrade)
         if ex.upgrade:
             ex.close_after = True  # after a refused upgrade the client's bytes are not HTTP
         self._attempt(ex, decision, tried=(), number=1)
@@ -225,11 +269,23 @@ class Relay:
         return LocalReply(400, f"malformed request: {why}", self.router.fallback_stats(), error="bad_request")
 
     def _attempt(self, ex: Exchange, target: Target, *, tried: tuple[Target, ...], number: int) -> None:
+        """Make one attempt of ``ex`` at ``target``: an idle pooled connection, else ``OpenUpstream``.
+
+        The point where a retry policy's decision becomes another try (``number`` + 1).
+        """
         ex.target = target
         ex.stats = target.stats
-        now = self.clock()
+        pool = self.pool
+        if number == 1:
+            idle = self._unpark(target.key)
+            if idle is None and pool is not None:
+                idle = pool.acquire(target.key)
+            if idle is not None:
+                ex.attempt = None  # nothing to wait for: its first WriteUpstream binds it in the shell
+                self._bind(ex, idle)
+                return
         deadline = ex.started + target.request_timeout
-        attempt = ex.attempt = Attempt(target, number, now, deadline, tried)
+        attempt = ex.attempt = Attempt(target, number, self.clock(), deadline, tried)
         self._cmds.append(c.OpenUpstream(attempt))
 
     def _bind(self, ex: Exchange, conn: Upstream) -> None:
@@ -239,17 +295,32 @@ class Relay:
         conn.informational = False
         cmds = self._cmds
         if ex.pending:
-            cmds.append(c.WriteUpstream(conn, ex.head_bytes + b"".join(ex.pending)))
+            cmds.append(WriteUpstream(conn, ex.head_bytes + b"".join(ex.pending)))
             ex.pending = []
             ex.pending_size = 0
         else:
-            cmds.append(c.WriteUpstream(conn, ex.head_bytes))
+            cmds.append(WriteUpstream(conn, ex.head_bytes))
         if self._paused:
             self._unpause(_PAUSE_WAIT)
         if self._write_paused:
             cmds.append(c.PauseUpstream(conn))
         if ex.request_done:
             self._arm_deadline(ex)
+
+    def _park(self, conn: Upstream) -> None:
+        """Hold a finished upstream until the end of this event: the next pipelined request may take it
+        (as it would from the pool); otherwise ``ReleaseUpstream`` goes out with the event's commands."""
+        parked = self._parked
+        if parked is not None:
+            self._cmds.append(c.ReleaseUpstream(parked))
+        self._parked = conn
+
+    def _unpark(self, key: PoolKey) -> Upstream | None:
+        conn = self._parked
+        if conn is not None and conn.key == key and conn.reusable:
+            self._parked = None
+            return conn
+        return None
 
     def _abort_upstream(self, ex: Exchange) -> None:
         up = ex.upstream
@@ -311,7 +382,7 @@ class Relay:
             if ex.upgrade or ex.is_head:
                 self._cmds.append(c.CloseUpstream(conn, abort=False))
             else:
-                self._cmds.append(c.ReleaseUpstream(conn))
+                self._park(conn)
         if target is not None:
             seconds = self.clock() - ex.started
             stats = target.stats
@@ -380,10 +451,12 @@ class Relay:
             self._cmds.append(c.CloseUpstream(upstream, abort=False))  # a response nobody asked for
             return
         try:
-            upstream.feed(data)
-        except UpstreamUpgraded as e:
-            self._upstream_upgraded(upstream, e.rest)
-        except MalformedResponse as e:
+            upstream.parser.feed_data(data)  # what Upstream.feed does, one call less on the hot path
+        except httptools.HttpParserUpgrade as e:
+            self._upstream_upgraded(upstream, data[int(e.args[0]) :])
+        except httptools.HttpParserCallbackError:
+            raise
+        except httptools.HttpParserError as e:
             self._log(logging.INFO, f"upstream {upstream.key}: malformed response: {e}", "bad_response")
             self._upstream_broken(upstream, "bad_response")
 
@@ -391,7 +464,7 @@ class Relay:
         ex = self.queue[0] if self.queue else None
         if ex is None or ex.upstream is not conn:
             return
-        status = conn.status()
+        status: int = conn.parser.get_status_code()
         clean = clean_headers(conn.headers)
         reason = conn.reason or b"-"
         if 100 <= status < 200 and status != 101:

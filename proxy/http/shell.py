@@ -7,7 +7,8 @@ closes, reading paused and resumed, upstream connections taken from the pool or 
 (``SetTimer``), log lines (rate-limited per kind, ``proxy.http.logs``).  After a 101 it
 splices the two sockets itself (``StartTunnel``): the core is out of the way.
 
-``UpstreamProtocol`` is the socket of one upstream connection; its sans-IO state is an
+An idle pooled connection the core took from the pool is bound by its first
+``WriteUpstream``.  ``UpstreamProtocol`` is the socket of one upstream connection; its sans-IO state is an
 ``Upstream``.  While bound (``owner`` set) its events go to the owner's core; idle in the
 pool, a close takes it out of the pool and a stray byte closes it.
 """
@@ -19,12 +20,15 @@ import logging
 import ssl
 from typing import Any, cast
 
+from proxy.admission import ConnectionGate
 from proxy.http import commands as c
 from proxy.http import events as ev
 from proxy.http.attempts import Attempt, ConnectFailure, RetryPolicy
+from proxy.http.commands import OpenUpstream, ReleaseUpstream, SetTimer, WriteClient, WriteUpstream
 from proxy.http.connection import HttpConnection
 from proxy.http.logs import LogLimiter, default_limiter
 from proxy.http.upstreams import Upstream
+from proxy.http.writing import local_response
 from proxy.limits import DEFAULT_LIMITS, HttpLimits
 from proxy.targets import Router
 from proxy.upstream import UpstreamIdentityRejected, UpstreamPool
@@ -80,9 +84,6 @@ class UpstreamProtocol(asyncio.Protocol):
             self.owner.upstream_writable(self, True)
 
     # -- what the pool and the client side use
-    def is_open(self) -> bool:
-        return self.transport is not None and not self.upstream.closed and not self.transport.is_closing()
-
     def ssl_object(self) -> Any:
         return self.transport.get_extra_info("ssl_object") if self.transport is not None else None
 
@@ -122,7 +123,7 @@ class HttpServerProtocol(asyncio.Protocol):
 
     def __init__(
         self, *, router: Router, pool: UpstreamPool, peer: str = "", limits: HttpLimits = DEFAULT_LIMITS,
-        retry: RetryPolicy | None = None, log: LogLimiter | None = None,
+        retry: RetryPolicy | None = None, log: LogLimiter | None = None, gate: ConnectionGate | None = None,
     ) -> None:  # fmt: skip
         self.router = router
         self.pool = pool
@@ -130,6 +131,7 @@ class HttpServerProtocol(asyncio.Protocol):
         self.limits = limits
         self.retry = retry
         self.log = log or default_limiter
+        self.gate = gate  # counts this connection (cap, draining)
         self.loop = asyncio.get_event_loop()
         self.transport: asyncio.Transport | None = None
         self.core: HttpConnection = cast(HttpConnection, None)
@@ -145,9 +147,17 @@ class HttpServerProtocol(asyncio.Protocol):
             peer = transport.get_extra_info("peername")
             self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
         self.core = HttpConnection(
-            router=self.router, clock=self.loop.time, limits=self.limits, retry=self.retry, peer=self.peer
-        )
+            router=self.router, clock=self.loop.time, limits=self.limits, retry=self.retry, peer=self.peer,
+            pool=self.pool,
+        )  # fmt: skip
         self.run(self.core.handle(ev.ClientConnected()))
+        if self.gate is not None:
+            self.gate.opened(self)
+
+    def drain(self) -> None:
+        """Shutting down: see ``events.Draining`` (a tunnel is left to end or to the grace period)."""
+        if not self.closed and self.tunnel is None and self.transport is not None:
+            self.run(self.core.handle(ev.Draining()))
 
     def data_received(self, data: bytes) -> None:
         if self.tunnel is not None:
@@ -172,6 +182,8 @@ class HttpServerProtocol(asyncio.Protocol):
             self.tunnel.close()
             self.tunnel = None
         self.run(self.core.handle(ev.ClientClosed()))
+        if self.gate is not None:
+            self.gate.closed(self)
 
     def pause_writing(self) -> None:
         if self.tunnel is not None:
@@ -204,22 +216,23 @@ class HttpServerProtocol(asyncio.Protocol):
 
     # ------------------------------------------------------------------ executing commands
     def run(self, commands: list[c.Command]) -> None:
-        transport = self.transport
-        assert transport is not None
+        """Execute commands in order; the common ones first, without a call each (the hot path)."""
         for cmd in commands:
             kind = type(cmd)
-            if kind is c.WriteClient:
+            if kind is WriteClient:
                 if not self.closed:
-                    transport.write(cmd.data)  # type: ignore[attr-defined]
-            elif kind is c.WriteUpstream:
-                _io(cmd.upstream).write(cmd.data)  # type: ignore[attr-defined]
-            elif kind is c.OpenUpstream:
-                self._open(cmd.attempt)  # type: ignore[attr-defined]
-            elif kind is c.ReleaseUpstream:
+                    self.transport.write(cmd.data)  # type: ignore[union-attr, attr-defined]
+            elif kind is WriteUpstream:
+                io = cmd.upstream.io  # type: ignore[attr-defined]
+                io.owner = self  # bound (taken from the pool by the core, or opened for it)
+                io.write(cmd.data)  # type: ignore[attr-defined]
+            elif kind is ReleaseUpstream:
                 up: Upstream = cmd.upstream  # type: ignore[attr-defined]
-                _io(up).owner = None
+                up.io.owner = None  # type: ignore[attr-defined]
                 self.pool.release(up)
-            elif kind is c.SetTimer:
+            elif kind is OpenUpstream:
+                self._open(cmd.attempt)  # type: ignore[attr-defined]
+            elif kind is SetTimer:
                 self._set_timer(cmd.at)  # type: ignore[attr-defined]
             else:
                 self._run_rare(cmd)
@@ -295,11 +308,6 @@ class HttpServerProtocol(asyncio.Protocol):
             self.run(self.core.handle(ev.DeadlineReached()))
 
     def _open(self, attempt: Attempt) -> None:
-        up = self.pool.acquire(attempt.target.key)
-        if up is not None:
-            _io(up).owner = self
-            self.run(self.core.handle(ev.UpstreamConnected(attempt, up, True)))
-            return
         task = self.loop.create_task(self._connect(attempt))
         self._connecting.add(task)
         task.add_done_callback(self._connecting.discard)
@@ -330,4 +338,14 @@ class HttpServerProtocol(asyncio.Protocol):
             self.run(self.core.handle(ev.UpstreamConnectFailed(attempt, failure)))
 
 
-__all__ = ["HttpServerProtocol", "UpstreamProtocol"]
+class RefuseHttp(asyncio.Protocol):
+    """A connection over a listener's cap: ``503`` with ``connection: close``, then closed."""
+
+    ANSWER = local_response(503, "too many connections to this sidecar, try again", close=True)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        cast(asyncio.Transport, transport).write(self.ANSWER)
+        transport.close()
+
+
+__all__ = ["HttpServerProtocol", "RefuseHttp", "UpstreamProtocol"]

@@ -45,6 +45,7 @@ class Upstream:
         "close_delimited",
         "closed",
         "headers",
+        "idle_since",
         "informational",
         "io",
         "keep_alive",
@@ -75,6 +76,7 @@ class Upstream:
         self.served = 0  # responses completed on this connection
         self.tls_context: object = None  # mTLS: the client context, to keep the session ticket (pool's business)
         self.remembered = False  # the session ticket was kept
+        self.idle_since = 0.0  # when it went idle in the pool (time.monotonic)
 
     @property
     def reusable(self) -> bool:

@@ -32,10 +32,13 @@ def local_response(status: int, text: str, *, close: bool, headers: bytes = b"")
 
 
 def request_head(
-    *, method: bytes, origin: bytes, url: bytes, clean: CleanHead, authority: bytes | None, chunked: bool,
-    upgrade: bool,
-) -> bytes:  # fmt: skip
-    """The request head sent upstream: HTTP/1.1, end-to-end headers, Host, re-framing, Upgrade."""
+    method: bytes, origin: bytes, url: bytes, clean: CleanHead, authority: bytes | None, chunked: bool, upgrade: bool
+) -> bytes:
+    """The request head sent upstream: HTTP/1.1, end-to-end headers, Host, re-framing, Upgrade.
+
+    ``origin`` is the target sent (``url`` itself when it was origin-form), ``chunked`` the
+    body's re-framing, ``upgrade`` whether the request asks for one.  Positional: per request.
+    """
     parts = [method, b" ", origin, b" HTTP/1.1\r\n"]
     absolute = origin is not url and authority is not None and clean.host != authority
     for name, value in clean.headers:

@@ -65,6 +65,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--forward", type=parse_forward, action="append", default=[],
                         metavar="LISTEN_ADDR:PORT=SERVICE.NAMESPACE:PORT",
                         help="a static outbound listener bound to one service port; repeatable")  # fmt: skip
+    parser.add_argument("--max-connections", type=int, default=0, metavar="N",
+                        help="open connections per data listener, more are refused (503); "
+                        "default: from the open-files limit")  # fmt: skip
+    parser.add_argument("--drain-grace", type=float, default=5.0, metavar="SECONDS",
+                        help="on SIGTERM: seconds to finish in-flight requests before exiting; default 5")  # fmt: skip
     mtls = parser.add_argument_group("mutual TLS (docs/identity.md)")
     mtls.add_argument("--mtls", choices=MTLS_MODES, default=None,
                       help="strict: mTLS only; permissive: also accept plain text inbound (migration); "
@@ -157,6 +162,8 @@ def main(args: argparse.Namespace) -> int:
         admin=args.admin,
         bind_address=args.bind_address,
         forwards=tuple(args.forward),
+        max_connections=max(args.max_connections, 0),
+        drain_grace=max(args.drain_grace, 0.0),
     )
     if settings.config_file is not None:
         try:
