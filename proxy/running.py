@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 from proxy.admission import ConnectionGate, default_cap, raise_fd_limit
 from proxy.exposition import Registry
+from proxy.healthprobes import HealthProber
 from proxy.holder import ConfigHolder
 from proxy.identity.inbound import InboundListener, InboundStats, Mode
 from proxy.identity.metrics import TlsMetricsCollector
@@ -320,6 +321,8 @@ class Proxy:
                 tls=self._control_plane_tls if use_tls else None,
             )
             self._tasks.append(asyncio.get_running_loop().create_task(self.stream.run(), name="config-stream"))
+        prober = HealthProber(self.holder, bind=s.bind_address)  # active health checks (UpstreamTrafficPolicy)
+        self._tasks.append(asyncio.get_running_loop().create_task(prober.run(), name="health-checks"))
         logger.info("proxy listening: %s", ", ".join(f"{k}={a[0]}:{a[1]}" for k, a in self.addresses.items()))
 
     async def stop(self) -> None:

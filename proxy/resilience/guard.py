@@ -120,6 +120,8 @@ class DestinationGuard:
         self.breaker = old.breaker
         pairs = key_pairs(self.endpoints, old.endpoints, _endpoint_key)
         self.outliers.carry_from(old.outliers, pairs)
+        if self.health is not None and old.health is not None and self.health.spec == old.health.spec:
+            self.health.carry_from(old.health, pairs)
 
 
 __all__ = ["DestinationGuard", "retry_policy"]

@@ -14,7 +14,7 @@ outlier ejection, applied by the endpoint choice).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -98,6 +98,16 @@ class HealthChecker(Generic[T]):
             state.streak = 0
             self.transitions += 1
             self.any_unhealthy = any(not s.healthy for s in self._states.values())
+
+    def carry_from(self, old: HealthChecker[T], pairs: Iterable[tuple[T, T]]) -> None:
+        """Keep the health of endpoints that survive a config swap (``pairs``: (new, old) endpoint)."""
+        for new_ep, old_ep in pairs:
+            state = old._states.get(id(old_ep))
+            if state is not None and id(new_ep) in self._states:
+                state.in_flight = False  # a probe of the old version reports to the old checker
+                self._states[id(new_ep)] = state
+        self.any_unhealthy = any(not s.healthy for s in self._states.values())
+        self.transitions = old.transitions
 
     def is_healthy(self, endpoint: T) -> bool:
         state = self._states.get(id(endpoint))

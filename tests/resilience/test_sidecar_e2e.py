@@ -17,13 +17,14 @@ from smi.proxyconfig import Endpoint
 from smi.proxyconfig.resilience import (
     CircuitConfig,
     ClusterResilience,
+    HealthCheckConfig,
     InboundRateLimit,
     OutlierConfig,
     RetryBudgetConfig,
     RetryConfig,
 )
 from smi.proxyconfig.types import InboundConfig, InboundPort, ProxyConfig, ProxyNode, SplitRoute, WeightedCluster
-from tests.proxy.harness import client_config, cluster, proxy_url, running_proxy, service
+from tests.proxy.harness import client_config, cluster, proxy_url, running_proxy, service, wait_until
 from tests.resilience.processes import FlakyProcess, flaky_process
 
 
@@ -249,3 +250,33 @@ async def test_a_split_backend_whose_endpoints_are_ejected_gives_its_share_away(
             assert failures == 7
             statuses = [(await _get(session, "http://store/books", url))[0] for _ in range(400)]
     assert statuses.count(200) >= 0.99 * len(statuses)  # v2's 50% went to v1 (probes aside)
+
+
+async def test_an_endpoint_failing_its_health_check_gets_no_traffic_until_healthy() -> None:
+    policy = ClusterResilience(
+        policy="default/store",
+        outliers=OutlierConfig(enabled=False),  # only the active checks decide here
+        health=HealthCheckConfig(
+            kind="http", path="/healthz", interval_ms=100, timeout_ms=1000, healthy_threshold=1, unhealthy_threshold=2
+        ),
+    )
+    async with (
+        flaky_process("127.0.0.51", error_share=1.0) as sick,
+        flaky_process("127.0.0.52") as well,
+        running_proxy(_config([sick, well], policy)) as proxy,
+        aiohttp.ClientSession() as session,
+    ):
+        runtime = proxy.holder.runtime
+        assert runtime is not None
+        checker = runtime.guards[0].health
+        assert checker is not None
+        sick_ep = runtime.guards[0].endpoints[0]
+        await wait_until(lambda: not checker.is_healthy(sick_ep), what="the sick endpoint to fail its checks")
+        statuses = [(await _get(session, "http://store/books", proxy_url(proxy)))[0] for _ in range(200)]
+        assert statuses == [200] * 200
+        assert (await sick.stats())["by_path"].get("/books", 0) == 0  # only probes reached it
+        await sick.configure(error_share=0.0)
+        await wait_until(lambda: checker.is_healthy(sick_ep), what="the endpoint to pass its checks again")
+        for _ in range(20):
+            assert (await _get(session, "http://store/books", proxy_url(proxy)))[0] == 200
+        assert (await sick.stats())["by_path"].get("/books", 0) > 0  # back in rotation
