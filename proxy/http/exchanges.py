@@ -12,6 +12,7 @@ from proxy.targets import Target
 
 if TYPE_CHECKING:
     from proxy.resilience.guard import DestinationGuard
+    from proxy.resilience.retrying import RetryPolicy
 
 NO_BODY = 0
 LENGTH = 1
@@ -41,11 +42,13 @@ class Exchange:
         "overall_deadline",
         "pending",
         "pending_size",
+        "policy",
         "raw_headers",
         "replay",
         "replay_size",
         "req_bytes",
         "request_done",
+        "request_timeout",
         "resp_bytes",
         "resp_chunked",
         "response_done",
@@ -106,6 +109,8 @@ class Exchange:
         self.retry_at = 0.0  # clock time the next retry starts (backoff); 0: none waiting
         self.retry_held = False  # a circuit retry slot is held by the attempt in flight
         self.overall_deadline = 0.0  # the whole request's response-head deadline, across attempts
+        self.policy: RetryPolicy | None = None  # the retry policy in force (a route's or the destination's)
+        self.request_timeout = 0.0  # a route's request timeout; 0: the target's
 
 
 __all__ = ["CHUNKED", "LENGTH", "NO_BODY", "Exchange"]

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from proxy.compiled import any_match
 from proxy.http.exchanges import CHUNKED, LENGTH, Exchange
 from proxy.resilience.breaking import CIRCUIT_HEADER
 from proxy.resilience.guard import DestinationGuard
@@ -42,6 +43,13 @@ def admit(ex: Exchange, target: Target) -> LocalReply | None:
     ex.guard = guard
     guard.budget.deposit()
     policy = guard.retry
+    if guard.routes and ex.head is not None:
+        for route in guard.routes:
+            if any_match(route.matches, ex.head):  # type: ignore[arg-type]
+                policy = route.retry
+                ex.request_timeout = route.request_timeout
+                break
+    ex.policy = policy
     if policy.enabled and not ex.upgrade:
         clean = ex.clean
         if ex.framing == CHUNKED:
@@ -62,7 +70,7 @@ def keep_body(ex: Exchange, chunk: bytes) -> None:
     if replay is None or ex.guard is None:
         return
     ex.replay_size += len(chunk)
-    if ex.replay_size > ex.guard.retry.buffer_bytes:
+    if ex.replay_size > (ex.policy or ex.guard.retry).buffer_bytes:
         ex.replay = None  # too large to replay: this request is sent once
     else:
         replay.append(chunk)
@@ -83,7 +91,7 @@ def may_retry(ex: Exchange, outcome: int | Failure, *, now: float) -> Destinatio
     guard = ex.guard
     if guard is None or ex.replay is None or not ex.request_done or ex.head is None:
         return None
-    if not guard.retry.should_retry(outcome, retries_done=ex.retries):
+    if not (ex.policy or guard.retry).should_retry(outcome, retries_done=ex.retries):
         return None
     if ex.overall_deadline and now >= ex.overall_deadline:
         return None

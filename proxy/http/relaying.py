@@ -176,11 +176,11 @@ class Relay:
             return
         now = self.clock()
         if not ex.overall_deadline:
-            ex.overall_deadline = now + ex.target.request_timeout
+            ex.overall_deadline = now + (ex.request_timeout or ex.target.request_timeout)
         deadline = ex.overall_deadline
-        guard = ex.guard
-        if guard is not None and guard.retry.per_try_timeout:
-            deadline = min(deadline, now + guard.retry.per_try_timeout)
+        policy = ex.policy
+        if policy is not None and policy.per_try_timeout:
+            deadline = min(deadline, now + policy.per_try_timeout)
         ex.deadline = deadline
         if not self._timer_at or deadline < self._timer_at:
             self._set_timer(deadline)
@@ -428,7 +428,7 @@ class Relay:
         ex.deadline = 0.0
         ex.pending = list(ex.replay or ())
         ex.pending_size = ex.replay_size
-        delay = guard.retry.backoff(ex.retries - 1, guard.uniform)
+        delay = (ex.policy or guard.retry).backoff(ex.retries - 1, guard.uniform)
         if delay <= 0.001:
             self._start_retry(ex)
         else:

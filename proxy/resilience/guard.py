@@ -12,6 +12,7 @@ counts), so an edited policy applies at once and the limits hold across the swap
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from proxy.resilience.breaking import CircuitBreaker, CircuitLimits
 from proxy.resilience.budgets import RetryBudget, RetryBudgetSpec
@@ -20,7 +21,7 @@ from proxy.resilience.health import HealthChecker, HealthCheckSpec
 from proxy.resilience.outliers import OutlierDetector, OutlierSpec, key_pairs
 from proxy.resilience.retrying import DEFAULT_RETRY_POLICY, RetryPolicy
 from smi.proxyconfig import Endpoint
-from smi.proxyconfig.resilience import ClusterResilience, RetryConfig
+from smi.proxyconfig.resilience import ClusterResilience, RetryConfig, RouteResilience
 
 
 def retry_policy(config: RetryConfig) -> RetryPolicy:
@@ -39,6 +40,33 @@ def _endpoint_key(ep: Endpoint) -> tuple[str, int, int]:
     return (ep.address, ep.port, ep.proxy_port)
 
 
+@dataclass(frozen=True, slots=True)
+class RouteOverride:
+    """``httpRoutes[]`` of a policy: requests matching ``matches`` use this retry policy and timeout."""
+
+    name: str
+    matches: tuple[object, ...]  # proxy.compiled.CompiledMatch (matched by the core through ``matches_head``)
+    retry: RetryPolicy
+    request_timeout: float  # 0: the cluster's
+
+    @classmethod
+    def build(cls, route: RouteResilience, default: RetryPolicy) -> RouteOverride:
+        from proxy.compiled import compile_match  # the proxy's own match semantics (late: no cycle)
+
+        matches = []
+        for match in route.matches:
+            try:
+                matches.append(compile_match(match))
+            except ValueError:
+                continue  # a bad regex narrows the route (as for every match)
+        return cls(
+            name=route.name,
+            matches=tuple(matches),
+            retry=retry_policy(route.retry) if route.retry is not None else default,
+            request_timeout=route.request_timeout_ms / 1000,
+        )
+
+
 class DestinationGuard:
     """Retry policy, retry budget, circuit breaker, outlier detector and health of one cluster."""
 
@@ -52,6 +80,7 @@ class DestinationGuard:
         "outliers",
         "policy",
         "retry",
+        "routes",
         "uniform",
     )
 
@@ -71,6 +100,7 @@ class DestinationGuard:
         self.uniform = uniform
         self.retry = retry_policy(res.retry) if config is not None else DEFAULT_RETRY_POLICY
         self.idle_timeout = res.idle_timeout_ms / 1000
+        self.routes = tuple(RouteOverride.build(route, self.retry) for route in res.routes)
         b, c, o = res.budget, res.circuit, res.outliers
         self.budget = RetryBudget(
             RetryBudgetSpec(retry_ratio=b.retry_ratio, min_retries_per_second=b.min_retries_per_second,
@@ -124,4 +154,4 @@ class DestinationGuard:
             self.health.carry_from(old.health, pairs)
 
 
-__all__ = ["DestinationGuard", "retry_policy"]
+__all__ = ["DestinationGuard", "RouteOverride", "retry_policy"]

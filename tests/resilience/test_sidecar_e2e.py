@@ -22,8 +22,17 @@ from smi.proxyconfig.resilience import (
     OutlierConfig,
     RetryBudgetConfig,
     RetryConfig,
+    RouteResilience,
 )
-from smi.proxyconfig.types import InboundConfig, InboundPort, ProxyConfig, ProxyNode, SplitRoute, WeightedCluster
+from smi.proxyconfig.types import (
+    HttpMatch,
+    InboundConfig,
+    InboundPort,
+    ProxyConfig,
+    ProxyNode,
+    SplitRoute,
+    WeightedCluster,
+)
 from tests.proxy.harness import client_config, cluster, proxy_url, running_proxy, service, wait_until
 from tests.resilience.processes import FlakyProcess, flaky_process
 
@@ -280,3 +289,28 @@ async def test_an_endpoint_failing_its_health_check_gets_no_traffic_until_health
         for _ in range(20):
             assert (await _get(session, "http://store/books", proxy_url(proxy)))[0] == 200
         assert (await sick.stats())["by_path"].get("/books", 0) > 0  # back in rotation
+
+
+async def test_a_route_override_retries_only_its_requests() -> None:
+    policy = ClusterResilience(
+        policy="default/store",
+        budget=RetryBudgetConfig(retry_ratio=1.0),
+        outliers=OutlierConfig(enabled=False),
+        routes=(
+            RouteResilience(
+                "default/store/routes",
+                (HttpMatch("books", path_regex="/books"),),
+                retry=RetryConfig(retry_on=("gateway-error",), max_retries=4, backoff_base_ms=1, backoff_max_ms=2),
+            ),
+        ),
+    )
+    async with (
+        flaky_process("127.0.0.53", error_share=0.3) as store,
+        running_proxy(_config([store], policy)) as proxy,
+        aiohttp.ClientSession() as session,
+    ):
+        url = proxy_url(proxy)
+        books = [(await _get(session, "http://store/books", url))[0] for _ in range(200)]
+        other = [(await _get(session, "http://store/other", url))[0] for _ in range(200)]
+    assert books.count(200) >= 196  # retried by the route's policy
+    assert other.count(503) >= 20  # the destination's policy: no retry on 503
