@@ -45,7 +45,7 @@ def admit(ex: Exchange, target: Target) -> LocalReply | None:
     policy = guard.retry
     if guard.routes and ex.head is not None:
         for route in guard.routes:
-            if any_match(route.matches, ex.head):  # type: ignore[arg-type]
+            if any_match(route.matches, ex.head):
                 policy = route.retry
                 ex.request_timeout = route.request_timeout
                 break

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from proxy.resilience.breaking import CircuitBreaker, CircuitLimits
 from proxy.resilience.budgets import RetryBudget, RetryBudgetSpec
@@ -22,6 +23,9 @@ from proxy.resilience.outliers import OutlierDetector, OutlierSpec, key_pairs
 from proxy.resilience.retrying import DEFAULT_RETRY_POLICY, RetryPolicy
 from smi.proxyconfig import Endpoint
 from smi.proxyconfig.resilience import ClusterResilience, RetryConfig, RouteResilience
+
+if TYPE_CHECKING:
+    from proxy.compiled import CompiledMatch
 
 
 def retry_policy(config: RetryConfig) -> RetryPolicy:
@@ -45,7 +49,7 @@ class RouteOverride:
     """``httpRoutes[]`` of a policy: requests matching ``matches`` use this retry policy and timeout."""
 
     name: str
-    matches: tuple[object, ...]  # proxy.compiled.CompiledMatch (matched by the core through ``matches_head``)
+    matches: tuple[CompiledMatch, ...]  # matched by the core with proxy.compiled.any_match
     retry: RetryPolicy
     request_timeout: float  # 0: the cluster's
 
