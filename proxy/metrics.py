@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 from proxy.exposition import MetricFamily, counter, gauge, histogram, to_prometheus
+from smi.proxyconfig.metricnames import BUCKET_LABELS, BUCKETS, EDGE_LABELS
 
 if TYPE_CHECKING:
     from prometheus_client.core import Metric
@@ -26,26 +27,7 @@ if TYPE_CHECKING:
 else:
     Collector = object
 
-EDGE_LABELS: Final = (
-    "direction",
-    "source_namespace",
-    "source_workload",
-    "source_identity",
-    "destination_namespace",
-    "destination_service",
-    "destination_workload",
-    "destination_identity",
-    "route",
-    "backend",
-)
 Labels = tuple[str, str, str, str, str, str, str, str, str, str]
-
-# Fine enough for p50/p90/p99 between 0.5 ms and 10 s.
-BUCKETS: Final = (
-    0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.075,
-    0.1, 0.15, 0.25, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 10.0,
-)  # fmt: skip
-BUCKET_LABELS: Final = (*(repr(b) for b in BUCKETS), "+Inf")  # the ``le`` label of each bucket
 
 
 class EdgeStats:
