@@ -44,6 +44,9 @@ if TYPE_CHECKING:
     from proxy.identity.switching import TlsContexts
 
 
+_monotonic = time.monotonic
+
+
 class UpstreamIo(Protocol):
     """What the pool needs of an upstream socket (the shell's ``UpstreamProtocol``)."""
 
@@ -120,7 +123,7 @@ class UpstreamPool:
     def release(self, conn: Upstream) -> None:
         conn.sink = None
         io: UpstreamIo = conn.io  # type: ignore[assignment]
-        if not conn.reusable:
+        if conn.closed or conn.tunnel or not conn.keep_alive:  # not conn.reusable (inlined: per request)
             self.close(conn)
             return
         context = conn.tls_context
@@ -133,7 +136,7 @@ class UpstreamPool:
             return
         io.resume_reading()
         conns.append(conn)
-        conn.idle_since = time.monotonic()
+        conn.idle_since = _monotonic()
         if self._sweeper is None and self.idle_timeout > 0:
             self._sweeper = asyncio.get_running_loop().call_later(self.idle_timeout / 2, self._sweep)
 

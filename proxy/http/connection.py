@@ -333,8 +333,11 @@ class HttpConnection(Relay):
                 head=head, attempt=attempt, failure=failure, now=self.clock(), another=self.router.another
             )
             if target is not None:
-                attempt.target.stats.error(failure.reason + "_retried")
-                self._attempt(ex, target, tried=(*attempt.tried, attempt.target), number=attempt.number + 1)
+                failed = attempt.target
+                if failed.feedback is not None and failed.endpoint is not None:
+                    failed.feedback.done(failed.endpoint, seconds=self.clock() - attempt.started, ok=False)
+                self._log(logging.INFO, f"{failure.text}; trying again (attempt {attempt.number + 1})", "retry")
+                self._attempt(ex, target, tried=(*attempt.tried, failed), number=attempt.number + 1)
                 return
         self._upstream_failed(ex, failure.status, failure.text, failure.reason)
         self._advance()

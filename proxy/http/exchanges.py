@@ -26,7 +26,6 @@ class Exchange:
         "activated",
         "attempt",
         "authority",
-        "body_deadline",
         "clean",
         "close_after",
         "deadline",
@@ -99,7 +98,6 @@ class Exchange:
         self.resp_bytes = 0
         self.started = 0.0
         self.deadline = 0.0  # clock time by which the response head is due; 0: none running
-        self.body_deadline = 0.0  # clock time by which the request body must be complete; 0: none
         self.fed_back = False  # the picker has been told how this request went
         # resilience (proxy.http.guarding): the destination's guard while a circuit slot is held
         self.guard: DestinationGuard | None = None

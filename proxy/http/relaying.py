@@ -275,11 +275,13 @@ class Relay:
         """
         ex.target = target
         ex.stats = target.stats
-        pool = self.pool
         if number == 1:
-            idle = self._unpark(target.key)
-            if idle is None and pool is not None:
-                idle = pool.acquire(target.key)
+            idle = self._parked  # the connection the previous exchange just freed (pipelining), if it fits
+            if idle is not None and idle.key == target.key and idle.keep_alive and not idle.closed:
+                self._parked = None
+            else:
+                pool = self.pool
+                idle = pool.acquire(target.key) if pool is not None else None
             if idle is not None:
                 ex.attempt = None  # nothing to wait for: its first WriteUpstream binds it in the shell
                 self._bind(ex, idle)
@@ -306,21 +308,6 @@ class Relay:
             cmds.append(c.PauseUpstream(conn))
         if ex.request_done:
             self._arm_deadline(ex)
-
-    def _park(self, conn: Upstream) -> None:
-        """Hold a finished upstream until the end of this event: the next pipelined request may take it
-        (as it would from the pool); otherwise ``ReleaseUpstream`` goes out with the event's commands."""
-        parked = self._parked
-        if parked is not None:
-            self._cmds.append(c.ReleaseUpstream(parked))
-        self._parked = conn
-
-    def _unpark(self, key: PoolKey) -> Upstream | None:
-        conn = self._parked
-        if conn is not None and conn.key == key and conn.reusable:
-            self._parked = None
-            return conn
-        return None
 
     def _abort_upstream(self, ex: Exchange) -> None:
         up = ex.upstream
@@ -382,7 +369,12 @@ class Relay:
             if ex.upgrade or ex.is_head:
                 self._cmds.append(c.CloseUpstream(conn, abort=False))
             else:
-                self._park(conn)
+                # parked until the end of this event: the next pipelined request may take it
+                # (as it would from the pool); otherwise ReleaseUpstream goes out with the commands
+                parked = self._parked
+                if parked is not None:
+                    self._cmds.append(c.ReleaseUpstream(parked))
+                self._parked = conn
         if target is not None:
             seconds = self.clock() - ex.started
             stats = target.stats

@@ -13,6 +13,7 @@ from proxy.http import events as ev
 from proxy.http.attempts import ConnectFailure
 from proxy.http.upstreams import Upstream
 from tests.proxy.core_harness import OK, WEB_A, WEB_B, make_core, of, status_of, web_config
+from tests.proxy.harness import client_config, cluster, service
 
 GET = b"GET /a HTTP/1.1\r\nHost: web\r\n\r\n"
 
@@ -302,3 +303,19 @@ def test_a_connection_made_for_a_client_that_left_goes_to_the_pool():
     late = Upstream(attempt.target.key)
     cmds = core(ev.UpstreamConnected(attempt, late, False))
     assert cmds == [c.ReleaseUpstream(late)] and late.keep_alive
+
+
+def test_a_learning_picker_hears_of_the_failed_try_and_of_the_one_that_served():
+    cfg = client_config(
+        (service("web", 80, "default/web:80"),), (cluster("default/web:80", WEB_A, WEB_B, lb="ewma"),)
+    )
+    core = make_core(cfg)
+    core.send(GET)
+    first = core.attempt()
+    core(ev.UpstreamConnectFailed(first, ConnectFailure("connect_failed", "refused")))
+    up = core.connect()
+    core(ev.UpstreamData(up, OK))
+    assert core.written() == OK
+    runtime = core.conn.router.holder.runtime  # type: ignore[attr-defined]
+    picker = runtime.picker(runtime.compiled.clusters["default/web:80"])
+    assert picker.in_flight(WEB_A) == 0 and picker.in_flight(WEB_B) == 0  # nothing left counted in flight
