@@ -42,6 +42,7 @@ from proxy.inbound import InboundAcceptor
 from proxy.limits import DEFAULT_LIMITS, HttpLimits
 from proxy.metrics import Metrics, MetricsCollector
 from proxy.outbound import forward_factory, outbound_factory
+from proxy.resilience.exposing import ResilienceCollector
 from proxy.targets import PoolKey
 from proxy.tcp import Refuse
 from proxy.upstream import UpstreamPool
@@ -153,6 +154,7 @@ class Proxy:
         self.certificates: CertificateManager | None = None
         self.registry = Registry()
         self.registry.register(MetricsCollector(self.metrics))
+        self.registry.register(ResilienceCollector(self.holder))
         self.tls_metrics = TlsMetricsCollector(
             mode=self.settings.mtls, inbound=self.inbound_stats, outbound=self.pool, manager=None
         )

@@ -66,6 +66,9 @@ async def test_a_replica_failing_every_request_is_ejected() -> None:
             if failures >= 7:
                 break
         assert failures == 7
+        cluster_labels = {"cluster": "default/store:80", "policy": ""}
+        assert proxy.registry.get_sample_value("smi_outlier_ejected_endpoints", cluster_labels) == 1
+        assert proxy.registry.get_sample_value("smi_outlier_ejections_total", cluster_labels) == 1
         statuses = [(await _get(session, "http://store/books", proxy_url(proxy)))[0] for _ in range(1000)]
         success = statuses.count(200) / len(statuses)
         assert success >= 0.995, f"{statuses.count(503)} failures after ejection"
