@@ -319,6 +319,8 @@ class HttpConnection(Relay):
             upstream.keep_alive = upstream.keep_alive or not reused
             self._cmds.append(c.ReleaseUpstream(upstream))
             return
+        if ex.pending_held:
+            guarding.drop_pending(ex)
         self._bind(ex, upstream)
 
     def _connect_failed(self, attempt: Attempt, failure: ConnectFailure) -> None:

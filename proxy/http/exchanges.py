@@ -40,6 +40,7 @@ class Exchange:
         "method",
         "overall_deadline",
         "pending",
+        "pending_held",
         "pending_size",
         "policy",
         "raw_headers",
@@ -106,6 +107,7 @@ class Exchange:
         self.retries = 0  # retries made (attempts after the first that the policy asked for)
         self.retry_at = 0.0  # clock time the next retry starts (backoff); 0: none waiting
         self.retry_held = False  # a circuit retry slot is held by the attempt in flight
+        self.pending_held = False  # a circuit "pending" slot is held while a new connection is made
         self.overall_deadline = 0.0  # the whole request's response-head deadline, across attempts
         self.policy: RetryPolicy | None = None  # the retry policy in force (a route's or the destination's)
         self.request_timeout = 0.0  # a route's request timeout; 0: the target's

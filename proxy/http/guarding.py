@@ -7,6 +7,8 @@ guard's objects (retry policy, budget, circuit breaker, outlier detector):
   ``x-smi-circuit: open`` when full), a budget deposit, and whether the request may be
   replayed (an idempotent method or a policy saying otherwise, a body within 64 KiB: the
   core then keeps a copy of the body as it is sent);
+* ``take_pending`` / ``drop_pending`` around a new upstream connection (the circuit's
+  pending-requests limit; a pooled connection takes none);
 * ``record`` when an attempt is answered or fails: the outlier detector's input;
 * ``may_retry`` after a failed attempt: the policy's conditions and limit, the request's
   deadline, the circuit's retry limit and the destination's retry budget, in that order
@@ -76,8 +78,34 @@ def keep_body(ex: Exchange, chunk: bytes) -> None:
         replay.append(chunk)
 
 
+def take_pending(ex: Exchange) -> bool:
+    """A new connection is about to be made for ``ex``: take a pending slot (False: the circuit is full)."""
+    guard = ex.guard
+    if guard is None or ex.pending_held:
+        return True
+    if not guard.breaker.try_pending():
+        return False
+    ex.pending_held = True
+    return True
+
+
+def drop_pending(ex: Exchange) -> None:
+    """The connection is made (or failed): give the pending slot back."""
+    if ex.pending_held and ex.guard is not None:
+        ex.pending_held = False
+        ex.guard.breaker.release_pending()
+
+
+def circuit_reply(ex: Exchange, target: Target, what: str) -> LocalReply:
+    guard = ex.guard
+    name = guard.name if guard is not None else target.address
+    return LocalReply(503, f"circuit open: {name} has too many {what}", target.stats, error="circuit_open",
+                      headers=CIRCUIT_HEADER)  # fmt: skip
+
+
 def record(ex: Exchange, *, ok: bool) -> None:
     """The outcome of the current attempt, for outlier detection."""
+    drop_pending(ex)
     guard, target = ex.guard, ex.target
     if ex.retry_held and guard is not None:
         ex.retry_held = False
@@ -109,6 +137,7 @@ def release(ex: Exchange) -> None:
     guard = ex.guard
     if guard is None:
         return
+    drop_pending(ex)
     ex.guard = None
     guard.breaker.release_request()
     if ex.retry_held:
@@ -116,4 +145,14 @@ def release(ex: Exchange) -> None:
         guard.breaker.release_retry()
 
 
-__all__ = ["RETRIED", "admit", "keep_body", "may_retry", "record", "release"]
+__all__ = [
+    "RETRIED",
+    "admit",
+    "circuit_reply",
+    "drop_pending",
+    "keep_body",
+    "may_retry",
+    "record",
+    "release",
+    "take_pending",
+]

@@ -286,6 +286,11 @@ class Relay:
                 ex.attempt = None  # nothing to wait for: its first WriteUpstream binds it in the shell
                 self._bind(ex, idle)
                 return
+        if ex.guard is not None and number == 1 and not guarding.take_pending(ex):
+            ex.stats.requests -= 1  # _reply_local counts it again
+            self._reply_local(ex, guarding.circuit_reply(ex, target, "requests waiting for a connection"))
+            self._advance()
+            return
         deadline = ex.started + target.request_timeout
         attempt = ex.attempt = Attempt(target, number, self.clock(), deadline, tried)
         self._cmds.append(c.OpenUpstream(attempt))
