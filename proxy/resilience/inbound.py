@@ -16,7 +16,7 @@ from smi.proxyconfig.resilience import InboundRateLimit
 
 
 class InboundLimits:
-    __slots__ = ("_all_ports", "_by_port", "limiters")
+    __slots__ = ("_all_ports", "_by_port", "_request_limiters", "limiters")
 
     def __init__(self, limits: Sequence[InboundRateLimit], *, clock: Clock = MONOTONIC) -> None:
         self.limiters: dict[str, tuple[InboundRateLimit, LocalRateLimiter]] = {}
@@ -33,6 +33,7 @@ class InboundLimits:
         for cfg, lim in self.limiters.values():
             for port in cfg.ports:
                 self._by_port[port] = (*self._by_port.get(port, ()), lim)
+        self._request_limiters: dict[int, tuple[LocalRateLimiter, ...]] = {}
 
     @classmethod
     def build(cls, limits: Sequence[InboundRateLimit]) -> InboundLimits | None:
@@ -42,13 +43,20 @@ class InboundLimits:
         extra = self._by_port.get(port)
         return self._all_ports + extra if extra else self._all_ports
 
+    def _requests_for(self, port: int) -> tuple[LocalRateLimiter, ...]:
+        found = self._request_limiters.get(port)
+        if found is None:
+            found = tuple(lim for lim in self._for(port) if lim.spec.limits_requests)
+            if len(self._request_limiters) < 1024:
+                self._request_limiters[port] = found
+        return found
+
     def check_request(self, port: int, identity: str) -> int | None:
         """None: admitted.  Otherwise the Retry-After seconds of a 429."""
-        for limiter in self._for(port):
-            if limiter.spec.limits_requests:
-                wait = limiter.check_request(identity)
-                if wait is not None:
-                    return wait
+        for limiter in self._requests_for(port):
+            wait = limiter.check_request(identity)
+            if wait is not None:
+                return wait
         return None
 
     def check_connection(self, port: int) -> bool:
@@ -64,6 +72,7 @@ class InboundLimits:
         for cfg, lim in self.limiters.values():
             for port in cfg.ports:
                 self._by_port[port] = (*self._by_port.get(port, ()), lim)
+        self._request_limiters = {}
 
     @property
     def limited(self) -> int:

@@ -85,7 +85,7 @@ class RateLimitSpec:
 class LocalRateLimiter:
     """Decides 429 or not for one inbound sidecar's HTTP requests and TCP connections."""
 
-    __slots__ = ("_clock", "_connections", "_identities", "_total", "limited", "spec")
+    __slots__ = ("_clock", "_connections", "_identities", "_per_identity", "_total", "limited", "spec")
 
     def __init__(self, spec: RateLimitSpec, *, clock: Clock = MONOTONIC) -> None:
         self.spec = spec
@@ -95,20 +95,21 @@ class LocalRateLimiter:
             TokenBucket(spec.connections_per_second, clock=clock) if spec.connections_per_second else None
         )
         self._identities: dict[str, TokenBucket] = {}
+        self._per_identity = bool(spec.identity or spec.overrides)
         self.limited = 0  # requests and connections refused (the counter the metrics show)
 
     def check_request(self, identity: str) -> int | None:
         """None: go ahead (a token was taken).  Otherwise the Retry-After seconds of a 429."""
-        bucket = self._identity_bucket(identity)
-        total = self._total
-        if bucket is not None and not bucket.available():
+        bucket = self._identity_bucket(identity) if self._per_identity else None
+        if bucket is not None and not bucket.take():
             self.limited += 1
             return _whole_seconds(bucket.wait_seconds())
+        total = self._total
         if total is not None and not total.take():
+            if bucket is not None:
+                bucket.tokens += 1.0  # refused by the total: the caller's token is given back
             self.limited += 1
             return _whole_seconds(total.wait_seconds())
-        if bucket is not None:
-            bucket.take()
         return None
 
     def check_connection(self) -> bool:
