@@ -42,7 +42,7 @@ from proxy.inbound import InboundAcceptor
 from proxy.limits import DEFAULT_LIMITS, HttpLimits
 from proxy.metrics import Metrics, MetricsCollector
 from proxy.outbound import forward_factory, outbound_factory
-from proxy.resilience.exposing import ResilienceCollector
+from proxy.resilience_metrics import ResilienceCollector
 from proxy.targets import PoolKey
 from proxy.tcp import Refuse
 from proxy.upstream import UpstreamPool

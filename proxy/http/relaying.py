@@ -23,6 +23,7 @@ from proxy.http.exchanges import CHUNKED, Exchange
 from proxy.http.upstreams import Upstream
 from proxy.http.writing import local_response, request_head, response_head
 from proxy.limits import HttpLimits
+from proxy.resilience.breaking import CIRCUIT_HEADER
 from proxy.resilience.retrying import Failure
 from proxy.targets import LocalReply, PoolKey, Router, Target
 
@@ -404,7 +405,8 @@ class Relay:
                   f"{text}", str(status))  # fmt: skip
         stats = ex.stats or self.router.fallback_stats()
         stats.requests -= 1  # _reply_local counts it again
-        self._reply_local(ex, LocalReply(status, text, stats, error=reason))
+        extra = CIRCUIT_HEADER if reason == "circuit_open" else b""  # the connection limit (shell)
+        self._reply_local(ex, LocalReply(status, text, stats, error=reason, headers=extra))
 
     # ------------------------------------------------------------------ retries (proxy.http.guarding)
     def _retry(self, ex: Exchange, outcome: int | Failure, *, discard: Upstream | None = None) -> bool:

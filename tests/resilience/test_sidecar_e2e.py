@@ -317,3 +317,28 @@ async def test_a_route_override_retries_only_its_requests() -> None:
         other = [(await _get(session, "http://store/other", url))[0] for _ in range(200)]
     assert books.count(200) >= 196  # retried by the route's policy
     assert other.count(503) >= 20  # the destination's policy: no retry on 503
+
+
+async def test_the_connection_limit_refuses_a_new_connection_with_the_circuit_header() -> None:
+    policy = ClusterResilience(policy="default/store", circuit=CircuitConfig(max_connections=2))
+    async with (
+        flaky_process("127.0.0.54", hang_share=1.0) as store,
+        running_proxy(_config([store], policy)) as proxy,
+        aiohttp.ClientSession() as session,
+    ):
+        host, port = proxy.addresses["outbound"]
+        hanging = []
+        for _ in range(2):  # two requests hang, each on its own upstream connection
+            reader, writer = await asyncio.open_connection(host, port)
+            writer.write(b"GET /books HTTP/1.1\r\nHost: store\r\n\r\n")
+            hanging.append((reader, writer))
+        await wait_until(lambda: proxy.holder.runtime.guards[0].breaker.connections == 2, what="two connections")  # type: ignore[union-attr]
+        status, headers = await _get(session, "http://store/books", proxy_url(proxy))
+        assert status == 503 and headers.get("x-smi-circuit") == "open"
+        for _, writer in hanging:
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.close()
+        await wait_until(lambda: proxy.holder.runtime.guards[0].breaker.connections == 0, what="connections closed")  # type: ignore[union-attr]
+        await store.configure(hang_share=0.0)
+        assert (await _get(session, "http://store/books", proxy_url(proxy)))[0] == 200
