@@ -342,3 +342,44 @@ async def test_the_connection_limit_refuses_a_new_connection_with_the_circuit_he
         await wait_until(lambda: proxy.holder.runtime.guards[0].breaker.connections == 0, what="connections closed")  # type: ignore[union-attr]
         await store.configure(hang_share=0.0)
         assert (await _get(session, "http://store/books", proxy_url(proxy)))[0] == 200
+
+
+async def test_tcp_connections_over_the_rate_are_closed_and_counted() -> None:
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+        writer.close()
+
+    app = await asyncio.start_server(echo, "127.0.0.55", 0)
+    app_port = app.sockets[0].getsockname()[1]
+    config = ProxyConfig(
+        node=ProxyNode("default", "store-pod", "store", "spiffe://cluster.local/ns/default/sa/store", "127.0.0.12"),
+        inbound=InboundConfig(
+            ports=(InboundPort(app_port, "tcp", "echo"),),
+            app_address="127.0.0.55",
+            permissive=True,
+            rate_limits=(InboundRateLimit(policy="default/store", connections_per_second=5),),
+        ),
+    )
+    try:
+        async with running_proxy(config, inbound=("127.0.0.12", 0), outbound=None) as proxy:
+            host, port = proxy.addresses["inbound"]
+            started = time.monotonic()
+            echoed = 0
+            for _ in range(20):
+                reader, writer = await asyncio.open_connection(host, port)
+                writer.write(b"ping\n")
+                try:
+                    line = await asyncio.wait_for(reader.readline(), timeout=10)
+                except (ConnectionError, TimeoutError):
+                    line = b""
+                echoed += line == b"ping\n"
+                writer.close()
+            elapsed = time.monotonic() - started
+            refused = 20 - echoed
+            assert 1 <= echoed <= 1 + 5 * elapsed + 1
+            assert proxy.registry.get_sample_value("smi_rate_limited_total") == refused
+    finally:
+        app.close()
+        await app.wait_closed()
