@@ -31,7 +31,9 @@ def render(
     events: list[str],
     ejected: dict[str, int] | None = None,
 ) -> str:
-    lines = [f"{'EDGE':<58} {'RPS':>7} {'SUCCESS':>8} {'P99':>9} {'RETRY/s':>8}"]
+    # The RETRY/s column appears while some caller's sidecar retries (docs/resilience.md).
+    retrying = any(f.retry_rps for f in figures.values())
+    lines = [f"{'EDGE':<58} {'RPS':>7} {'SUCCESS':>8} {'P99':>9}" + (f" {'RETRY/s':>8}" if retrying else "")]
     if not figures:
         lines.append("(no traffic yet)")
     for edge in sorted(figures):
@@ -41,8 +43,8 @@ def render(
         success = f"{f.success * 100:.1f}%" if f.success is not None else "-"
         p99 = f"{f.p99 * 1000:.1f}ms" if f.p99 is not None else "-"
         rate = f"{f.rps:.1f}" if f.rps or not f.cps else f"{f.cps:.1f}c"
-        retries = f"{f.retry_rps:.1f}" if f.retry_rps else "-"
-        lines.append(f"{edge.label():<58} {rate:>7} {success:>8} {p99:>9} {retries:>8}")
+        retries = (f" {f.retry_rps:>8.1f}" if f.retry_rps else f" {'-':>8}") if retrying else ""
+        lines.append(f"{edge.label():<58} {rate:>7} {success:>8} {p99:>9}{retries}")
     for cluster, count in sorted((ejected or {}).items()):
         lines.append(f"ejected (outlier detection): {cluster}: {count} endpoint{'s' if count != 1 else ''}")
     lines.append("")

@@ -33,3 +33,9 @@ def test_retries_per_second_and_ejected_endpoints() -> None:
     text = render(figures, pods=[], events=[], ejected=newer.ejected)
     assert "RETRY/s" in text and "10.0" in text
     assert "ejected (outlier detection): bookstore/bookstore-v2:8080: 1 endpoint" in text
+
+
+def test_without_retries_the_table_keeps_its_columns() -> None:
+    figures = rates(merge([_scrape(100, 0, 0)]), merge([_scrape(140, 0, 0)]), seconds=2.0)
+    text = render(figures, pods=[], events=[])
+    assert "RETRY/s" not in text and "ejected" not in text
