@@ -37,7 +37,7 @@ class ConfigHolder:
         compiled = compile_config(config, version=version)
         for problem in compiled.problems:
             logger.warning("config version %d: %s", version, problem)
-        self.runtime = ConfigRuntime(compiled)
+        self.runtime = ConfigRuntime(compiled, previous=self.runtime)
         self.metrics.config_version = version
         self.metrics.config_updates += 1
         self.ready.set()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from proxy.admission import ConnectionGate
 from proxy.http import commands as c
@@ -33,6 +33,11 @@ from proxy.limits import DEFAULT_LIMITS, HttpLimits
 from proxy.targets import Router
 from proxy.upstream import UpstreamIdentityRejected, UpstreamPool
 
+if TYPE_CHECKING:
+    from proxy.resilience.guard import DestinationGuard
+
+CIRCUIT_OPEN = "circuit_open"  # the metrics reason of a circuit refusal (proxy.http.guarding)
+
 logger = logging.getLogger("proxy.http")
 _LINGER = 2.0  # seconds a closed connection keeps reading (and dropping) what the client still sends
 
@@ -40,10 +45,11 @@ _LINGER = 2.0  # seconds a closed connection keeps reading (and dropping) what t
 class UpstreamProtocol(asyncio.Protocol):
     """One upstream socket; ``upstream`` is its sans-IO state."""
 
-    __slots__ = ("owner", "pool", "transport", "tunnel", "upstream")
+    __slots__ = ("guard", "owner", "pool", "transport", "tunnel", "upstream")
 
-    def __init__(self, pool: UpstreamPool, upstream: Upstream) -> None:
+    def __init__(self, pool: UpstreamPool, upstream: Upstream, guard: DestinationGuard | None = None) -> None:
         self.pool = pool
+        self.guard = guard  # holds one of the destination's circuit connection slots while open
         self.upstream = upstream
         upstream.io = self
         self.transport: asyncio.Transport | None = None
@@ -67,6 +73,9 @@ class UpstreamProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.upstream.closed = True
+        if self.guard is not None:
+            self.guard.breaker.release_connection()
+            self.guard = None
         owner = self.owner
         if owner is None:
             self.pool.discard(self.upstream)
@@ -316,9 +325,17 @@ class HttpServerProtocol(asyncio.Protocol):
         target = attempt.target
         pool = self.pool
         where = f"{target.address}:{target.port}"
+        guard = target.guard
+        if guard is not None and not guard.breaker.try_connection():  # the circuit's connection limit
+            text = f"circuit open: {guard.name} has {guard.breaker.limits.max_connections} connections"
+            if not self.closed:
+                self.run(self.core.handle(ev.UpstreamConnectFailed(attempt, ConnectFailure(
+                    CIRCUIT_OPEN, text, 503, retryable=False))))  # fmt: skip
+            return
         try:
             io = await asyncio.wait_for(
-                pool.connect(target, lambda: UpstreamProtocol(pool, Upstream(target.key))), target.connect_timeout
+                pool.connect(target, lambda: UpstreamProtocol(pool, Upstream(target.key), guard)),
+                target.connect_timeout,
             )
         except TimeoutError:
             failure = ConnectFailure("connect_timeout", f"upstream connect timeout: {where}", 504)
@@ -326,6 +343,10 @@ class HttpServerProtocol(asyncio.Protocol):
             why = e.strerror or type(e).__name__
             tls = isinstance(e, ssl.SSLError | UpstreamIdentityRejected)
             failure = ConnectFailure("connect_failed", f"upstream unreachable: {where}: {why}", retryable=not tls)
+        except BaseException:
+            if guard is not None:
+                guard.breaker.release_connection()
+            raise
         else:
             if self.closed:
                 io.upstream.keep_alive = True
@@ -334,6 +355,8 @@ class HttpServerProtocol(asyncio.Protocol):
             io.owner = self
             self.run(self.core.handle(ev.UpstreamConnected(attempt, io.upstream, False)))
             return
+        if guard is not None:
+            guard.breaker.release_connection()  # no connection was made
         if not self.closed:
             self.run(self.core.handle(ev.UpstreamConnectFailed(attempt, failure)))
 

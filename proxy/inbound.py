@@ -109,6 +109,12 @@ class InboundRouter:
             app = cc.inbound.app_address
             target = Target(app, self.port, 0, "", self.connect_timeout, self.request_timeout, stats)
             bounded_put(runtime.inbound_targets, key, target)
+        limits = runtime.rate_limits
+        if limits is not None:
+            wait = limits.check_request(self.port, self.identity)
+            if wait is not None:  # RateLimitPolicy: 429 with Retry-After, counted on the caller's edge
+                text = f"rate limited: over the RateLimitPolicy of this service; retry after {wait} s"
+                return LocalReply(429, text, target.stats, error="rate_limited", headers=b"retry-after: %d\r\n" % wait)
         return target
 
 
@@ -202,6 +208,11 @@ class InboundAcceptor(asyncio.Protocol):
             logger.info("inbound connection from %s denied: %s", self.peer, decision.reason)
             return None
         stats = self.metrics.edge(inbound_labels(cc, identity, decision.rule))
+        runtime = self.holder.runtime
+        limits = runtime.rate_limits if runtime is not None else None
+        if limits is not None and not limits.check_connection(port):
+            self._refuse("rate_limited", stats)  # RateLimitPolicy tcp.connectionsPerSecond
+            return None
         target = Target(cc.inbound.app_address, port, 0, "", self.connect_timeout, self.request_timeout, stats)
         return TcpSplice(target, self.pool, gate=self.gate)
 

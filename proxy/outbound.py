@@ -38,6 +38,7 @@ from proxy.holder import ConfigHolder
 from proxy.httpshell import HttpServerProtocol, RefuseHttp
 from proxy.limits import DEFAULT_LIMITS, HttpLimits
 from proxy.metrics import EdgeStats, Labels, Metrics
+from proxy.resilience.selecting import choose
 from proxy.routing import route
 from proxy.runtime import ConfigRuntime, bounded_put
 from proxy.targets import LocalReply, Target
@@ -76,7 +77,12 @@ def target_for(
     if cluster is None:
         stats = metrics.edge(_labels(cc, port, route_name=decision.route))
         return LocalReply(503, decision.reason, stats, error="no_route")
-    endpoint = runtime.pickers[cluster.slot].pick()
+    guard = runtime.guards[cluster.slot]
+    picker = runtime.pickers[cluster.slot]
+    if guard.outliers.any_ejected or (guard.health is not None and guard.health.any_unhealthy):
+        endpoint = choose(picker.pick, len(cluster.cluster.endpoints), guard.outliers, guard.health)
+    else:
+        endpoint = picker.pick()
     if endpoint is None:
         stats = metrics.edge(_labels(cc, port, route_name=decision.route, backend=decision.backend))
         return LocalReply(503, f"no endpoints available for {cluster.cluster.name}", stats, error="no_endpoints")
@@ -116,8 +122,9 @@ def another_endpoint(
     endpoints = cluster.cluster.endpoints
     avoided = {t.key for t in avoid}
     picker = runtime.pickers[cluster.slot]
+    guard = runtime.guards[cluster.slot]
     for _ in range(len(endpoints) if not cluster.learns else 1):
-        endpoint = picker.pick()
+        endpoint = choose(picker.pick, len(endpoints), guard.outliers, guard.health)
         if endpoint is None:
             return None
         target = _cached_target(runtime, port, decision, endpoint, metrics=metrics, bind_address=bind_address)
@@ -152,6 +159,7 @@ def _target(
         endpoint,
         runtime.feedback(cluster),
         (port, decision),
+        runtime.guards[cluster.slot],
     )
 
 

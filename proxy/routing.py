@@ -12,8 +12,9 @@ request), so callers may use its identity as a cache key.
 
 from __future__ import annotations
 
-from proxy.compiled import PortRoute, RouteDecision, any_match
+from proxy.compiled import Backend, PortRoute, RouteDecision, any_match
 from proxy.headers import RequestHead
+from proxy.resilience.selecting import usable
 from proxy.runtime import ConfigRuntime
 
 
@@ -26,11 +27,27 @@ def route(head: RequestHead | None, port: PortRoute, runtime: ConfigRuntime) -> 
     for split in port.splits:
         if split.matches and (head is None or not any_match(split.matches, head)):
             continue
-        backend = runtime.split_pickers[split.slot].pick()
+        picker = runtime.split_pickers[split.slot]
+        backend = picker.pick()
         if backend is None:
             return split.no_backend
+        if not _usable(runtime, backend):
+            # A backend whose endpoints are all ejected or unhealthy gives its share to the
+            # others (docs/semantics.md, row 35); when none is usable the split stays as written.
+            for _ in range(len(split.backends)):
+                other = picker.pick()
+                if other is not None and _usable(runtime, other):
+                    return other.decision
         return backend.decision
     return port.root_decision
+
+
+def _usable(runtime: ConfigRuntime, backend: Backend) -> bool:
+    guard = runtime.guards[backend.state.slot]
+    health = guard.health
+    if not guard.outliers.any_ejected and (health is None or not health.any_unhealthy):
+        return True
+    return usable(guard.endpoints, guard.outliers, health)
 
 
 __all__ = ["RouteDecision", "route"]

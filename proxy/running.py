@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 from proxy.admission import ConnectionGate, default_cap, raise_fd_limit
 from proxy.exposition import Registry
+from proxy.healthprobes import HealthProber
 from proxy.holder import ConfigHolder
 from proxy.identity.inbound import InboundListener, InboundStats, Mode
 from proxy.identity.metrics import TlsMetricsCollector
@@ -41,6 +42,7 @@ from proxy.inbound import InboundAcceptor
 from proxy.limits import DEFAULT_LIMITS, HttpLimits
 from proxy.metrics import Metrics, MetricsCollector
 from proxy.outbound import forward_factory, outbound_factory
+from proxy.resilience_metrics import ResilienceCollector
 from proxy.targets import PoolKey
 from proxy.tcp import Refuse
 from proxy.upstream import UpstreamPool
@@ -159,6 +161,7 @@ class Proxy:
         self.certificates: CertificateManager | None = None
         self.registry = Registry()
         self.registry.register(MetricsCollector(self.metrics))
+        self.registry.register(ResilienceCollector(self.holder))
         self.tls_metrics = TlsMetricsCollector(
             mode=self.settings.mtls, inbound=self.inbound_stats, outbound=self.pool, manager=None
         )
@@ -338,6 +341,8 @@ class Proxy:
                 tls=self._control_plane_tls if use_tls else None,
             )
             self._tasks.append(asyncio.get_running_loop().create_task(self.stream.run(), name="config-stream"))
+        prober = HealthProber(self.holder, bind=s.bind_address)  # active health checks (UpstreamTrafficPolicy)
+        self._tasks.append(asyncio.get_running_loop().create_task(prober.run(), name="health-checks"))
         logger.info("proxy listening: %s", ", ".join(f"{k}={a[0]}:{a[1]}" for k, a in self.addresses.items()))
 
     async def _start_udp(self, s: ProxySettings) -> None:

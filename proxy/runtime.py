@@ -20,6 +20,8 @@ from typing import Any, Final, TypeVar
 
 from proxy.balancing import EwmaLeastLoaded, RoundRobin, SmoothWeightedRoundRobin
 from proxy.compiled import Backend, ClusterState, CompiledConfig, CompiledSplit, Picker, PortRoute
+from proxy.resilience.guard import DestinationGuard
+from proxy.resilience.inbound import InboundLimits
 from proxy.targets import PoolKey, Target
 
 K = TypeVar("K")
@@ -36,13 +38,15 @@ class ConfigRuntime:
         "authorities",
         "by_caller",
         "compiled",
+        "guards",
         "inbound_targets",
         "pickers",
+        "rate_limits",
         "split_pickers",
         "targets",
     )
 
-    def __init__(self, compiled: CompiledConfig) -> None:
+    def __init__(self, compiled: CompiledConfig, *, previous: ConfigRuntime | None = None) -> None:
         self.compiled = compiled
         # indexed by ClusterState.slot and CompiledSplit.slot (numbered by the compile)
         self.pickers: list[Picker] = [_picker(state) for state in compiled.cluster_slots]
@@ -54,6 +58,27 @@ class ConfigRuntime:
         self.inbound_targets: dict[tuple[int, str, str, float, float], Target] = {}  # (port, caller, rule, ...)
         self.by_caller: dict[tuple[str, int], Any] = {}  # authz candidates, filled by ``proxy.authz`` (bounded)
         self._expected: dict[tuple[str, int], str] | None = None
+        # resilience (proxy.resilience): one guard per cluster slot, rate limiters per inbound policy
+        self.guards: list[DestinationGuard] = [
+            DestinationGuard(state.cluster.name, state.cluster.endpoints, state.cluster.resilience)
+            for state in compiled.cluster_slots
+        ]
+        self.rate_limits: InboundLimits | None = InboundLimits.build(compiled.config.inbound.rate_limits)
+        if previous is not None:
+            self._carry(previous)
+
+    def _carry(self, previous: ConfigRuntime) -> None:
+        """Resilience state of destinations that stay (ejections, budgets, in-flight counts, tokens)."""
+        old = {g.name: g for g in previous.guards}
+        for guard in self.guards:
+            before = old.get(guard.name)
+            if before is not None:
+                guard.carry_from(before)
+        if self.rate_limits is not None and previous.rate_limits is not None:
+            self.rate_limits.carry_from(previous.rate_limits)
+
+    def guard(self, state: ClusterState) -> DestinationGuard:
+        return self.guards[state.slot]
 
     def picker(self, state: ClusterState) -> Picker:
         return self.pickers[state.slot]

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from proxy.headers import RequestHead
 from proxy.metrics import EdgeStats
 from smi.proxyconfig import Endpoint
+
+if TYPE_CHECKING:
+    from proxy.resilience.guard import DestinationGuard
 
 PoolKey = tuple[str, int, int, str]  # (address, connect port, PROXY-announced port or 0, bind address or "")
 
@@ -38,6 +41,7 @@ class Target:
     endpoint: Endpoint | None = None
     feedback: Feedback | None = None
     decision: object = None  # the router's own note of where this came from (for picking another endpoint)
+    guard: DestinationGuard | None = None  # the destination's resilience state (outbound only)
     key: PoolKey = field(init=False)  # the upstream pool's key, computed once
 
     def __post_init__(self) -> None:

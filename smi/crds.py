@@ -38,6 +38,15 @@ NAMES = {
     "HTTPRouteGroup": _Names("HTTPRouteGroup", "httproutegroups", "htr"),
     "TCPRoute": _Names("TCPRoute", "tcproutes", "tr"),
     "UDPRoute": _Names("UDPRoute", "udproutes", "ur"),
+    "UpstreamTrafficPolicy": _Names("UpstreamTrafficPolicy", "upstreamtrafficpolicies", "utp"),
+    "RateLimitPolicy": _Names("RateLimitPolicy", "ratelimitpolicies", "rlp"),
+}
+_POLICY_KINDS = ("UpstreamTrafficPolicy", "RateLimitPolicy")
+_ACCEPTED = {
+    "name": "Accepted",
+    "type": "string",
+    "jsonPath": '.status.conditions[?(@.type=="Accepted")].status',
+    "description": "Whether the mesh applies the policy (the reason and message say why not).",
 }
 
 
@@ -65,6 +74,12 @@ def _columns(kind: str, version: str) -> list[dict[str, Any]]:
         columns = [
             {"name": "Destination", "type": "string", "jsonPath": f"{spec}.destination.name"},
             {"name": "Sources", "type": "string", "jsonPath": f"{spec}.sources[*].name"},
+        ]
+    elif kind in _POLICY_KINDS:
+        columns = [
+            {"name": "Target", "type": "string", "jsonPath": ".spec.targetRef.name", "description": "The Service."},
+            {"name": "Port", "type": "integer", "jsonPath": ".spec.targetRef.port"},
+            dict(_ACCEPTED),
         ]
     elif kind == "HTTPRouteGroup":
         columns = [{"name": "Matches", "type": "string", "jsonPath": f"{spec}.matches[*].name"}]
@@ -136,17 +151,21 @@ def build_crd(kind: str) -> dict[str, Any]:
                 "plural": names.plural,
                 "singular": kind.lower(),
                 "shortNames": [names.short],
-                "categories": ["smi"],
+                "categories": ["smi-mesh" if kind in _POLICY_KINDS else "smi"],
             },
-            "conversion": {
-                "strategy": "Webhook",
-                "webhook": {
-                    "conversionReviewVersions": ["v1"],
-                    "clientConfig": {"service": dict(CONVERSION_SERVICE)},
-                },
-            },
+            "conversion": _conversion(kind),
             "versions": versions,
         },
+    }
+
+
+def _conversion(kind: str) -> dict[str, Any]:
+    """The conversion webhook for SMI kinds; none for the policy group (one version, nothing to convert)."""
+    if kind in _POLICY_KINDS:
+        return {"strategy": "None"}
+    return {
+        "strategy": "Webhook",
+        "webhook": {"conversionReviewVersions": ["v1"], "clientConfig": {"service": dict(CONVERSION_SERVICE)}},
     }
 
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Final
 
 from smi.compile.groups import Group
+from smi.policy.group import GROUP as POLICY
 from traffic_access.group import GROUP as ACCESS
 from traffic_metrics.group import GROUP as METRICS
 from traffic_split.group import GROUP as SPLIT
 
-MESH_GROUPS: Final[tuple[Group, ...]] = (SPLIT, ACCESS, METRICS)
+MESH_GROUPS: Final[tuple[Group, ...]] = (SPLIT, ACCESS, METRICS, POLICY)

@@ -37,6 +37,7 @@ import httptools
 from proxy.headers import clean_headers
 from proxy.http import commands as c
 from proxy.http import events as ev
+from proxy.http import guarding
 from proxy.http.attempts import Attempt, ConnectFailure, ConnectRetry, RetryPolicy
 from proxy.http.commands import ReleaseUpstream, WriteClient
 from proxy.http.exchanges import CHUNKED, LENGTH, Exchange
@@ -217,6 +218,7 @@ class HttpConnection(Relay):
                 self._abort_upstream(ex)
             if ex.activated and not ex.response_done and ex.stats is not None:
                 ex.stats.error("downstream_closed")
+            guarding.release(ex)
         self.queue.clear()
         self._set_timer(0.0)
 
@@ -279,6 +281,8 @@ class HttpConnection(Relay):
         ex.req_bytes += len(body)
         if ex.framing == CHUNKED:
             body = b"%x\r\n%b\r\n" % (len(body), body)
+        if ex.replay is not None:
+            guarding.keep_body(ex, body)
         if ex.upstream is not None:
             self._cmds.append(c.WriteUpstream(ex.upstream, body))
         elif ex.response_done or (ex.activated and ex.target is None):
@@ -297,6 +301,8 @@ class HttpConnection(Relay):
         self._completed += 1
         ex.request_done = True
         if ex.framing == CHUNKED:
+            if ex.replay is not None:
+                guarding.keep_body(ex, b"0\r\n\r\n")
             if ex.upstream is not None:
                 self._cmds.append(c.WriteUpstream(ex.upstream, b"0\r\n\r\n"))
             elif not ex.response_done:
@@ -313,12 +319,16 @@ class HttpConnection(Relay):
             upstream.keep_alive = upstream.keep_alive or not reused
             self._cmds.append(c.ReleaseUpstream(upstream))
             return
+        if ex.pending_held:
+            guarding.drop_pending(ex)
         self._bind(ex, upstream)
 
     def _connect_failed(self, attempt: Attempt, failure: ConnectFailure) -> None:
         ex = self.queue[0] if self.queue else None
         if self._closing or ex is None or ex.attempt is not attempt:
             return
+        if ex.guard is not None:
+            guarding.record(ex, ok=False)
         head = ex.head
         if head is not None and not ex.response_started:
             target = self.retry.after_connect_failure(
@@ -355,6 +365,8 @@ class HttpConnection(Relay):
         self._pause(_PAUSE_UPGRADE)
         cur = self.current
         self.current = None
+        if cur is not None:
+            guarding.release(cur)
         if cur is not None and cur.activated:
             # Broken in the middle of a forwarded body: the upstream cannot be reused.
             if cur.upstream is not None:
@@ -391,6 +403,8 @@ class HttpConnection(Relay):
             return
         now = self.clock()
         ex = self.queue[0] if self.queue else None
+        if ex is not None and ex.retry_at and now >= ex.retry_at - 0.001:
+            self._start_retry(ex)  # a retry's backoff is over
         if ex is not None and ex.deadline and not ex.response_started and now >= ex.deadline - 0.001:
             self._on_timeout(ex)  # timers may fire up to a millisecond early
             if self.closing:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from proxy.headers import CleanHead, RequestHead
 from proxy.http.attempts import Attempt
 from proxy.http.upstreams import Upstream
 from proxy.metrics import EdgeStats
 from proxy.targets import Target
+
+if TYPE_CHECKING:
+    from proxy.resilience.guard import DestinationGuard
+    from proxy.resilience.retrying import RetryPolicy
 
 NO_BODY = 0
 LENGTH = 1
@@ -25,22 +31,32 @@ class Exchange:
         "deadline",
         "fed_back",
         "framing",
+        "guard",
         "head",
         "head_bytes",
         "head_done",
         "is_head",
         "keep_alive",
         "method",
+        "overall_deadline",
         "pending",
+        "pending_held",
         "pending_size",
+        "policy",
         "raw_headers",
+        "replay",
+        "replay_size",
         "req_bytes",
         "request_done",
+        "request_timeout",
         "resp_bytes",
         "resp_chunked",
         "response_done",
         "response_started",
         "retried",
+        "retries",
+        "retry_at",
+        "retry_held",
         "started",
         "stats",
         "status",
@@ -84,6 +100,17 @@ class Exchange:
         self.started = 0.0
         self.deadline = 0.0  # clock time by which the response head is due; 0: none running
         self.fed_back = False  # the picker has been told how this request went
+        # resilience (proxy.http.guarding): the destination's guard while a circuit slot is held
+        self.guard: DestinationGuard | None = None
+        self.replay: list[bytes] | None = None  # the body as sent, while the request may be replayed
+        self.replay_size = 0
+        self.retries = 0  # retries made (attempts after the first that the policy asked for)
+        self.retry_at = 0.0  # clock time the next retry starts (backoff); 0: none waiting
+        self.retry_held = False  # a circuit retry slot is held by the attempt in flight
+        self.pending_held = False  # a circuit "pending" slot is held while a new connection is made
+        self.overall_deadline = 0.0  # the whole request's response-head deadline, across attempts
+        self.policy: RetryPolicy | None = None  # the retry policy in force (a route's or the destination's)
+        self.request_timeout = 0.0  # a route's request timeout; 0: the target's
 
 
 __all__ = ["CHUNKED", "LENGTH", "NO_BODY", "Exchange"]

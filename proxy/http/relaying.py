@@ -16,12 +16,15 @@ import httptools
 
 from proxy.headers import RequestHead, clean_headers, is_plain_target, normalize_target, path_of, split_target
 from proxy.http import commands as c
+from proxy.http import guarding
 from proxy.http.attempts import Attempt, RetryPolicy
 from proxy.http.commands import WriteClient, WriteUpstream
 from proxy.http.exchanges import CHUNKED, Exchange
 from proxy.http.upstreams import Upstream
 from proxy.http.writing import local_response, request_head, response_head
 from proxy.limits import HttpLimits
+from proxy.resilience.breaking import CIRCUIT_HEADER
+from proxy.resilience.retrying import Failure
 from proxy.targets import LocalReply, PoolKey, Router, Target
 
 _PAUSE_UPSTREAM_FULL: Final = 1
@@ -154,6 +157,8 @@ class Relay:
         ex = self.queue[0] if self.queue else None
         if ex is not None and ex.deadline and ex.deadline < at:
             at = ex.deadline
+        if ex is not None and ex.retry_at and ex.retry_at < at:
+            at = ex.retry_at
         self._set_timer(at)
 
     def _set_timer(self, at: float) -> None:
@@ -170,7 +175,14 @@ class Relay:
         """
         if ex.target is None or ex.deadline or ex.response_started:
             return
-        deadline = ex.deadline = self.clock() + ex.target.request_timeout
+        now = self.clock()
+        if not ex.overall_deadline:
+            ex.overall_deadline = now + (ex.request_timeout or ex.target.request_timeout)
+        deadline = ex.overall_deadline
+        policy = ex.policy
+        if policy is not None and policy.per_try_timeout:
+            deadline = min(deadline, now + policy.per_try_timeout)
+        ex.deadline = deadline
         if not self._timer_at or deadline < self._timer_at:
             self._set_timer(deadline)
 
@@ -243,6 +255,11 @@ class Relay:
         if isinstance(decision, LocalReply):
             self._reply_local(ex, decision)
             return
+        if decision.guard is not None:
+            refused = guarding.admit(ex, decision)
+            if refused is not None:
+                self._reply_local(ex, refused)
+                return
         decision.stats.requests += 1
         ex.head_bytes = request_head(ex.method, origin, url, clean, authority, ex.framing == CHUNKED, ex.upgrade)
         if ex.upgrade:
@@ -270,6 +287,11 @@ class Relay:
                 ex.attempt = None  # nothing to wait for: its first WriteUpstream binds it in the shell
                 self._bind(ex, idle)
                 return
+        if ex.guard is not None and number == 1 and not guarding.take_pending(ex):
+            ex.stats.requests -= 1  # _reply_local counts it again
+            self._reply_local(ex, guarding.circuit_reply(ex, target, "requests waiting for a connection"))
+            self._advance()
+            return
         deadline = ex.started + target.request_timeout
         attempt = ex.attempt = Attempt(target, number, self.clock(), deadline, tried)
         self._cmds.append(c.OpenUpstream(attempt))
@@ -306,6 +328,10 @@ class Relay:
             return
         if ex.upstream is not None:
             self._abort_upstream(ex)
+        if ex.guard is not None:
+            guarding.record(ex, ok=False)
+            if self._retry(ex, Failure.RESET):  # a per-try timeout within the request's deadline
+                return
         target = ex.target
         where = f"{target.address}:{target.port}" if target else "?"
         ex.attempt = None  # a connect still running for it is not waited for
@@ -339,6 +365,8 @@ class Relay:
 
     def _finish(self, ex: Exchange) -> None:
         ex.deadline = 0.0
+        if ex.guard is not None:
+            guarding.release(ex)
         conn = ex.upstream
         ex.upstream = None
         target = ex.target
@@ -377,7 +405,44 @@ class Relay:
                   f"{text}", str(status))  # fmt: skip
         stats = ex.stats or self.router.fallback_stats()
         stats.requests -= 1  # _reply_local counts it again
-        self._reply_local(ex, LocalReply(status, text, stats, error=reason))
+        extra = CIRCUIT_HEADER if reason == "circuit_open" else b""  # the connection limit (shell)
+        self._reply_local(ex, LocalReply(status, text, stats, error=reason, headers=extra))
+
+    # ------------------------------------------------------------------ retries (proxy.http.guarding)
+    def _retry(self, ex: Exchange, outcome: int | Failure, *, discard: Upstream | None = None) -> bool:
+        """Make another attempt of ``ex`` if its destination's guard allows one (after a backoff)."""
+        now = self.clock()
+        guard = guarding.may_retry(ex, outcome, now=now)
+        if guard is None:
+            return False
+        if discard is not None:  # the failed answer is dropped with its connection
+            discard.sink = None
+            ex.upstream = None
+            self._cmds.append(c.CloseUpstream(discard, abort=True))
+        failed = ex.target
+        if failed is not None:
+            failed.stats.error(guarding.RETRIED)
+        ex.retries += 1
+        ex.attempt = None
+        ex.deadline = 0.0
+        ex.pending = list(ex.replay or ())
+        ex.pending_size = ex.replay_size
+        delay = (ex.policy or guard.retry).backoff(ex.retries - 1, guard.uniform)
+        if delay <= 0.001:
+            self._start_retry(ex)
+        else:
+            ex.retry_at = now + delay
+            self._reschedule()
+        return True
+
+    def _start_retry(self, ex: Exchange) -> None:
+        ex.retry_at = 0.0
+        failed, head = ex.target, ex.head
+        if failed is None or head is None:
+            return
+        tried = (*ex.attempt.tried, failed) if ex.attempt is not None else (failed,)
+        target = self.router.another(head, failed, tried) or failed
+        self._attempt(ex, target, tried=tried, number=ex.retries + 1)
 
     # ------------------------------------------------------------------ upstream events
     def _upstream_data(self, upstream: Upstream, data: bytes) -> None:
@@ -406,6 +471,10 @@ class Relay:
             self._out.append(response_head(status, reason, clean, b""))
             self._flush()
             return
+        if ex.guard is not None:
+            guarding.record(ex, ok=status < 500)
+            if self._retry(ex, status, discard=conn):
+                return
         ex.deadline = 0.0
         ex.response_started = True
         ex.status = status
@@ -432,7 +501,7 @@ class Relay:
 
     def response_body(self, conn: Upstream, body: bytes) -> None:
         ex = self.queue[0] if self.queue else None
-        if ex is None or ex.response_done or self._closing:
+        if ex is None or ex.response_done or self._closing or ex.upstream is not conn:
             return
         size = len(body)
         ex.resp_bytes += size
@@ -513,6 +582,10 @@ class Relay:
                 attempt = ex.attempt
                 self._attempt(ex, target, tried=attempt.tried if attempt else (), number=2)
                 return
+            if ex.guard is not None:
+                guarding.record(ex, ok=False)
+                if self._retry(ex, Failure.RESET):
+                    return
             self._upstream_failed(ex, 503, "upstream connection closed before a response", "upstream_reset")
             self._advance()
             return
@@ -546,6 +619,7 @@ class Relay:
         for ex in self.queue:
             if ex.upstream is not None:
                 self._abort_upstream(ex)
+            guarding.release(ex)
         self.queue.clear()
         self._dead = True
         if not self._closing:

@@ -43,7 +43,8 @@ an empty default here, plus the few lines in the driver that merge it and cut it
 each proxy's config (``smi.compile.outbound`` / ``inbound``): existing groups need no
 change.  Merging: ``routes`` per root service by the first group that routes it (list
 order), ``allow`` concatenated per identity, ``reach`` and ``route_services`` united,
-``references`` concatenated.
+``references`` concatenated, ``resilience`` per service by the first group that sets it,
+``rate_limits`` concatenated per service.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from typing import Final, Protocol
 from smi.compile.index import ENDPOINT_KINDS, Key, MeshIndex
 from smi.compile.status import ObjectStatus
 from smi.model import ObjectKey
+from smi.proxyconfig.resilience import ClusterResilience, InboundRateLimit
 from smi.proxyconfig.types import AllowRule, SplitRoute
 
 __all__ = ["ENDPOINT_KINDS", "Contribution", "Group", "GroupKind", "Key", "References"]
@@ -100,6 +102,10 @@ class Contribution:
     statuses: Mapping[ObjectKey, ObjectStatus] = field(default_factory=_empty)  # type: ignore[arg-type]
     # object named (e.g. an HTTPRouteGroup) -> this group's objects naming it
     references: References = field(default_factory=_empty)  # type: ignore[arg-type]
+    # service -> service port -> the caller-side resilience of its cluster (policy.smi-mesh.io)
+    resilience: Mapping[Key, Mapping[int, ClusterResilience]] = field(default_factory=_empty)  # type: ignore[arg-type]
+    # service -> the rate limits the sidecars of its endpoints apply (ports are target ports)
+    rate_limits: Mapping[Key, tuple[InboundRateLimit, ...]] = field(default_factory=_empty)  # type: ignore[arg-type]
 
 
 class Group(Protocol):

@@ -18,6 +18,7 @@ from smi.compile.index import APP_ADDRESS_ANNOTATION, ENDPOINT_KINDS, Key, MeshI
 from smi.compile.plans import MeshPlan
 from smi.compile.protocols import port_protocol
 from smi.model import Pod
+from smi.proxyconfig.resilience import InboundRateLimit
 from smi.proxyconfig.types import AllowRule, InboundConfig, InboundPort
 
 
@@ -30,10 +31,26 @@ def inbound_for(index: MeshIndex, plan: MeshPlan, pod: Pod) -> InboundConfig:
     """
     key = ("inbound", pod.meta.namespace, pod.meta.name)
     rules = plan.allow.get(index.identity_of(pod), ())
-    return index.memo_on(key, (rules,), lambda: _build(index, plan, pod), depends=ENDPOINT_KINDS)
+    limits = _rate_limits(index, plan, pod)
+    return index.memo_on(key, (rules, limits), lambda: _build(index, plan, pod, limits), depends=ENDPOINT_KINDS)
 
 
-def _build(index: MeshIndex, plan: MeshPlan, pod: Pod) -> InboundConfig:
+def _rate_limits(index: MeshIndex, plan: MeshPlan, pod: Pod) -> tuple[InboundRateLimit, ...]:
+    """The rate limits of the services whose endpoints include ``pod`` (policy.smi-mesh.io)."""
+    if not plan.rate_limits:
+        return ()
+    found: list[InboundRateLimit] = []
+    where = (pod.meta.namespace, pod.meta.name)
+    for key, limits in plan.rate_limits.items():
+        svc = index.services.get(key)
+        if svc is None:
+            continue
+        if any((ep.namespace, ep.pod) == where for eps in service_endpoints(index, svc).values() for ep in eps):
+            found.extend(limits)
+    return tuple(found)
+
+
+def _build(index: MeshIndex, plan: MeshPlan, pod: Pod, limits: tuple[InboundRateLimit, ...] = ()) -> InboundConfig:
     identity = index.identity_of(pod)
     rules, peers = _rules_and_peers(index, plan, identity)
     return InboundConfig(
@@ -42,6 +59,7 @@ def _build(index: MeshIndex, plan: MeshPlan, pod: Pod) -> InboundConfig:
         permissive=index.settings.permissive,
         rules=rules,
         peers=peers,
+        rate_limits=limits,
     )
 
 

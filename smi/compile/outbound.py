@@ -19,12 +19,16 @@ reachable set change (a split change keeps it, so its encoded text is reused).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
+
 from smi.compile.endpoints import service_endpoints
 from smi.compile.index import ENDPOINT_KINDS, LB_POLICY_ANNOTATION, Key, MeshIndex
 from smi.compile.naming import cluster_name, hostnames
 from smi.compile.plans import MeshPlan, services_by_identity
 from smi.compile.protocols import port_protocol
 from smi.model import Service
+from smi.proxyconfig.resilience import ClusterResilience
 from smi.proxyconfig.types import (
     Cluster,
     DeniedNamespace,
@@ -65,7 +69,7 @@ def _build(index: MeshIndex, plan: MeshPlan, namespace: str, keys: set[Key], *, 
     for key in sorted(keys):
         svc = index.services[key]
         services.append(_service(index, plan, svc, caller_namespace=namespace))
-        clusters.extend(clusters_of(index, svc))
+        clusters.extend(with_resilience(clusters_of(index, svc), plan.resilience.get(key)))
     denied = denied_for(index, identity, keys) if identity else DeniedServices(index.settings.cluster_domain)
     return OutboundConfig(services=tuple(services), clusters=tuple(clusters), denied=denied)
 
@@ -162,6 +166,29 @@ def _service(index: MeshIndex, plan: MeshPlan, svc: Service, *, caller_namespace
     # elsewhere leaves them so), which also lets the publisher reuse their encoded text.
     inputs = (svc, plan.routes.get((ns, name)))
     return index.memo_on(("outbound-service", ns, name, same), inputs, build, depends=_SERVICE_DEPENDS)
+
+
+def with_resilience(
+    clusters: tuple[Cluster, ...], by_port: Mapping[int, ClusterResilience] | None
+) -> tuple[Cluster, ...]:
+    """The clusters with their policy's resilience (and its timeouts) where one applies."""
+    if not by_port:
+        return clusters
+    out = []
+    for cluster in clusters:
+        res = by_port.get(cluster.port)
+        if res is None:
+            out.append(cluster)
+            continue
+        out.append(
+            replace(
+                cluster,
+                resilience=res,
+                request_timeout_ms=res.request_timeout_ms or cluster.request_timeout_ms,
+                connect_timeout_ms=res.connect_timeout_ms or cluster.connect_timeout_ms,
+            )
+        )
+    return tuple(out)
 
 
 def clusters_of(index: MeshIndex, svc: Service) -> tuple[Cluster, ...]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from smi.compile.endpoints import service_endpoints
@@ -17,6 +17,7 @@ from smi.compile.groups import Contribution, Group, References
 from smi.compile.index import ENDPOINT_KINDS, Key, MeshIndex
 from smi.compile.status import ObjectStatus
 from smi.model import ObjectKey
+from smi.proxyconfig.resilience import ClusterResilience, InboundRateLimit
 from smi.proxyconfig.types import AllowRule, SplitRoute
 
 
@@ -32,6 +33,8 @@ class MeshPlan:
     reach: Mapping[str, frozenset[str]]
     references: References
     depends: frozenset[str]  # what the plan is computed from
+    resilience: Mapping[Key, Mapping[int, ClusterResilience]] = field(default_factory=lambda: MappingProxyType({}))
+    rate_limits: Mapping[Key, tuple[InboundRateLimit, ...]] = field(default_factory=lambda: MappingProxyType({}))
 
 
 def plan_depends(groups: Sequence[Group]) -> frozenset[str]:
@@ -56,7 +59,13 @@ def _merge(index: MeshIndex, groups: Sequence[Group], depends: frozenset[str]) -
     allow: dict[str, tuple[AllowRule, ...]] = {}
     reach: dict[str, frozenset[str]] = {}
     references: dict[ObjectKey, tuple[ObjectKey, ...]] = {}
+    resilience: dict[Key, Mapping[int, ClusterResilience]] = {}
+    rate_limits: dict[Key, tuple[InboundRateLimit, ...]] = {}
     for _, c in pairs:
+        for service_key, ports in c.resilience.items():
+            resilience.setdefault(service_key, ports)  # the first group setting a service's wins
+        for service_key, limits in c.rate_limits.items():
+            rate_limits[service_key] = rate_limits.get(service_key, ()) + limits
         for root, by_port in c.routes.items():
             routes.setdefault(root, by_port)  # the first group routing a root wins
         for root, services in c.route_services.items():
@@ -78,6 +87,8 @@ def _merge(index: MeshIndex, groups: Sequence[Group], depends: frozenset[str]) -
         reach=MappingProxyType(reach),
         references=MappingProxyType(references),
         depends=depends,
+        resilience=MappingProxyType(resilience),
+        rate_limits=MappingProxyType(rate_limits),
     )
 
 

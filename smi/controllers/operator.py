@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import kopf
 
+import smi.policy.handlers
 import traffic_access.handlers
 import traffic_split.handlers
 from smi.compile import Compiler
@@ -51,7 +52,11 @@ class Registrar(Protocol):
 
 
 # The kopf handlers of every group that watches kinds (traffic_metrics watches none).
-HANDLERS: tuple[Registrar, ...] = (traffic_split.handlers.register, traffic_access.handlers.register)
+HANDLERS: tuple[Registrar, ...] = (
+    traffic_split.handlers.register,
+    traffic_access.handlers.register,
+    smi.policy.handlers.register,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -26,13 +26,14 @@ from smi.model.core import (
     ServicePort,
 )
 from smi.model.meta import ObjectKey, ObjectMeta, freeze
-from smi.model.resources import CLUSTER_SCOPED, CORE_KINDS, SMI_KINDS, Resource, ResourceKind, key_of
+from smi.model.resources import CLUSTER_SCOPED, CORE_KINDS, POLICY_KINDS, SMI_KINDS, Resource, ResourceKind, key_of
 from smi.model.specs import HTTPMatch, HTTPRouteGroup, TCPRoute, UDPRoute
 from smi.model.split import SplitBackend, TrafficSplit, TypedRef
 
 __all__ = [
     "CLUSTER_SCOPED",
     "CORE_KINDS",
+    "POLICY_KINDS",
     "SMI_KINDS",
     "Container",
     "ContainerPort",

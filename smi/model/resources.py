@@ -7,6 +7,7 @@ from typing import TypeAlias
 from smi.model.access import TrafficTarget
 from smi.model.core import Deployment, Endpoints, EndpointSlice, Namespace, Pod, Service, ServiceAccount
 from smi.model.meta import ObjectKey
+from smi.model.policy import RateLimitPolicy, UpstreamTrafficPolicy
 from smi.model.specs import HTTPRouteGroup, TCPRoute, UDPRoute
 from smi.model.split import TrafficSplit
 
@@ -16,6 +17,8 @@ Resource: TypeAlias = (
     | HTTPRouteGroup
     | TCPRoute
     | UDPRoute
+    | UpstreamTrafficPolicy
+    | RateLimitPolicy
     | Namespace
     | ServiceAccount
     | Service
@@ -31,6 +34,8 @@ ResourceKind: TypeAlias = (
     | type[HTTPRouteGroup]
     | type[TCPRoute]
     | type[UDPRoute]
+    | type[UpstreamTrafficPolicy]
+    | type[RateLimitPolicy]
     | type[Namespace]
     | type[ServiceAccount]
     | type[Service]
@@ -43,6 +48,8 @@ ResourceKind: TypeAlias = (
 SMI_KINDS: dict[str, ResourceKind] = {
     cls.KIND: cls for cls in (TrafficSplit, TrafficTarget, HTTPRouteGroup, TCPRoute, UDPRoute)
 }
+POLICY_KINDS: dict[str, ResourceKind] = {cls.KIND: cls for cls in (UpstreamTrafficPolicy, RateLimitPolicy)}
+"""The mesh's own kinds (policy.smi-mesh.io): not SMI, but they travel the same path."""
 CORE_KINDS: dict[str, ResourceKind] = {
     cls.KIND: cls for cls in (Namespace, ServiceAccount, Service, Pod, Deployment, Endpoints, EndpointSlice)
 }

@@ -14,15 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from smi.proxyconfig.codec import encode
-from smi.proxyconfig.types import (
-    OMIT_DEFAULT,
-    Cluster,
-    DeniedServices,
-    InboundConfig,
-    OutboundConfig,
-    OutboundService,
-    ProxyConfig,
-)
+from smi.proxyconfig.codec_marks import OMIT_DEFAULT
+from smi.proxyconfig.types import Cluster, DeniedServices, InboundConfig, OutboundConfig, OutboundService, ProxyConfig
 
 
 class SharedEncodings:

@@ -8,9 +8,10 @@ import typing
 from functools import cache
 from typing import Any, TypeVar, Union
 
-from smi.proxyconfig.types import OMIT_DEFAULT
+from smi.proxyconfig.codec_marks import OMIT_DEFAULT
 
 T = TypeVar("T")
+
 
 
 def encode(value: Any) -> Any:

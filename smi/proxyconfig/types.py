@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
+from smi.proxyconfig.codec_marks import OMIT_DEFAULT
+from smi.proxyconfig.resilience import ClusterResilience, InboundRateLimit
+from smi.proxyconfig.types_base import HttpMatch as HttpMatch
+
 PROTOCOL_HTTP: Final = "http"
 PROTOCOL_HTTP2: Final = "http2"  # HTTP/2 (h2c) to the app: appProtocol grpc/h2c/http2, names grpc-*/h2c-*/http2-*
 PROTOCOL_TCP: Final = "tcp"
@@ -15,15 +19,6 @@ LB_EWMA: Final = "ewma"
 
 EGRESS_ALLOW: Final = "allow"  # every destination outside the mesh may be reached
 EGRESS_DENY: Final = "deny"  # only destinations an ``EgressRule`` allows
-OMIT_DEFAULT: Final = "omit_default"  # field metadata: ``encode`` leaves the field out while it has its default
-
-
-@dataclass(frozen=True, slots=True)
-class HttpMatch:
-    name: str
-    path_regex: str | None = None
-    methods: tuple[str, ...] = ()
-    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +64,7 @@ class Cluster:
     lb_policy: str = LB_ROUND_ROBIN
     connect_timeout_ms: int = 1000
     request_timeout_ms: int = 15000
+    resilience: ClusterResilience | None = field(default=None, metadata={OMIT_DEFAULT: True})  # None: defaults
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +176,7 @@ class InboundConfig:
     # Plain-text (pre-mTLS) caller identification: source address -> SPIFFE id of the pods
     # that appear in some rule's sources.
     peers: tuple[tuple[str, str], ...] = ()
+    rate_limits: tuple[InboundRateLimit, ...] = field(default=(), metadata={OMIT_DEFAULT: True})  # policy.smi-mesh.io
 
 
 @dataclass(frozen=True, slots=True)

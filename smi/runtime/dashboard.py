@@ -22,8 +22,16 @@ WINDOW = 2.0
 TICK = 1.0
 
 
-def render(figures: dict[Edge, Figures], *, pods: list[tuple[str, str, str]], events: list[str]) -> str:
-    lines = [f"{'EDGE':<58} {'RPS':>7} {'SUCCESS':>8} {'P99':>9}"]
+def render(
+    figures: dict[Edge, Figures],
+    *,
+    pods: list[tuple[str, str, str]],
+    events: list[str],
+    ejected: dict[str, int] | None = None,
+) -> str:
+    # The RETRY/s column appears while some caller's sidecar retries (docs/resilience.md).
+    retrying = any(f.retry_rps for f in figures.values())
+    lines = [f"{'EDGE':<58} {'RPS':>7} {'SUCCESS':>8} {'P99':>9}" + (f" {'RETRY/s':>8}" if retrying else "")]
     if not figures:
         lines.append("(no traffic yet)")
     for edge in sorted(figures):
@@ -33,7 +41,10 @@ def render(figures: dict[Edge, Figures], *, pods: list[tuple[str, str, str]], ev
         success = f"{f.success * 100:.1f}%" if f.success is not None else "-"
         p99 = f"{f.p99 * 1000:.1f}ms" if f.p99 is not None else "-"
         rate = f"{f.rps:.1f}" if f.rps or not f.cps else f"{f.cps:.1f}c"
-        lines.append(f"{edge.label():<58} {rate:>7} {success:>8} {p99:>9}")
+        retries = (f" {f.retry_rps:>8.1f}" if f.retry_rps else f" {'-':>8}") if retrying else ""
+        lines.append(f"{edge.label():<58} {rate:>7} {success:>8} {p99:>9}{retries}")
+    for cluster, count in sorted((ejected or {}).items()):
+        lines.append(f"ejected (outlier detection): {cluster}: {count} endpoint{'s' if count != 1 else ''}")
     lines.append("")
     lines.append(f"{'POD':<44} {'IP':<15} STATE")
     for name, ip, state in pods:
@@ -51,6 +62,7 @@ class Dashboard:
         self.live = out.isatty() if live is None else live
         self.history: collections.deque[tuple[float, Totals]] = collections.deque()
         self.latest: dict[Edge, Figures] = {}
+        self.ejected: dict[str, int] = {}
 
     async def scrape(self) -> Totals:
         runners = [r for r in self.runtime.pods.values() if r.pod.pod_ip]
@@ -60,6 +72,7 @@ class Dashboard:
     async def tick(self) -> dict[Edge, Figures]:
         now = time.monotonic()
         totals = await self.scrape()
+        self.ejected = totals.ejected
         self.history.append((now, totals))
         while len(self.history) > 1 and now - self.history[0][0] > WINDOW + 0.5:
             self.history.popleft()
@@ -75,7 +88,7 @@ class Dashboard:
             if restarts:
                 state += f" (restarts {restarts})"
             pods.append((f"{runner.key[0]}/{runner.key[1]}", runner.pod.pod_ip or "", state))
-        return render(self.latest, pods=pods, events=list(self.runtime.report.events))
+        return render(self.latest, pods=pods, events=list(self.runtime.report.events), ejected=self.ejected)
 
     async def run(self, *, should_stop: Callable[[], bool]) -> None:
         while not should_stop():

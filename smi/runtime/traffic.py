@@ -33,11 +33,13 @@ class Counts:
     ok: int = 0
     connections: int = 0
     buckets: dict[float, float] = field(default_factory=dict)  # le -> cumulative count
+    retries: int = 0  # retries the caller's sidecar sent (docs/resilience.md)
 
     def add(self, other: Counts) -> None:
         self.responses += other.responses
         self.ok += other.ok
         self.connections += other.connections
+        self.retries += other.retries
         for le, count in other.buckets.items():
             self.buckets[le] = self.buckets.get(le, 0) + count
 
@@ -48,6 +50,7 @@ class Figures:
     success: float | None  # share of responses below 400; None when there were none
     p99: float | None  # seconds
     cps: float  # TCP connections per second
+    retry_rps: float = 0.0  # retries per second the callers' sidecars sent
 
 
 def _edges(labels: dict[str, str]) -> list[Edge] | None:
@@ -66,8 +69,14 @@ def _edges(labels: dict[str, str]) -> list[Edge] | None:
 
 
 _TRAFFIC_SAMPLES = frozenset(
-    {"smi_responses_total", "smi_request_duration_seconds_bucket", "smi_tcp_connections_opened_total"}
+    {
+        "smi_responses_total",
+        "smi_request_duration_seconds_bucket",
+        "smi_tcp_connections_opened_total",
+        "smi_proxy_errors_total",
+    }
 )
+_EJECTED = "smi_outlier_ejected_endpoints"
 
 
 class Totals:
@@ -75,6 +84,7 @@ class Totals:
 
     def __init__(self) -> None:
         self.edges: dict[Edge, Counts] = {}
+        self.ejected: dict[str, int] = {}  # cluster -> endpoints ejected (the most any caller's sidecar sees)
 
     def _counts(self, edge: Edge) -> Counts:
         return self.edges.setdefault(edge, Counts())
@@ -82,6 +92,10 @@ class Totals:
     def parse(self, text: str) -> None:
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
+                if sample.name == _EJECTED and sample.value:
+                    cluster = sample.labels.get("cluster", "")
+                    self.ejected[cluster] = max(self.ejected.get(cluster, 0), int(sample.value))
+                    continue
                 edges = _edges(dict(sample.labels))
                 if not edges:
                     continue
@@ -91,6 +105,8 @@ class Totals:
     def _add(self, edge: Edge, name: str, labels: dict[str, str], value: float) -> None:
         if name not in _TRAFFIC_SAMPLES:
             return
+        if name == "smi_proxy_errors_total" and labels.get("reason") != "retried":
+            return  # other errors are already counted in the responses
         counts = self._counts(edge)
         if name == "smi_responses_total":
             counts.responses += int(value)
@@ -101,6 +117,8 @@ class Totals:
             counts.buckets[le] = counts.buckets.get(le, 0) + value
         elif name == "smi_tcp_connections_opened_total":
             counts.connections += int(value)
+        elif name == "smi_proxy_errors_total" and labels.get("reason") == "retried":
+            counts.retries += int(value)
 
 
 def quantile(q: float, buckets: dict[float, float]) -> float | None:
@@ -137,11 +155,13 @@ def rates(older: Totals, newer: Totals, *, seconds: float) -> dict[Edge, Figures
         ok = now.ok - before.ok
         delta = {le: now.buckets[le] - before.buckets.get(le, 0) for le in now.buckets}
         connections = max(0, now.connections - before.connections)
+        retries = max(0, now.retries - before.retries)
         out[edge] = Figures(
             rps=responses / seconds if seconds > 0 else 0.0,
             success=(ok / responses) if responses > 0 else None,
             p99=quantile(0.99, delta) if responses > 0 else None,
             cps=connections / seconds if seconds > 0 else 0.0,
+            retry_rps=retries / seconds if seconds > 0 else 0.0,
         )
     return out
 

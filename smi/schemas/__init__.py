@@ -17,7 +17,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from smi.schemas import access, core, specs, split
+from smi.schemas import access, core, policy, specs, split
 from smi.schemas._builders import HTTP_METHODS, MAX_REGEX_LENGTH, Schema
 
 __all__ = ["HTTP_METHODS", "MAX_REGEX_LENGTH", "SERVED", "Schema", "schema_for"]
@@ -39,6 +39,10 @@ def _register_all() -> None:
         _register("TCPRoute", f"{specs.GROUP}/{version}", partial(specs.tcp_route, version))
     for version in specs.UDP_VERSIONS:
         _register("UDPRoute", f"{specs.GROUP}/{version}", partial(specs.udp_route, version))
+    for version in policy.VERSIONS:
+        upstream = partial(policy.upstream_traffic_policy, version)
+        _register("UpstreamTrafficPolicy", f"{policy.GROUP}/{version}", upstream)
+        _register("RateLimitPolicy", f"{policy.GROUP}/{version}", partial(policy.rate_limit_policy, version))
     _register("Namespace", "v1", core.namespace)
     _register("ServiceAccount", "v1", core.service_account)
     _register("Service", "v1", core.service)

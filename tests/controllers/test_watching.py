@@ -20,6 +20,7 @@ def storage_versions() -> dict[str, str]:
     return {
         crd["spec"]["names"]["kind"]: next(v["name"] for v in crd["spec"]["versions"] if v["storage"])
         for crd in build_crds()
+        if crd["spec"]["group"].endswith("smi-spec.io")
     }
 
 

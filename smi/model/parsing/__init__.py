@@ -32,10 +32,10 @@ from typing import Any, NamedTuple
 from smi.checking.problems import Problem, show, type_name
 from smi.checking.schema_checking import check_schema
 from smi.errors import InvalidObject
-from smi.model.parsing import access, core, specs, split
+from smi.model.parsing import access, core, policy, specs, split
 from smi.model.parsing._meta import DEFAULT_NAMESPACE, build_meta
 from smi.model.parsing._reporting import Report
-from smi.model.resources import CLUSTER_SCOPED, CORE_KINDS, SMI_KINDS, Resource
+from smi.model.resources import CLUSTER_SCOPED, CORE_KINDS, POLICY_KINDS, SMI_KINDS, Resource
 from smi.schemas import SERVED
 
 __all__ = ["Checked", "check", "parse"]
@@ -47,6 +47,8 @@ _SMI_BUILDERS: dict[str, SmiBuilder] = {
     "HTTPRouteGroup": specs.build_http_route_group,
     "TCPRoute": specs.build_tcp_route,
     "UDPRoute": specs.build_udp_route,
+    "UpstreamTrafficPolicy": policy.build_upstream,
+    "RateLimitPolicy": policy.build_rate_limit,
 }
 _CORE_BUILDERS: dict[str, Callable[..., Resource]] = {
     "Namespace": core.build_namespace,
@@ -138,7 +140,7 @@ def _identify(raw: Mapping[str, Any], report: Report) -> None:
 def _version_of(raw: Mapping[str, Any], report: Report) -> str | None:
     """The version part of a served apiVersion for the object's kind, or None (reported)."""
     kind, api_version = raw.get("kind"), raw.get("apiVersion")
-    known = sorted([*SMI_KINDS, *CORE_KINDS])
+    known = sorted([*SMI_KINDS, *POLICY_KINDS, *CORE_KINDS])
     if kind is None:
         report.error("kind", "required field is missing")
         return None

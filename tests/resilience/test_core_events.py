@@ -1,0 +1,97 @@
+"""The HTTP core with a destination policy, event by event (no sockets, the clock moved by hand)."""
+
+from __future__ import annotations
+
+from proxy.holder import ConfigHolder
+from proxy.http import commands as c
+from proxy.http import events as ev
+from proxy.http.connection import HttpConnection
+from proxy.metrics import Metrics
+from proxy.outbound import OutboundRouter
+from smi.proxyconfig.resilience import CircuitConfig, ClusterResilience, RetryBudgetConfig, RetryConfig
+from tests.proxy.core_harness import OK, WEB_A, WEB_B, Clock, Core, of, status_of
+from tests.proxy.harness import client_config, cluster, service
+
+GET = b"GET /books HTTP/1.1\r\nHost: web\r\n\r\n"
+POST = b"POST /books HTTP/1.1\r\nHost: web\r\ncontent-length: 3\r\n\r\nabc"
+BAD = b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 4\r\n\r\nfail"
+
+
+def _cores(policy: ClusterResilience, n: int = 1) -> list[Core]:
+    config = client_config(
+        (service("web", 80, "default/web:80"),), (cluster("default/web:80", WEB_A, WEB_B, resilience=policy),)
+    )
+    metrics = Metrics()
+    holder = ConfigHolder(metrics)
+    holder.swap(config, version=1)
+    clock = Clock()
+    cores = []
+    for _ in range(n):
+        conn = HttpConnection(router=OutboundRouter(holder=holder, metrics=metrics), clock=clock)
+        core = Core(conn, clock, metrics)
+        core(ev.ClientConnected())
+        cores.append(core)
+    return cores
+
+
+RETRY_5XX = ClusterResilience(
+    policy="default/web",
+    budget=RetryBudgetConfig(retry_ratio=1.0),  # a fresh budget's reserve is empty: deposits pay here
+    retry=RetryConfig(retry_on=("5xx",), max_retries=2, backoff_base_ms=10, backoff_max_ms=10),
+)
+
+
+def test_a_503_is_retried_on_another_endpoint_after_the_backoff_and_the_client_sees_one_answer() -> None:
+    (core,) = _cores(RETRY_5XX)
+    core.send(GET)
+    first = core.connect()
+    core(ev.UpstreamData(first, BAD))
+    assert core.written() == b""  # the failed answer is not relayed
+    assert of(core.last, c.CloseUpstream)  # ... and its connection is dropped
+    assert not of(core.last, c.OpenUpstream)  # the backoff runs first
+    timer = of(core.last, c.SetTimer)[-1].at
+    core.clock.now = timer
+    core(ev.DeadlineReached())
+    second = core.connect()
+    assert second.key != first.key  # another endpoint
+    assert b"GET /books" in core.sent_upstream(second)
+    core(ev.UpstreamData(second, OK))
+    assert status_of(core.written()) == 200
+    assert core.errors("retried") == 1
+
+
+def test_a_post_is_not_retried_without_the_policy_saying_so() -> None:
+    (core,) = _cores(RETRY_5XX)
+    core.send(POST)
+    first = core.connect()
+    core(ev.UpstreamData(first, BAD))
+    assert status_of(core.written()) == 503
+    assert core.errors("retried") == 0
+
+
+def test_a_replayed_body_is_sent_again() -> None:
+    policy = ClusterResilience(
+        policy="default/web",
+        retry=RetryConfig(retry_on=("5xx",), max_retries=1, backoff_base_ms=0, backoff_max_ms=0,
+                          retry_non_idempotent=True),
+        budget=RetryBudgetConfig(retry_ratio=1.0),
+    )  # fmt: skip
+    (core,) = _cores(policy)
+    core.send(POST)
+    first = core.connect()
+    core(ev.UpstreamData(first, BAD))
+    second = core.connect()
+    assert core.sent_upstream(second).endswith(b"\r\n\r\nabc")
+
+
+def test_the_pending_limit_refuses_at_once_with_the_circuit_header() -> None:
+    policy = ClusterResilience(policy="default/web", circuit=CircuitConfig(max_pending=1))
+    one, two = _cores(policy, 2)
+    one.send(GET)
+    assert of(one.last, c.OpenUpstream)  # connecting: one pending request
+    two.send(GET)
+    answer = two.written()
+    assert status_of(answer) == 503 and b"x-smi-circuit: open" in answer
+    one.connect()  # connected: the pending slot is given back
+    two.send(GET)
+    assert of(two.last, c.OpenUpstream)
