@@ -28,7 +28,8 @@ export function figures(item) {
   out.total = total;
   out.window_seconds = windowSeconds;
   out.rps = out.requests_per_second ?? (windowSeconds > 0 ? total / windowSeconds : 0);
-  out.success_rate = out.success_rate ?? (total > 0 ? success / total : null);
+  // No traffic in the window: no rate at all (a server may send 0 for it; 0% would read as an outage).
+  out.success_rate = total > 0 ? (out.success_rate ?? success / total) : null;
   out.p99 = out.p99_response_latency ?? 0;
   out.p90 = out.p90_response_latency ?? 0;
   out.p50 = out.p50_response_latency ?? 0;
