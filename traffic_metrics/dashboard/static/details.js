@@ -1,0 +1,69 @@
+// The side panel: what a click on a node, a split or an edge tells.
+
+import { formatMs, formatPercent, formatRate } from "./graph.js";
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  for (const child of children) node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  return node;
+}
+
+function table(headers, rows) {
+  const t = el("table");
+  t.append(el("tr", {}, ...headers.map((h) => el("th", {}, h))));
+  for (const row of rows) t.append(el("tr", {}, ...row.map((c) => el("td", {}, c))));
+  return t;
+}
+
+function figureRows(f) {
+  if (!f) return [["no traffic in the window", ""]];
+  return [
+    ["requests per second", formatRate(f.rps)],
+    ["success rate", formatPercent(f.success_rate)],
+    ["successes / failures", `${Math.round(f.success_count || 0)} / ${Math.round(f.failure_count || 0)}`],
+    ["latency p50 / p90 / p99", `${formatMs(f.p50)} / ${formatMs(f.p90)} / ${formatMs(f.p99)}`],
+  ];
+}
+
+function edgeRows(edges, nameOf) {
+  return edges.map((e) => [nameOf(e), formatRate(e.figures.rps), formatPercent(e.figures.success_rate), formatMs(e.figures.p99),
+    e.denied > 0 ? `${formatRate(e.denied)}/s` : "", e.tls === null ? "?" : formatPercent(e.tls), e.side]);
+}
+
+export function showDetails(panel, model, id) {
+  panel.replaceChildren();
+  if (!model || !id) {
+    panel.append(el("p", { class: "hint" }, "Click a workload, a split or an edge for its details."));
+    return;
+  }
+  const label = (key) => key.split("/").slice(1).join("/");
+  const node = model.nodes.find((n) => n.id === id);
+  const split = model.splits.find((s) => s.id === id);
+  const edge = model.edges.find((e) => e.id === id);
+  const headers = ["peer", "rps", "success", "p99", "denied", "mTLS", "measured"];
+  if (node) {
+    panel.append(el("h2", {}, `${node.kind} ${node.namespace}/${node.name}`));
+    panel.append(table(["", ""], figureRows(node.figures)));
+    const out = model.edges.filter((e) => e.source === id);
+    const into = model.edges.filter((e) => e.target === id);
+    panel.append(el("h3", {}, "calls"), table(headers, edgeRows(out, (e) => label(e.target))));
+    panel.append(el("h3", {}, "called by"), table(headers, edgeRows(into, (e) => label(e.source))));
+    const splits = model.splits.filter((s) => s.backends.some((b) => b.name === node.name) && s.namespace === node.namespace);
+    if (splits.length) panel.append(el("h3", {}, "backend of"), table(["TrafficSplit", "weight"], splits.map((s) => [s.name, formatPercent(s.backends.find((b) => b.name === node.name).configured)])));
+  } else if (split) {
+    panel.append(el("h2", {}, `TrafficSplit ${split.namespace}/${split.name}`), el("p", {}, `root service: ${split.apex}`));
+    panel.append(table(["backend", "weight", "configured", "measured", "rps", "success", "p99"],
+      split.backends.map((b) => [b.name, String(b.weight), formatPercent(b.configured), formatPercent(b.measured),
+        formatRate(b.figures.rps), formatPercent(b.figures.success_rate), formatMs(b.figures.p99)])));
+  } else if (edge) {
+    panel.append(el("h2", {}, `${label(edge.source)} → ${label(edge.target)}`));
+    panel.append(el("p", {}, `measured on the ${edge.side} side`));
+    const rows = figureRows(edge.figures);
+    rows.push(["denied by the mesh", edge.denied > 0 ? `${formatRate(edge.denied)}/s` : "none"]);
+    rows.push(["mutual TLS", edge.tls === null ? "unknown" : formatPercent(edge.tls)]);
+    panel.append(table(["", ""], rows));
+  } else {
+    panel.append(el("p", { class: "hint" }, "That element left the map."));
+  }
+}
