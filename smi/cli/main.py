@@ -25,6 +25,9 @@ COMMANDS: dict[str, str] = {
     "proxy-init": "smi.cli.proxy_init",
     "webhook": "smi.cli.webhook",
     "ca": "smi.cli.ca",
+    "stat": "smi.cli.stat",
+    "edges": "smi.cli.edges",
+    "top": "smi.cli.top",
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(COMMANDS.values()))
 

@@ -7,6 +7,7 @@
     POST /v1/apply   {"documents": [{"source": ..., "raw": {...}}, ...]}
     POST /v1/delete  {"documents": [...]}   (only kind/metadata are read)
     POST /v1/down                           stop everything and exit
+    GET  /apis/metrics.smi-spec.io/...      the TrafficMetrics API (smi.runtime.metricsapi)
 
 Apply answers 422 with the problem lines when any document is invalid, and applies nothing
 then (all or nothing, so a half-applied file never happens).  The CLI finds the API through
@@ -207,6 +208,9 @@ def make_app(runtime: LocalRuntime) -> web.Application:
     app.router.add_post("/v1/apply", _apply)
     app.router.add_post("/v1/delete", _delete)
     app.router.add_post("/v1/down", _down)
+    from smi.runtime.metricsapi import install
+
+    install(app, runtime)  # the TrafficMetrics API at its aggregated-API paths (docs/metrics.md)
     return app
 
 
