@@ -31,6 +31,7 @@ from smi.runtime.describing import manifest, plain
 from smi.runtime.folders import parse_document, raw_key
 from smi.runtime.podrunning import PodRunner, http_get
 from smi.runtime.running import LocalRuntime
+from smi.runtime.metricsapi import install, metrics_view
 from smi.runtime.tlsview import SidecarTls
 
 RUNTIME_KEY = web.AppKey("runtime", LocalRuntime)
@@ -100,6 +101,7 @@ async def status(runtime: LocalRuntime) -> dict[str, Any]:
             "uptime": time.time() - runtime.started_at,
             "connected_proxies": runtime.config.publisher.connected if runtime.config else 0,
             "mtls": _mtls_view(runtime),
+            **metrics_view(runtime),
         },
         "pods": pods,
         "objects": statuses,
@@ -208,8 +210,6 @@ def make_app(runtime: LocalRuntime) -> web.Application:
     app.router.add_post("/v1/apply", _apply)
     app.router.add_post("/v1/delete", _delete)
     app.router.add_post("/v1/down", _down)
-    from smi.runtime.metricsapi import install
-
     install(app, runtime)  # the TrafficMetrics API at its aggregated-API paths (docs/metrics.md)
     return app
 

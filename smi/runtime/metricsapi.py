@@ -118,6 +118,19 @@ def install(app: web.Application, runtime: LocalRuntime) -> LocalMetrics:
     return metrics
 
 
+def metrics_view(runtime: LocalRuntime) -> dict[str, str]:
+    """What ``smi status`` shows: where the metrics API is and the kubeconfig for kubectl."""
+    from smi.runtime import statefile
+
+    info = statefile.read(runtime.settings.state_dir)
+    if info is None or info.runtime_id != runtime.runtime_id:
+        return {}
+    return {
+        "metrics_api": f"{info.control_url}/apis/metrics.smi-spec.io/v1alpha1",
+        "kubeconfig": str(runtime.settings.state_dir / KUBECONFIG),
+    }
+
+
 def kubeconfig_text(control_url: str) -> str:
     return f"""\
 apiVersion: v1
