@@ -29,9 +29,9 @@ from smi.model import CLUSTER_SCOPED, CORE_KINDS, SMI_KINDS, ObjectKey, Resource
 from smi.runtime.addresses import ADMIN_PORT
 from smi.runtime.describing import manifest, plain
 from smi.runtime.folders import parse_document, raw_key
+from smi.runtime.metricsapi import install, metrics_view
 from smi.runtime.podrunning import PodRunner, http_get
 from smi.runtime.running import LocalRuntime
-from smi.runtime.metricsapi import install, metrics_view
 from smi.runtime.tlsview import SidecarTls
 
 RUNTIME_KEY = web.AppKey("runtime", LocalRuntime)

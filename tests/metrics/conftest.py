@@ -16,6 +16,7 @@ import pytest
 from tests.metrics import manifests as m
 from tests.runtime.harness import Mesh, wait_for
 
+BASE = "/apis/metrics.smi-spec.io/v1alpha1"
 OK_REQUESTS = 30
 FAILED_REQUESTS = 10  # 500 from the app: a quarter of the traffic
 
@@ -40,7 +41,7 @@ class KnownTraffic:
         return statuses
 
     def api(self, path: str) -> Any:
-        return json.loads(self.mesh.smi_raw(path))
+        return json.loads(_raw(self.mesh, path))
 
     @property
     def kubeconfig(self) -> Path:
@@ -71,7 +72,6 @@ def known(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KnownTraffic]:
     folder.mkdir()
     (folder / "mesh.yaml").write_text(m.MESH)
     mesh = Mesh(manifests=folder, work=work)
-    mesh.smi_raw = lambda path: _raw(mesh, path)  # type: ignore[attr-defined]
     try:
         status = mesh.wait_ready(["server", "caller"])
         caller_ip = next(p["ip"] for p in status["pods"] if p["deployment"] == "caller")
@@ -80,9 +80,9 @@ def known(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KnownTraffic]:
         assert traffic.send("/fail", FAILED_REQUESTS) == [500] * FAILED_REQUESTS
 
         def scraped() -> bool:
-            got = traffic.api(f"/apis/metrics.smi-spec.io/v1alpha1/namespaces/{m.NAMESPACE}/deployments/server?window=5m")
+            got = traffic.api(f"{BASE}/namespaces/{m.NAMESPACE}/deployments/server?window=5m")
             counts = {x["name"]: x["value"] for x in got["metrics"]}
-            return counts["success_count"] == str(OK_REQUESTS) and counts["failure_count"] == str(FAILED_REQUESTS)
+            return bool(counts["success_count"] == str(OK_REQUESTS) and counts["failure_count"] == str(FAILED_REQUESTS))
 
         wait_for("the metrics API to have scraped the known traffic", scraped, limit=60)
         yield traffic
