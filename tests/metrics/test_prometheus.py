@@ -68,7 +68,7 @@ def topology_of(known: KnownTraffic) -> Topology:
             workload_kind="Deployment",
             workload=p["deployment"],
             service_account=p["deployment"],
-        )  # fmt: skip
+        )
         for p in known.mesh.status()["pods"]
     ]
     return Topology(pods=pods)
