@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "stat": "smi.cli.stat",
     "edges": "smi.cli.edges",
     "top": "smi.cli.top",
+    "metrics-api": "smi.cli.metrics_api",
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(COMMANDS.values()))
 
