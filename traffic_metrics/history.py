@@ -7,7 +7,7 @@ back a little further than the longest window while holding a few dozen snapshot
 
 * younger than ``FINE``: every scrape;
 * younger than 5 minutes: one per 15 s; younger than 15 minutes: one per minute;
-* older: one per 5 minutes, up to ``max_window`` plus that spacing.
+* older: one per 5 minutes, up to ``max_window`` plus two of those.
 
 ``change(window, now)`` is what each edge's counters did over the window: the newest
 snapshot minus the newest snapshot at or before ``now - window``.  With no snapshot that
@@ -48,21 +48,23 @@ class TargetHistory:
         self._thin(when)
 
     def _thin(self, now: float) -> None:
+        # Keep the oldest snapshot of each time-aligned slot of its tier's spacing.  Slots nest
+        # (15 s in 60 s in 300 s), so a snapshot kept as it ages into a coarser tier was kept in
+        # every finer one: thinning never cascades into a gap.
+        horizon = self.max_window + 2 * _TIERS[-1][1]
         kept: list[tuple[float, array[float]]] = []
-        newer_kept: float | None = None
-        horizon = self.max_window + _TIERS[-1][1]
-        for when, flat in reversed(self.snapshots):
+        slots: set[tuple[float, int]] = set()
+        for when, flat in self.snapshots:
             age = now - when
-            if age > horizon and kept and now - kept[-1][0] >= self.max_window:
-                break
-            keep = age <= FINE or newer_kept is None
-            if not keep and newer_kept is not None:
+            if age > horizon:
+                continue
+            if age > FINE:
                 spacing = next(space for limit, space in _TIERS if age < limit)
-                keep = newer_kept - when >= spacing
-            if keep:
-                kept.append((when, flat))
-                newer_kept = when
-        kept.reverse()
+                slot = (spacing, int(when // spacing))
+                if slot in slots:
+                    continue
+                slots.add(slot)
+            kept.append((when, flat))
         self.snapshots = kept
 
     @property

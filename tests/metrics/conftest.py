@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 
 from tests.metrics import manifests as m
+from tests.metrics.synthetic import synthetic_query
 from tests.runtime.harness import Mesh, wait_for
+from traffic_metrics.query import Query
 
 BASE = "/apis/metrics.smi-spec.io/v1alpha1"
 OK_REQUESTS = 30
@@ -93,3 +95,9 @@ def known(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KnownTraffic]:
 def kubectl_available() -> None:
     if shutil.which("kubectl") is None:
         pytest.skip("kubectl is not installed (.ci/run installs kubernetes-client)")
+
+
+@pytest.fixture
+def query() -> Query:
+    """The synthetic mesh's window (tests/metrics/synthetic.py)."""
+    return synthetic_query()
