@@ -82,7 +82,9 @@ class DirectSource:
     failures: Counter[str] = field(default_factory=Counter)
     failing: dict[Reporter, str] = field(default_factory=dict)
     rounds: int = 0
+    last_round: float = 0.0
     _seen: dict[Reporter, float] = field(default_factory=dict)
+    _windows: dict[float, tuple[int, WindowData]] = field(default_factory=dict)
 
     async def scrape_once(self) -> None:
         pods = [p for p in self.targets() if p.metrics_url]
@@ -100,6 +102,7 @@ class DirectSource:
                 self._seen.pop(key, None)
                 self.failing.pop(key, None)
         self.rounds += 1
+        self.last_round = now
 
     async def _scrape(self, pod: PodInfo) -> None:
         key = (pod.namespace, pod.name)
@@ -140,14 +143,21 @@ class DirectSource:
             await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))  # the scrape interval
 
     async def window(self, seconds: float) -> WindowData:
+        """The window ending at the last scrape round (nothing newer is known), computed once per round."""
         if self.rounds == 0 and not self.histories:
             raise SourceUnavailable("the metrics server has not scraped the sidecars yet")
-        now = self.clock()
+        cached = self._windows.get(seconds)
+        if cached is not None and cached[0] == self.rounds:
+            return cached[1]
+        now = self.last_round or self.clock()
         data = WindowData(when=now, window=seconds)
         for key, history in self.histories.items():
             rows = history.change(seconds, now)
             if rows:
                 data.rows[key] = rows
+        if len(self._windows) > 16:
+            self._windows.clear()
+        self._windows[seconds] = (self.rounds, data)
         return data
 
     def memory(self) -> int:

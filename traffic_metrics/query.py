@@ -174,6 +174,8 @@ class Query:
             raise NotFound(f'{kind.plural} "{name}" not found{where}')
         at_pod = kind.plural == "pods"
         sums: dict[tuple[str, str, Ref, str | None], list[float]] = defaultdict(_zero)
+        sources: dict[tuple[str, str, str], Ref] = {}  # memo: the same callers recur on every sidecar
+        towards: dict[tuple[str, str, str, str], bool] = {}
         for reporter, rows in self.data.rows.items():
             pod = self._pod(reporter)
             mine = resource in self.refs_of_pod(kind, pod)
@@ -183,10 +185,17 @@ class Query:
                 if key[DIRECTION] == "outbound":
                     if mine:
                         _add(sums[("to", "client", self._destination(kind, key), route)], row)
-                    if self._destination_in(kind, resource, key):
+                    dst = (key[DST_NS], key[DST_SERVICE], key[DST_WORKLOAD], key[BACKEND])
+                    inside = towards.get(dst)
+                    if inside is None:
+                        inside = towards[dst] = self._destination_in(kind, resource, key)
+                    if inside:
                         _add(sums[("from", "client", me, route)], row)
                 elif key[DIRECTION] == "inbound":
-                    source = self._source(kind, key)
+                    src = (key[SRC_NS], key[SRC_WORKLOAD], key[SRC_ID])
+                    source = sources.get(src)
+                    if source is None:
+                        source = sources[src] = self._source(kind, key)
                     if mine:
                         _add(sums[("from", "server", source, route)], row)
                     if source == resource and not at_pod:

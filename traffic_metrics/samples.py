@@ -72,6 +72,27 @@ def _bucket_slot(le: str) -> int | None:
     return slot
 
 
+_LABEL_CACHE: dict[str, tuple[dict[str, str], EdgeKey]] = {}
+_CACHE_LIMIT: Final = 200_000
+
+
+def _labels(text: str) -> tuple[dict[str, str], EdgeKey]:
+    """The labels of ``a="x",b="y"`` and their edge key; memoised: the same series recur on every scrape."""
+    cached = _LABEL_CACHE.get(text)
+    if cached is None:
+        if "\\" in text:
+            found = {k: _unescape(v) for k, v in _LABEL.findall(text)}
+        else:
+            found = {}
+            for pair in text.rstrip(",").split('",'):
+                name, _, value = pair.partition('="')
+                found[name] = value.rstrip('"')
+        if len(_LABEL_CACHE) >= _CACHE_LIMIT:
+            _LABEL_CACHE.clear()
+        cached = _LABEL_CACHE[text] = (found, tuple(found.get(label, "") for label in EDGE_LABELS))
+    return cached
+
+
 def parse(text: str) -> dict[EdgeKey, list[float]]:
     """The edge vectors in one sidecar's exposition text."""
     rows: dict[EdgeKey, list[float]] = {}
@@ -94,16 +115,19 @@ def parse(text: str) -> dict[EdgeKey, list[float]]:
         except (ValueError, IndexError):
             continue
         seen_any = True
-        labels = {k: _unescape(v) for k, v in _LABEL.findall(line, brace, end)}
-        fold(rows, line[:brace], labels, value)
+        labels, key = _labels(line[brace + 1 : end])
+        fold(rows, line[:brace], labels, value, key)
     if not seen_any and text.strip():
         raise MalformedMetrics("no Prometheus samples in the text")
     return rows
 
 
-def fold(rows: dict[EdgeKey, list[float]], name: str, labels: dict[str, str], value: float) -> None:
+def fold(
+    rows: dict[EdgeKey, list[float]], name: str, labels: dict[str, str], value: float, key: EdgeKey | None = None
+) -> None:
     """Add one sample of family ``name`` (as exposed, with ``_total``) to its edge's vector."""
-    key = tuple(labels.get(label, "") for label in EDGE_LABELS)
+    if key is None:
+        key = tuple(labels.get(label, "") for label in EDGE_LABELS)
     row = rows.get(key)
     if row is None:
         row = rows[key] = [0.0] * WIDTH
