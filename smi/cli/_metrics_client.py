@@ -66,12 +66,23 @@ def _cluster_get(args: argparse.Namespace, url: str) -> dict[str, Any]:
         api = config.new_client_from_config(config_file=args.kubeconfig, context=args.context)  # type: ignore[no-untyped-call]
     except Exception as exc:  # the kubernetes package raises ConfigException and plain errors
         raise MetricsError(f"cannot load the kubeconfig: {exc}") from exc
+    headers = {"Accept": "application/json"}
     try:
-        response = api.call_api(
-            url, "GET", auth_settings=["BearerToken"], _preload_content=False, _request_timeout=15,
-            header_params={"Accept": "application/json"},
-        )  # fmt: skip
-        raw = response[0].data
+        if hasattr(api, "param_serialize"):  # kubernetes >= 30: serialize (host, auth), then call
+            path, _, query = url.partition("?")
+            params = urllib.parse.parse_qsl(query)
+            method, full, head, body, post = api.param_serialize(
+                "GET", path, query_params=params, header_params=headers, auth_settings=["BearerToken"]
+            )
+            response = api.call_api(method, full, head, body, post, _request_timeout=15)
+            response.read()
+            raw = response.data
+            if response.status >= 300:
+                raise kclient.ApiException(status=response.status, reason=response.reason, http_resp=response)
+        else:
+            legacy = api.call_api(url, "GET", auth_settings=["BearerToken"], _preload_content=False,
+                                  _request_timeout=15, header_params=headers)  # fmt: skip
+            raw = legacy[0].data
     except kclient.ApiException as exc:
         try:
             body = json.loads(exc.body or "null")
@@ -82,5 +93,5 @@ def _cluster_get(args: argparse.Namespace, url: str) -> dict[str, Any]:
         raise MetricsError(f"cannot reach the cluster's API server: {exc}") from exc
     finally:
         api.close()
-    answer: dict[str, Any] = json.loads(raw)
-    return answer
+    parsed: dict[str, Any] = json.loads(raw)
+    return parsed

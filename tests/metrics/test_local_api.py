@@ -113,3 +113,15 @@ def test_kubectl_discovery_tables_and_errors(known: KnownTraffic) -> None:
 def test_status_names_the_metrics_api_and_kubeconfig(known: KnownTraffic) -> None:
     out = known.mesh.smi("status").stdout
     assert str(known.kubeconfig) in out and "metrics API" in out
+
+
+def test_the_cli_reads_a_cluster_through_a_kubeconfig(known: KnownTraffic) -> None:
+    """The cluster path (kubeconfig server and credentials, as kubectl) against the local mesh's kubeconfig."""
+    args = ("--kubeconfig", str(known.kubeconfig), "--context", "smi-local")
+    stat = known.mesh.smi("stat", "deploy", "server", "-n", NS, "--window", "5m", *args).stdout
+    assert "75.00%" in stat
+    edges = known.mesh.smi("edges", "deploy", "server", "-n", NS, "--window", "5m", *args).stdout
+    assert "deployment/metrics/caller" in edges
+    bad = known.mesh.smi("stat", "deploy", "-n", NS, "--context", "no-such-context", "--kubeconfig",
+                         str(known.kubeconfig), check=False)  # fmt: skip
+    assert bad.returncode == 1 and "kubeconfig" in bad.stderr and "Traceback" not in bad.stderr
