@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterable
 from typing import Final
 
-from proxy.metrics import BUCKET_LABELS, BUCKETS, EDGE_LABELS
+from smi.proxyconfig.metricnames import BUCKET_LABELS, BUCKETS, EDGE_LABELS
 
 EdgeKey = tuple[str, ...]  # the EDGE_LABELS values, in order
 

@@ -116,3 +116,11 @@ def test_label_selectors() -> None:
     assert not parse_selector("tier notin (front)")(labels)
     with pytest.raises(SelectorError, match="cannot parse requirement '=x'"):
         parse_selector("=x")
+
+
+def test_the_sidecar_and_the_api_read_the_same_metric_names() -> None:
+    from proxy import metrics as sidecar
+    from smi.proxyconfig import metricnames
+
+    assert sidecar.EDGE_LABELS == metricnames.EDGE_LABELS
+    assert sidecar.BUCKETS == metricnames.BUCKETS
