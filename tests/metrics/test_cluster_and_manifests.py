@@ -116,3 +116,24 @@ def test_the_install_manifest_wires_the_aggregated_api() -> None:
     assert {("", "pods"), ("apps", "replicasets"), ("batch", "jobs"), ("split.smi-spec.io", "trafficsplits")} <= listed
     served = {r["name"] for r in api_resource_list()["resources"]}
     assert "deployments/edges" in served
+
+
+def test_metrics_api_with_an_unreachable_api_server_says_so_in_one_line(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    done = subprocess.run(
+        [sys.executable, "-m", "smi.cli.main", "metrics-api", "--api-url", f"http://127.0.0.1:{dead}",
+         "--tls-cert", str(tmp_path / "tls.crt"), "--tls-key", str(tmp_path / "tls.key")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "unreachable" in lines[0] and "extension-apiserver-authentication" in lines[0], lines
+    missing = subprocess.run([sys.executable, "-m", "smi.cli.main", "metrics-api"], capture_output=True, text=True,
+                             timeout=60)  # fmt: skip
+    assert missing.returncode == 2 and "--tls-cert and --tls-key are required" in missing.stderr
