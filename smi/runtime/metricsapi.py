@@ -44,8 +44,8 @@ class LocalMetrics:
         found = []
         for runner in self.runtime.pods.values():
             pod = runner.pod
-            if pod.phase != "Running" and not runner.ready:
-                continue
+            if not runner.ready or runner.stopped:
+                continue  # scrape ready sidecars only: a starting or stopping pod is not an error
             ip = pod.pod_ip or ""
             owner = pod.meta.annotations.get(OWNER_ANNOTATION, "")
             found.append(
