@@ -33,7 +33,8 @@ class TapFilter:
             raise TapFilterError(f"unknown tap filter {unknown[0]!r} (known: {', '.join(sorted(FILTER_KEYS))})")
         status_class = query.get("status_class", "").lower()
         if status_class and status_class not in STATUS_CLASSES:
-            raise TapFilterError(f"status_class: must be one of {', '.join(sorted(STATUS_CLASSES))}, got {status_class!r}")
+            known = ", ".join(sorted(STATUS_CLASSES))
+            raise TapFilterError(f"status_class: must be one of {known}, got {status_class!r}")
         direction = query.get("direction", "")
         if direction not in ("", "inbound", "outbound"):
             raise TapFilterError(f"direction: must be inbound or outbound, got {direction!r}")

@@ -26,6 +26,10 @@ COMMANDS: dict[str, str] = {
     "proxy-init": "smi.cli.proxy_init",
     "webhook": "smi.cli.webhook",
     "ca": "smi.cli.ca",
+    "stat": "smi.cli.stat",
+    "edges": "smi.cli.edges",
+    "top": "smi.cli.top",
+    "metrics-api": "smi.cli.metrics_api",
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(COMMANDS.values()))
 

@@ -7,6 +7,7 @@
     POST /v1/apply   {"documents": [{"source": ..., "raw": {...}}, ...]}
     POST /v1/delete  {"documents": [...]}   (only kind/metadata are read)
     POST /v1/down                           stop everything and exit
+    GET  /apis/metrics.smi-spec.io/...      the TrafficMetrics API (smi.runtime.metricsapi)
 
 Apply answers 422 with the problem lines when any document is invalid, and applies nothing
 then (all or nothing, so a half-applied file never happens).  The CLI finds the API through
@@ -27,6 +28,7 @@ from smi.model import CLUSTER_SCOPED, CORE_KINDS, SMI_KINDS, ObjectKey, Resource
 from smi.runtime.addresses import ADMIN_PORT
 from smi.runtime.describing import manifest, plain
 from smi.runtime.folders import parse_document, raw_key
+from smi.runtime.metricsapi import install, metrics_view
 from smi.runtime.podrunning import PodRunner
 from smi.runtime.running import LocalRuntime
 from smi.runtime.tlsview import SidecarTls
@@ -98,6 +100,7 @@ async def status(runtime: LocalRuntime) -> dict[str, Any]:
             "uptime": time.time() - runtime.started_at,
             "connected_proxies": runtime.config.publisher.connected if runtime.config else 0,
             "mtls": _mtls_view(runtime),
+            **metrics_view(runtime),
         },
         "pods": pods,
         "objects": statuses,
@@ -206,6 +209,7 @@ def make_app(runtime: LocalRuntime) -> web.Application:
     app.router.add_post("/v1/apply", _apply)
     app.router.add_post("/v1/delete", _delete)
     app.router.add_post("/v1/down", _down)
+    install(app, runtime)  # the TrafficMetrics API at its aggregated-API paths (docs/metrics.md)
     return app
 
 

@@ -24,6 +24,7 @@ from smi.runtime import statefile, sweeping
 from smi.runtime.control import make_app
 from smi.runtime.dashboard import Dashboard
 from smi.runtime.lifeline import Lifeline
+from smi.runtime.metricsapi import remove_kubeconfig, write_kubeconfig
 from smi.runtime.running import LocalRuntime, Report, RuntimeSettings
 
 logger = logging.getLogger(__name__)
@@ -85,6 +86,7 @@ async def serve(settings: RuntimeSettings, *, dashboard: str = "auto") -> int:
             start_ticks=statefile.start_ticks(me),
         )
         statefile.write(settings.state_dir, info)
+        write_kubeconfig(settings.state_dir, info.control_url)  # kubectl against the metrics API
         report.event(f"local mesh up: control API {info.control_url}, state {settings.state_dir}")
         if settings.watch and settings.manifests is not None:
             tasks.append(asyncio.create_task(runtime.watch(), name="watch manifests"))
@@ -101,6 +103,9 @@ async def serve(settings: RuntimeSettings, *, dashboard: str = "auto") -> int:
                 await task
         await runtime.shutdown()
         await runner.cleanup()
+        current = statefile.read(settings.state_dir)
+        if current is None or current.runtime_id == runtime.runtime_id:
+            remove_kubeconfig(settings.state_dir)
         statefile.remove(settings.state_dir, runtime_id=runtime.runtime_id)
         lifeline.release()
         statefile.remove_claim(settings.state_dir, runtime_id=runtime.runtime_id)

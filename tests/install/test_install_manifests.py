@@ -26,7 +26,9 @@ REPO = Path(__file__).resolve().parents[2]
 INSTALL = REPO / "manifests" / "install"
 CRDS = REPO / "manifests" / "crds"
 NAMESPACE = "smi-system"
-CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration"}
+CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration", "APIService"}
+# Bindings that must live elsewhere (the metrics API reads kube-system's front-proxy CA).
+ELSEWHERE = {("RoleBinding", "smi-metrics-api:extension-apiserver-authentication-reader"): "kube-system"}
 
 
 def documents(path: Path) -> Iterator[dict[str, Any]]:
@@ -66,7 +68,8 @@ def test_every_object_has_api_version_kind_name_and_the_right_namespace() -> Non
         if doc["kind"] in CLUSTER_SCOPED:
             assert "namespace" not in doc["metadata"], f"{source}: {doc['kind']} is cluster-scoped"
         else:
-            assert doc["metadata"].get("namespace") == NAMESPACE, f"{source}: {doc['kind']} {doc['metadata']['name']}"
+            expected = ELSEWHERE.get((doc["kind"], doc["metadata"]["name"]), NAMESPACE)
+            assert doc["metadata"].get("namespace") == expected, f"{source}: {doc['kind']} {doc['metadata']['name']}"
     one("Namespace", NAMESPACE)
 
 
