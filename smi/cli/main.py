@@ -25,6 +25,12 @@ COMMANDS: dict[str, str] = {
     "proxy-init": "smi.cli.proxy_init",
     "webhook": "smi.cli.webhook",
     "ca": "smi.cli.ca",
+    "install": "smi.cli.install",
+    "upgrade": "smi.cli.install",
+    "uninstall": "smi.cli.install",
+    "check": "smi.cli.check",
+    "inject": "smi.cli.inject",
+    "namespace": "smi.cli.namespace",
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(COMMANDS.values()))
 
