@@ -86,20 +86,19 @@ class KubeClient:
         content_type: str = "application/json",
         query: Sequence[tuple[str, str]] = (),
     ) -> Any:
-        from kubernetes.client.exceptions import ApiException
-
         try:
-            response = self._api.call_api(
-                path, method, query_params=list(query), header_params={"Content-Type": content_type,
-                                                                       "Accept": "application/json"},
-                body=body, auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
-                _request_timeout=self.timeout,
+            method_, url, headers, payload, post = self._api.param_serialize(
+                method, path, query_params=list(query), body=body, auth_settings=["BearerToken"],
+                header_params={"Content-Type": content_type, "Accept": "application/json"},
             )  # fmt: skip
-        except ApiException as e:
-            raise ApiError(int(e.status or 0), method, path, str(e.body or e.reason or "")) from None
+            response = self._api.call_api(method_, url, header_params=headers, body=payload, post_params=post,
+                                          _request_timeout=self.timeout)  # fmt: skip
+            data = response.read()
+            status = int(response.status)
         except Exception as e:  # urllib3's connection errors, TLS errors
             raise KubeError(f"cannot reach the API server at {self.server}: {type(e).__name__}: {e}") from None
-        data = response.data
+        if status >= 400:
+            raise ApiError(status, method, path, data.decode(errors="replace") if data else "")
         return json.loads(data) if data else None
 
     def get(self, path: str, *, query: Sequence[tuple[str, str]] = ()) -> dict[str, Any] | None:
