@@ -31,6 +31,17 @@ from tests.distribution.helpers import wait_until
 REPO = Path(__file__).resolve().parents[2]
 
 
+def _write_files(target: Path, files: dict[str, bytes]) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        (target / name).write_bytes(data)
+
+
+def _spawn(argv: list[str], *, log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+
 @dataclass
 class Replica:
     index: int
@@ -58,10 +69,9 @@ class ControlPlane:
     async def _secret_files(self, name: str, items: list[dict[str, str]] | None, target: Path) -> None:
         status, secret = await self.front.emulator("GET", f"/api/v1/namespaces/{self.namespace}/secrets/{name}")
         assert status == 200, f"Secret {self.namespace}/{name} is missing: {secret}"
-        target.mkdir(parents=True, exist_ok=True)
         data = secret.get("data") or {}
-        for item in items or [{"key": k, "path": k} for k in data]:
-            (target / item["path"]).write_bytes(base64.b64decode(data[item["key"]]))
+        files = {i["path"]: base64.b64decode(data[i["key"]]) for i in items or [{"key": k, "path": k} for k in data]}
+        _write_files(target, files)
 
     def _args(self, container: dict[str, Any], mounts: dict[str, Path], replica: Replica) -> list[str]:
         args = []
@@ -100,10 +110,7 @@ class ControlPlane:
             argv = [sys.executable, "-m", "smi.cli.main", *self._args(container, mounts, replica)]
             log = root / f"{container['name']}.log"
             env = {**os.environ, "POD_NAME": replica.name, "PYTHONPATH": str(REPO)}
-            with log.open("wb") as out:
-                replica.processes[container["name"]] = subprocess.Popen(
-                    argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
-                )
+            replica.processes[container["name"]] = _spawn(argv, log=log, env=env)
             replica.logs[container["name"]] = log
         self.replicas.append(replica)
         webhook = next(c for c in spec["containers"] if c["name"] == "webhook")
