@@ -164,7 +164,7 @@ def uninstall(args: argparse.Namespace) -> int:
             return fail("smi uninstall", f"{len(pods)} meshed pod(s) still run ({shown}); they would lose their "
                         "control plane: delete them or remove their namespaces from the mesh, or --force")  # fmt: skip
         objects = render(options, secrets=None)
-        empty = Secrets(mesh_ca={}, webhook_ca={})
+        empty = Secrets(mesh_ca={}, webhook_ca={})  # names only: nothing is rendered from them
         objects[1:1] = secrets_objects(options, empty)
         delete_all(client, objects, report=lambda o: print(f"{o.what} {o.action}", flush=True))
     except KubeError as e:
