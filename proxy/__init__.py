@@ -13,6 +13,7 @@ Layout (one direction of dependency, top to bottom)::
     http1        the HTTP/1.1 forwarding engine (asyncio.Protocol + httptools)
     upstream     upstream connections and the keep-alive pool
     tcp          opaque TCP splicing (through the upstream pool, so mTLS applies)
+    sniff        pure: protocol detection from a connection's first bytes (HTTP/1, h2c, TLS, opaque)
     metrics      counters aggregated in plain dicts, rendered at scrape time
     exposition   the Prometheus text format, without prometheus_client
     compiled     a ProxyConfig turned into lookup tables (immutable, swapped atomically)

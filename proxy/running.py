@@ -87,6 +87,7 @@ class ProxySettings:
     trust_bundle_pem: str | None = None  # PEM roots to trust the control plane with before the first certificate
     identity: str = ""  # the SPIFFE id to ask a certificate for ("" = the static config's node identity)
     certificate_timeout: float = 60.0  # give up starting when no certificate arrives within this
+    capture: bool = True  # the outbound listener reads SO_ORIGINAL_DST and sniffs (proxy.capture)
 
 
 MTLS_MODES = ("strict", "permissive", "off")
@@ -256,6 +257,10 @@ class Proxy:
                 holder=self.holder, metrics=self.metrics, pool=self.pool, bind_address=s.bind_address,
                 limits=s.http_limits,
             )  # fmt: skip
+            if s.capture:  # redirected connections: original destination, sniffing, egress
+                from proxy.capture import capture_outbound
+
+                factory = capture_outbound(self, factory)
             await self._listen("outbound", factory, s.outbound)
         if s.inbound is not None:
 

@@ -56,9 +56,17 @@ class LocalDriver:
         self.base = address_base()
         self.applied: dict[tuple[str, str, str], dict[str, Any]] = {}
         self._tool_ips: dict[Workload, str] = {}
+        args = list(extra_args)
+        self.isolation = args[args.index("--isolation") + 1] if "--isolation" in args[:-1] else "loopback"
         self.up = UpProcess(
             folder=self.folder, work=work, address_base=self.base, dashboard="off", extra_args=extra_args
         )
+        self.prefix = ""  # netns: the runtime's namespace prefix (``smi.runtime.isolation.run_prefix``)
+        self._outside: list[Any] = []
+        if self.isolation == "netns":
+            from conformance.drivers.netns import run_prefix
+
+            self.prefix = run_prefix(self.up.state_dir)
         self.process = self.up.process
         self.info: statefile.RuntimeInfo | None = None
         try:
@@ -153,9 +161,15 @@ class LocalDriver:
         return self._tool_ips[source]
 
     def _ask_tool(self, source: Workload, path: str, query: list[tuple[str, str]]) -> dict[str, Any]:
-        url = f"http://{self._tool_ip(source)}:{TOOL_PORT}{path}?{urllib.parse.urlencode(query)}"
+        ip = self._tool_ip(source)
+        target = f"{path}?{urllib.parse.urlencode(query)}"
         try:
-            with _NO_PROXY.open(url, timeout=120) as response:
+            if self.prefix:  # netns: from inside the pod, as kubectl exec would
+                from conformance.drivers.netns import get_json_in
+                from smi.runtime.isolation import pod_netns
+
+                return get_json_in(pod_netns(self.prefix, ip), ip, TOOL_PORT, target, timeout=120)
+            with _NO_PROXY.open(f"http://{ip}:{TOOL_PORT}{target}", timeout=120) as response:
                 answer: dict[str, Any] = json.loads(response.read())
         except OSError:
             self._tool_ips.pop(source, None)  # the pod may have been replaced
@@ -183,5 +197,21 @@ class LocalDriver:
 
     # -- teardown --------------------------------------------------------------------------------
 
+    # -- netns only: hosts outside the mesh --------------------------------------------------------
+
+    def pod_ip(self, source: Workload) -> str:
+        return self._tool_ip(source)
+
+    def outside_host(self, name: str, address: str) -> Any:
+        """An ``OutsideHost`` on the mesh's bridge (``--isolation netns`` only), closed with the driver."""
+        from conformance.drivers.netns import OutsideHost
+
+        assert self.prefix, "outside hosts need --isolation netns"
+        host = OutsideHost(prefix=self.prefix, name=name, address=address)
+        self._outside.append(host)
+        return host
+
     def close(self) -> None:
+        for host in self._outside:
+            host.close()
         self.up.stop(self.info.runtime_id if self.info is not None else None)

@@ -5,7 +5,8 @@ Four chains of our own, hooked into PREROUTING (inbound) and OUTPUT (outbound)::
     PREROUTING -p tcp -> SMI_INBOUND:   RETURN for the proxy's own ports and excluded ports,
                                         else SMI_IN_REDIRECT (REDIRECT to the inbound port, 15003)
     OUTPUT     -p tcp -> SMI_OUTBOUND:  RETURN for the proxy's uid (1337: its own upstream
-                                        connections must reach the network), for loopback
+                                        connections must reach the network) and, when set, its
+                                        gid (``proxy_gid``: the local runtime's sidecars), for loopback
                                         (destination 127.0.0.0/8 or out via ``lo``, which also
                                         covers the pod's own IP), for excluded ports and CIDRs,
                                         else SMI_OUT_REDIRECT (REDIRECT to the outbound port, 15001)
@@ -41,6 +42,8 @@ HOOKS: tuple[tuple[str, str], ...] = (("PREROUTING", INBOUND), ("OUTPUT", OUTBOU
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CaptureSettings:
     proxy_uid: int = DEFAULT_PROXY_UID
+    # also not captured: sockets of this group (a sidecar that keeps uid 0 but runs with this gid)
+    proxy_gid: int | None = None
     inbound_port: int = DEFAULT_INBOUND_PORT
     outbound_port: int = DEFAULT_OUTBOUND_PORT
     # never redirected inbound: the proxy's listeners (the inbound port is always added)
@@ -54,6 +57,8 @@ class CaptureSettings:
         found: list[str] = []
         if not 0 <= self.proxy_uid < 2**32:
             found.append(f"proxy_uid: must be a uid (0..4294967295), got {self.proxy_uid}")
+        if self.proxy_gid is not None and not 0 < self.proxy_gid < 2**32:
+            found.append(f"proxy_gid: must be a gid (1..4294967295), got {self.proxy_gid}")
         for name in ("inbound_port", "outbound_port"):
             value = getattr(self, name)
             if not 1 <= value <= 65535:
@@ -127,6 +132,8 @@ def install_rules(settings: CaptureSettings, *, saved: str = "") -> str:
     lines.extend(f"-A {INBOUND} -p tcp --dport {port} -j RETURN" for port in own)
     lines.append(f"-A {INBOUND} -p tcp -j {IN_REDIRECT}")
     lines.append(f"-A {OUTBOUND} -m owner --uid-owner {settings.proxy_uid} -j RETURN")
+    if settings.proxy_gid is not None:
+        lines.append(f"-A {OUTBOUND} -m owner --gid-owner {settings.proxy_gid} -j RETURN")
     lines.append(f"-A {OUTBOUND} -d 127.0.0.0/8 -j RETURN")
     lines.append(f"-A {OUTBOUND} -o lo -j RETURN")
     lines.extend(f"-A {OUTBOUND} -p tcp --dport {port} -j RETURN" for port in _unique(settings.exclude_outbound_ports))

@@ -82,6 +82,8 @@ def register(subparsers: Any) -> None:
                       help="the pod's ServiceAccount: the identity asked for (env SMI_SERVICE_ACCOUNT; "
                            "default: the static config's node identity)")  # fmt: skip
     mtls.add_argument("--trust-domain", default="cluster.local", help="SPIFFE trust domain; default cluster.local")
+    parser.add_argument("--no-capture", dest="capture", action="store_false",
+                        help="outbound listener: skip SO_ORIGINAL_DST and sniffing (HTTP proxy use only)")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     parser.set_defaults(func=main)
 
@@ -157,6 +159,7 @@ def main(args: argparse.Namespace) -> int:
         admin=args.admin,
         bind_address=args.bind_address,
         forwards=tuple(args.forward),
+        capture=args.capture,
     )
     if settings.config_file is not None:
         try:

@@ -2,7 +2,7 @@
 
 ::
 
-    smi proxy-init [--proxy-uid 1337] [--inbound-port 15003] [--outbound-port 15001]
+    smi proxy-init [--proxy-uid 1337] [--proxy-gid GID] [--inbound-port 15003] [--outbound-port 15001]
                    [--proxy-ports 15000,15001,15003] [--exclude-inbound-ports 22,8081]
                    [--exclude-outbound-ports 5432] [--exclude-outbound-cidrs 10.96.0.1/32]
                    [--dry-run] [--cleanup]
@@ -46,6 +46,7 @@ def _list_of(parse: Callable[..., Any], what: str) -> Callable[[str], Any]:
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("proxy-init", help="install the iptables capture for a sidecar (root, NET_ADMIN)")
     parser.add_argument("--proxy-uid", type=int, default=DEFAULT_PROXY_UID, help="the sidecar's uid (not captured)")
+    parser.add_argument("--proxy-gid", type=int, default=None, help="also not captured: this gid's sockets")
     parser.add_argument("--inbound-port", type=int, default=DEFAULT_INBOUND_PORT, help="inbound TCP goes here")
     parser.add_argument("--outbound-port", type=int, default=DEFAULT_OUTBOUND_PORT, help="outbound TCP goes here")
     parser.add_argument("--proxy-ports", type=_list_of(parse_ports, "--proxy-ports"), default=None,
@@ -66,6 +67,7 @@ def settings_from(args: argparse.Namespace) -> CaptureSettings:
     defaults = CaptureSettings()
     return CaptureSettings(
         proxy_uid=args.proxy_uid,
+        proxy_gid=args.proxy_gid,
         inbound_port=args.inbound_port,
         outbound_port=args.outbound_port,
         proxy_ports=defaults.proxy_ports if args.proxy_ports is None else args.proxy_ports,

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import smi
+from smi.proxyconfig import EgressPolicy
 
 DEMO_DIR = Path(smi.__file__).resolve().parent.parent / "manifests" / "demo"
 
@@ -30,6 +31,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default="strict",
         help="mutual TLS between sidecars: strict (default; plain text refused), permissive (plain text accepted "
         "and counted, for migration) or off (no CA, plain text everywhere, for debugging)",
+    )
+    parser.add_argument(
+        "--isolation",
+        choices=("loopback", "netns"),
+        default="loopback",
+        help="loopback (default, no root): pods on 127/8 addresses, apps use HTTP_PROXY; netns (root): each pod "
+        "in its own network namespace with iptables capture, services by name (docs/local-runtime.md)",
+    )
+    parser.add_argument(
+        "--egress-policy",
+        metavar="FILE",
+        help="mesh-wide egress policy (YAML: mode: allow|deny, allow: [{hosts, cidrs, ports}]); default allow all",
     )
     parser.add_argument("--no-watch", action="store_true", help="do not watch the folder for changes")
     parser.add_argument(
@@ -58,13 +71,26 @@ def run(args: argparse.Namespace) -> int:
     except AddressError as exc:
         print(f"smi up: {exc}", file=sys.stderr)
         return 2
+    if args.isolation == "netns":
+        from smi.runtime.netns import missing
+
+        reason = missing()
+        if reason is not None:
+            print(f"smi up: --isolation netns: {reason}", file=sys.stderr)
+            return 2
+    try:
+        egress = _egress_policy(args.egress_policy)
+    except ValueError as exc:
+        print(f"smi up: {exc}", file=sys.stderr)
+        return 2
     settings = RuntimeSettings(
         manifests=manifests.resolve(),
         state_dir=statefile.state_dir(args.state_dir).resolve(),
         address_base=args.address_base,
-        mesh=MeshSettings(permissive=args.permissive),
+        mesh=MeshSettings(permissive=args.permissive, egress=egress),
         watch=not args.no_watch,
         mtls=args.mtls,
+        isolation=args.isolation,
     )
     if not args.filename:
         print(
@@ -75,3 +101,21 @@ def run(args: argparse.Namespace) -> int:
     except (AlreadyRunning, RuntimeTlsError) as exc:
         print(f"smi up: {exc}", file=sys.stderr)
         return 1
+
+
+def _egress_policy(path: str | None) -> EgressPolicy:
+    """The ``--egress-policy`` file as an EgressPolicy (ValueError naming the file and field)."""
+    from proxy.capture.egress import parse_policy
+
+    if path is None:
+        return EgressPolicy()
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"--egress-policy {path}: {exc}") from exc
+    try:
+        return parse_policy(data)
+    except ValueError as exc:
+        raise ValueError(f"--egress-policy {path}: {exc}") from exc

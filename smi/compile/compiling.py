@@ -50,6 +50,7 @@ def compile_proxy(
         trust_domain=settings.trust_domain,
         outbound=outbound_for(index, namespace=namespace, identity=identity),
         inbound=inbound_for(index, found),
+        egress=settings.egress,
     )
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from smi.proxyconfig.types import LB_ROUND_ROBIN
+from smi.proxyconfig.types import LB_ROUND_ROBIN, EgressPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,6 +15,8 @@ class MeshSettings:
     OSM's permissive traffic policy mode); TrafficTargets are then not enforced.
     ``app_address``: where apps listen by default (a pod may override it with the annotation
     ``smi-mesh.io/app-address``; the local runtime runs apps on their pod IP).
+    ``egress``: what captured traffic to destinations outside the mesh may reach; copied
+    as is into every ProxyConfig (``proxy.capture`` enforces it).
     """
 
     trust_domain: str = "cluster.local"
@@ -24,3 +26,4 @@ class MeshSettings:
     lb_policy: str = LB_ROUND_ROBIN
     connect_timeout_ms: int = 1000
     request_timeout_ms: int = 15000
+    egress: EgressPolicy = field(default_factory=EgressPolicy)

@@ -26,6 +26,8 @@ Config stream (served by ``smi.distribution``; consumed by ``proxy``)::
 
 from smi.proxyconfig.codec import decode, encode
 from smi.proxyconfig.types import (
+    EGRESS_ALLOW,
+    EGRESS_DENY,
     PROTOCOL_HTTP,
     PROTOCOL_TCP,
     PROTOCOL_UDP,
@@ -33,6 +35,8 @@ from smi.proxyconfig.types import (
     Cluster,
     DeniedNamespace,
     DeniedServices,
+    EgressPolicy,
+    EgressRule,
     Endpoint,
     HttpMatch,
     InboundConfig,
@@ -47,6 +51,8 @@ from smi.proxyconfig.types import (
 )
 
 __all__ = [
+    "EGRESS_ALLOW",
+    "EGRESS_DENY",
     "PROTOCOL_HTTP",
     "PROTOCOL_TCP",
     "PROTOCOL_UDP",
@@ -54,6 +60,8 @@ __all__ = [
     "Cluster",
     "DeniedNamespace",
     "DeniedServices",
+    "EgressPolicy",
+    "EgressRule",
     "Endpoint",
     "HttpMatch",
     "InboundConfig",

@@ -8,18 +8,30 @@ import typing
 from functools import cache
 from typing import Any, TypeVar, Union
 
+from smi.proxyconfig.types import OMIT_DEFAULT
+
 T = TypeVar("T")
 
 
 def encode(value: Any) -> Any:
     """Turn a ProxyConfig (or any of its parts) into JSON-ready lists, dicts and scalars."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {
+            f.name: encode(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if not (f.metadata.get(OMIT_DEFAULT) and _is_default(f, getattr(value, f.name)))
+        }
     if isinstance(value, tuple | list):
         return [encode(v) for v in value]
     if isinstance(value, dict):
         return {k: encode(v) for k, v in value.items()}
     return value
+
+
+def _is_default(f: dataclasses.Field[Any], value: Any) -> bool:
+    if f.default is not dataclasses.MISSING:
+        return bool(value == f.default)
+    return f.default_factory is not dataclasses.MISSING and bool(value == f.default_factory())
 
 
 @cache
@@ -43,9 +55,7 @@ def _decode(tp: Any, data: Any) -> Any:
         if not isinstance(data, dict):
             raise ValueError(f"{tp.__name__}: expected an object, got {type(data).__name__}")
         hints = _hints(tp)
-        kwargs = {
-            f.name: _decode(hints[f.name], data[f.name]) for f in dataclasses.fields(tp) if f.name in data
-        }
+        kwargs = {f.name: _decode(hints[f.name], data[f.name]) for f in dataclasses.fields(tp) if f.name in data}
         return tp(**kwargs)
     if tp is int and isinstance(data, bool):
         raise ValueError("expected an integer, got a boolean")

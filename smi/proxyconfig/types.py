@@ -12,6 +12,10 @@ PROTOCOL_UDP: Final = "udp"
 LB_ROUND_ROBIN: Final = "round_robin"
 LB_EWMA: Final = "ewma"
 
+EGRESS_ALLOW: Final = "allow"  # every destination outside the mesh may be reached
+EGRESS_DENY: Final = "deny"  # only destinations an ``EgressRule`` allows
+OMIT_DEFAULT: Final = "omit_default"  # field metadata: ``encode`` leaves the field out while it has its default
+
 
 @dataclass(frozen=True, slots=True)
 class HttpMatch:
@@ -178,8 +182,31 @@ class InboundConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class EgressRule:
+    """One allowed kind of destination outside the mesh: every non-empty field must match.
+
+    ``hosts``: names the app used (HTTP ``Host`` without port, TLS SNI), exact or
+    ``*.suffix``; ``cidrs``: IPv4/IPv6 networks of the original destination address;
+    ``ports``: its port.  Evaluated by ``proxy.capture.egress``.
+    """
+
+    hosts: tuple[str, ...] = ()
+    cidrs: tuple[str, ...] = ()
+    ports: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class EgressPolicy:
+    """Mesh-wide: what captured traffic to destinations outside the mesh may reach."""
+
+    mode: str = EGRESS_ALLOW  # allow | deny (then only what ``allow`` lists)
+    allow: tuple[EgressRule, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ProxyConfig:
     node: ProxyNode
     trust_domain: str = "cluster.local"
     outbound: OutboundConfig = field(default_factory=OutboundConfig)
     inbound: InboundConfig = field(default_factory=InboundConfig)
+    egress: EgressPolicy = field(default_factory=EgressPolicy, metadata={OMIT_DEFAULT: True})

@@ -32,6 +32,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import smi
 from smi.compile import MeshSettings, compile_proxy
@@ -42,8 +43,10 @@ from smi.runtime import pods as podsynth
 from smi.runtime.addresses import AddressAllocator
 from smi.runtime.environment import app_argv, app_environment, plan_forwards, sidecar_argv
 from smi.runtime.folders import ManifestFolder
+from smi.runtime.isolation import ISOLATION_MODES, NetnsIsolation
 from smi.runtime.leftovers import MARKER
 from smi.runtime.mtls import MTLS_MODES, RuntimeTls
+from smi.runtime.netnspods import NetnsPodRunner
 from smi.runtime.podrunning import PodRunner
 from smi.state import Snapshot, Store
 
@@ -60,10 +63,13 @@ class RuntimeSettings:
     mesh: MeshSettings = field(default_factory=MeshSettings)
     watch: bool = True
     mtls: str = "strict"  # strict | permissive | off
+    isolation: str = "loopback"  # loopback | netns (smi.runtime.isolation)
 
     def __post_init__(self) -> None:
         if self.mtls not in MTLS_MODES:
             raise ValueError(f"mtls: must be one of {', '.join(MTLS_MODES)}, got {self.mtls!r}")
+        if self.isolation not in ISOLATION_MODES:
+            raise ValueError(f"isolation: must be one of {', '.join(ISOLATION_MODES)}, got {self.isolation!r}")
 
 
 @dataclass
@@ -112,6 +118,9 @@ class LocalRuntime:
         self._stopping: set[asyncio.Task[None]] = set()
         self._rng = random.Random()
         self._inherited = child_environment(os.environ)
+        self.netns: NetnsIsolation | None = None  # --isolation netns: pods in network namespaces
+        if settings.isolation == "netns":
+            self.netns = NetnsIsolation(state_dir=settings.state_dir, cluster_domain=settings.mesh.cluster_domain)
 
     # -- the control plane -----------------------------------------------------------------
 
@@ -136,9 +145,17 @@ class LocalRuntime:
             **(self.tls.config_service_args(self.store) if self.tls is not None else {}),
         )
         await self.config.start()
+        if self.netns is not None:
+            self.netns.start(self._config_address())
         if self.folder is not None:
             self.rescan()
         self.sync()
+
+    def _config_address(self) -> tuple[str, int]:
+        from urllib.parse import urlsplit
+
+        url = urlsplit(self.config_url)
+        return (url.hostname or self.allocator.runtime_address, url.port or 443)
 
     @property
     def config_url(self) -> str:
@@ -189,6 +206,8 @@ class LocalRuntime:
     def sync(self) -> None:
         """Bring the store in line with the desired objects, then the pods with the Deployments."""
         desired = self.desired()
+        if self.netns is not None:  # services get virtual IPs from 198.19.0.0/17
+            desired = self.netns.with_virtual_ips(desired)
         for key in [k for k in self._applied if k not in desired]:
             self.store.delete(key)
             del self._applied[key]
@@ -222,9 +241,11 @@ class LocalRuntime:
 
     def _start_pod(self, deployment: Deployment, snapshot: Snapshot) -> PodRunner:
         name = podsynth.pod_name(deployment, rng=self._rng)
-        pod = podsynth.synthesize(deployment, name=name, pod_ip=self.allocator.allocate())
+        ip = self.netns.allocate() if self.netns is not None else self.allocator.allocate()
+        pod = podsynth.synthesize(deployment, name=name, pod_ip=ip)
         self.store.apply(pod)
-        forwards = plan_forwards(pod, snapshot.all(Service, pod.meta.namespace))
+        services = snapshot.all(Service, pod.meta.namespace)
+        forwards = plan_forwards(pod, services) if self.netns is None else ()
         extra = {MARKER: self.runtime_id}
         apps: dict[str, tuple[list[str], dict[str, str], str | None]] = {}
         for container in pod.spec.containers:
@@ -233,6 +254,8 @@ class LocalRuntime:
             )
             for warning in warnings:
                 self.report.event(warning)
+            if self.netns is not None:
+                env = self.netns.app_env(pod, env, list(services))
             argv = app_argv(container, env)
             if not argv:
                 self.report.event(
@@ -240,12 +263,21 @@ class LocalRuntime:
                     "the local runtime cannot run images, give it a command"
                 )
                 argv = ["sleep", "infinity"]
+            if self.netns is not None:
+                argv = self.netns.app_argv(pod, argv)
             apps[container.name] = (argv, env, container.working_dir)
         sidecar_env = {**self._inherited, **extra, "PYTHONUNBUFFERED": "1"}
         sidecar_args = sidecar_argv(pod=pod, control_plane=self.config_url, forwards=forwards)
         if self.tls is not None:
             sidecar_args += self.tls.sidecar_flags(self.tls.admit(pod))
-        runner = PodRunner(
+        extra_runner: dict[str, Any] = {}
+        runner_class: type[PodRunner] = PodRunner
+        if self.netns is not None:
+            sidecar_args = self.netns.sidecar_argv(pod, sidecar_args)
+            extra_runner["netns"] = self.netns.add_pod(pod)
+            runner_class = NetnsPodRunner
+        runner = runner_class(
+            **extra_runner,
             pod=pod,
             apps=apps,
             sidecar=(sidecar_args, sidecar_env),
@@ -279,6 +311,8 @@ class LocalRuntime:
 
     async def _stop_and_forget(self, runner: PodRunner) -> None:
         await runner.stop()
+        if self.netns is not None:
+            self.netns.remove_pod(runner.pod)
         if self.tls is not None:
             self.tls.forget(*runner.key)
 
@@ -314,6 +348,8 @@ class LocalRuntime:
             self.config = None
         if self.tls is not None:
             self.tls.close()
+        if self.netns is not None:
+            self.netns.close()
 
     # -- the API's operations ------------------------------------------------------------
 

@@ -118,3 +118,12 @@ def test_original_destination_of_a_listening_socket_is_an_error() -> None:
         sock.listen()
         with pytest.raises(NoOriginalDestination, match="no original destination"):
             original_destination(sock)
+
+
+def test_a_proxy_gid_is_not_captured_either() -> None:
+    from proxy.init.rules import CaptureSettings, install_rules
+
+    text = install_rules(CaptureSettings(proxy_gid=1337))
+    assert "-A SMI_OUTBOUND -m owner --gid-owner 1337 -j RETURN" in text
+    assert "--gid-owner" not in install_rules(CaptureSettings())
+    assert CaptureSettings(proxy_gid=0).problems() == ["proxy_gid: must be a gid (1..4294967295), got 0"]
