@@ -56,6 +56,7 @@ class StandIn:
         }))  # fmt: skip
         self.control_plane: ControlPlane | None = None
         self.rendered: list[dict[str, Any]] = []
+        self.tokens: dict[str, tuple[str, str, str]] = {}  # projected token -> (namespace, SA, pod), for TokenReview
 
     async def run_smi(self, *args: str, stdin: str | None = None) -> Ran:
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHONPATH": str(REPO)}
@@ -123,6 +124,32 @@ def _register_install_kinds(emulator: kmock.KubernetesEmulator) -> None:
             emulator.resources[key] = kmock.ResourceInfo(kind=kind.kind, namespaced=kind.namespaced, verbs=verbs)
 
 
+TOKENREVIEWS = kmock.resource("authentication.k8s.io", "v1", "tokenreviews")
+
+
+def _answer_token_reviews(emulator: kmock.KubernetesEmulator, tokens: dict[str, tuple[str, str, str]]) -> None:
+    """TokenReview as the API server answers it for the tokens the node agent projected into pods."""
+
+    def review(request: kmock.Request) -> dict[str, Any]:
+        for key in list(emulator.objects):  # a real API server stores no TokenReview
+            if key[0] == TOKENREVIEWS:
+                del emulator.objects[key]
+        spec = request.data["spec"]
+        bound = tokens.get(spec.get("token", ""))
+        status: dict[str, Any] = {"authenticated": False, "error": "invalid bearer token"}
+        if bound is not None and "smi-mesh" in (spec.get("audiences") or ["smi-mesh"]):
+            namespace, account, pod = bound
+            status = {"authenticated": True, "audiences": spec.get("audiences") or [],
+                      "user": {"username": f"system:serviceaccount:{namespace}:{account}",
+                               "extra": {"authentication.kubernetes.io/pod-name": [pod]}}}  # fmt: skip
+        return {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": spec, "status": status}
+
+    emulator.resources["authentication.k8s.io/v1/tokenreviews"] = kmock.ResourceInfo(
+        kind="TokenReview", namespaced=False, verbs={"create"}
+    )
+    emulator["post", TOKENREVIEWS] << review
+
+
 @pytest.fixture
 async def standin(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterator[StandIn]:
     monkeypatch.setattr(kmock_parsing, "parse_path", _parse_path_with_namespaces(kmock_parsing.parse_path))
@@ -131,6 +158,7 @@ async def standin(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncItera
         _register_install_kinds(emulator)
         async with AdmissionFront(str(emulator.url)) as front:
             world = StandIn(emulator, front, tmp_path)
+            _answer_token_reviews(emulator, world.tokens)
             try:
                 yield world
             finally:
