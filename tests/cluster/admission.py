@@ -9,6 +9,9 @@ forwards every request to the emulator, except:
   certificate verified against the entry's ``caBundle`` for the Service's DNS name; the
   JSON Patch is applied; a failed call is an error for ``failurePolicy: Fail`` and skipped
   for ``Ignore``.  ``?dryRun=All`` answers the admitted pod without storing it.
+* **SMI objects written in a version other than the CRD's storage version** are converted
+  by the CRD's conversion webhook (a real ``ConversionReview`` over HTTPS, to the same
+  endpoints) and stored at the storage version, which is what the controllers watch.
 * The Service behind ``clientConfig.service`` resolves through ``endpoints``, which the
   test's control-plane runner fills (the endpoints controller's job).
 
@@ -115,7 +118,38 @@ class AdmissionFront:
         parts = request.path.strip("/").split("/")
         if request.method == "POST" and parts[:3] == ["api", "v1", "namespaces"] and parts[4:] == ["pods"]:
             return await self._create_pod(request, namespace=parts[3])
+        if (request.method in ("POST", "PATCH") and len(parts) >= 6 and parts[0] == "apis"
+                and parts[1].endswith("smi-spec.io") and parts[3] == "namespaces"):  # fmt: skip
+            converted = await self._to_storage_version(request, parts)
+            if converted is not None:
+                return converted
         return await self._forward(request)
+
+    async def _to_storage_version(self, request: web.Request, parts: list[str]) -> web.Response | None:
+        group, version, plural = parts[1], parts[2], parts[5]
+        _, crd = await self.emulator("GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{plural}.{group}")
+        versions = ((crd or {}).get("spec") or {}).get("versions") or []
+        storage = next((v["name"] for v in versions if v.get("storage")), None)
+        if storage is None or storage == version:
+            return None
+        obj = await request.json()
+        hook = crd["spec"]["conversion"]["webhook"]["clientConfig"]
+        wanted = {"uid": str(uuid.uuid4()), "desiredAPIVersion": f"{group}/{storage}", "objects": [obj]}
+        review = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "ConversionReview", "request": wanted}
+        try:
+            answer = await self._post_https(hook, review, within=10)
+        except (OSError, ssl.SSLError, ValueError, TimeoutError) as e:
+            message = f"conversion webhook for {group}/{version}, Kind={obj.get('kind')} failed: {e}"
+            status = {"kind": "Status", "status": "Failure", "code": 500, "message": message}
+            return web.json_response(status, status=500)
+        result = answer.get("response") or {}
+        if (result.get("result") or {}).get("status") != "Success":
+            return web.json_response({"kind": "Status", "code": 500, "message": str(result.get("result"))}, status=500)
+        (converted,) = result["convertedObjects"]
+        parts = [*parts[:2], storage, *parts[3:]]
+        method = request.method
+        status, body = await self.emulator(method, "/" + "/".join(parts), converted)
+        return web.json_response(body, status=status)
 
     # -- admission -------------------------------------------------------------------------
 
@@ -168,22 +202,25 @@ class AdmissionFront:
         return pod
 
     async def _call(self, hook: Mapping[str, Any], pod: Any, *, namespace: str, dry_run: bool) -> dict[str, Any]:
-        client = hook["clientConfig"]
-        service = client["service"]
-        addresses = self.endpoints.get((service["namespace"], service["name"])) or []
-        if not addresses:
-            raise ConnectionRefusedError(f"no endpoints available for service {service['name']!r}")
-        host, port = addresses[next(self._rr) % len(addresses)]
-        context = ssl.create_default_context(cadata=base64.b64decode(client.get("caBundle") or "").decode() or None)
         review = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
             "uid": str(uuid.uuid4()), "kind": {"group": "", "version": "v1", "kind": "Pod"},
             "resource": {"group": "", "version": "v1", "resource": "pods"}, "namespace": namespace,
             "operation": "CREATE", "object": pod, "dryRun": dry_run,
             "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller"},
         }}  # fmt: skip
+        return await self._post_https(hook["clientConfig"], review, within=float(hook.get("timeoutSeconds") or 10))
+
+    async def _post_https(self, client: Mapping[str, Any], review: Any, *, within: float) -> dict[str, Any]:
+        """POST a review to a webhook Service the way kube-apiserver does (TLS verified with the caBundle)."""
+        timeout = within
+        service = client["service"]
+        addresses = self.endpoints.get((service["namespace"], service["name"])) or []
+        if not addresses:
+            raise ConnectionRefusedError(f"no endpoints available for service {service['name']!r}")
+        host, port = addresses[next(self._rr) % len(addresses)]
+        context = ssl.create_default_context(cadata=base64.b64decode(client.get("caBundle") or "").decode() or None)
         body = json.dumps(review).encode()
         server_name = f"{service['name']}.{service['namespace']}.svc"
-        timeout = float(hook.get("timeoutSeconds") or 10)
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(host, port, ssl=context, server_hostname=server_name), timeout
         )

@@ -44,6 +44,7 @@ from tests.cluster.controlplane import REPO
 
 SIDECAR_GID = 1337
 _VAR = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
+_PROXY_VARS = re.compile(r"^(HTTPS?_PROXY|NO_PROXY|ALL_PROXY)$", re.IGNORECASE)
 
 
 @dataclass
@@ -59,7 +60,8 @@ class RunningPod:
 
 class NodeAgent:
     def __init__(self, *, control_plane: Callable[[], tuple[str, int] | None], tokens: dict[str, tuple[str, str, str]],
-                 emulator: Any) -> None:  # fmt: skip
+                 emulator: Any, hosts: Callable[[str], list[str]] = lambda _: [],
+                 service_env: Callable[[str], dict[str, str]] = lambda _: {}) -> None:  # fmt: skip
         reason = netns.missing()
         if reason is not None:
             raise netns.NetnsError(reason)
@@ -68,6 +70,8 @@ class NodeAgent:
         self.control_plane = control_plane
         self.tokens = tokens
         self.emulator = emulator
+        self.hosts = hosts  # Kubernetes namespace -> extra hosts-file lines (the Services' addresses)
+        self.service_env = service_env  # Kubernetes namespace -> the Service variables a kubelet sets
         self.pods: list[RunningPod] = []
         self._servers: list[asyncio.AbstractServer] = []
         self._subnet = secrets.randbelow(250) + 2
@@ -159,7 +163,7 @@ class NodeAgent:
         plane = self.control_plane()
         assert plane is not None, "no control-plane replica to reach"
         local = "127.0.0.9"
-        netns.write_hosts(ns, ["127.0.0.1 localhost", f"{local} smi-controller.smi-system.svc"])
+        self.write_hosts(running)
         await self._relay(ns, (local, plane[1]))
         root = self.work / ns
         mounts = self._mounts(pod, root)
@@ -184,12 +188,32 @@ class NodeAgent:
             if container["name"] == "smi-proxy":
                 prefix += ["setpriv", f"--regid={SIDECAR_GID}", "--clear-groups"]
             log = root / f"{container['name']}.log"
-            full_env = {**os.environ, **env, "PYTHONPATH": str(REPO), "POD_NAME": meta["name"]}
+            base = {k: v for k, v in os.environ.items() if not _PROXY_VARS.match(k) and k != "POD_IP"}
+            full_env = {**base, **self.service_env(meta["namespace"]), **env, "PYTHONPATH": str(REPO),
+                        "POD_NAME": meta["name"]}  # fmt: skip
             running.processes[container["name"]] = _spawn([*prefix, *argv], log=log, env=full_env)
             running.logs[container["name"]] = log
         await self.emulator("PATCH", f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}",
                             {"status": {"phase": "Running", "podIP": ip}})  # fmt: skip
         return running
+
+    def write_hosts(self, pod: RunningPod) -> None:
+        lines = ["127.0.0.1 localhost", "127.0.0.9 smi-controller.smi-system.svc", *self.hosts(pod.namespace)]
+        netns.write_hosts(pod.netns, lines)
+
+    def refresh_hosts(self) -> None:
+        for pod in self.pods:
+            self.write_hosts(pod)
+
+    async def stop(self, pod: RunningPod) -> None:
+        """Kill the pod's processes and delete its namespace (the pod object is the caller's)."""
+        for process in pod.processes.values():
+            if process.poll() is None:
+                process.kill()
+        for process in pod.processes.values():
+            await asyncio.to_thread(process.wait, 20)
+        await asyncio.to_thread(self.fabric.remove, pod.netns[len(self.prefix) + 1 :])
+        self.pods.remove(pod)
 
     async def sidecar_ready(self, pod: RunningPod, port: int = 15000) -> bool:
         """GET /ready on the sidecar's admin port, from inside the pod's namespace."""
@@ -210,8 +234,10 @@ class NodeAgent:
         ready = await self.sidecar_ready(pod)
         statuses = [{"name": n, "ready": p.poll() is None and (ready if n == "smi-proxy" else True)}
                     for n, p in pod.processes.items()]  # fmt: skip
+        all_ready = all(s["ready"] for s in statuses)
+        condition = {"type": "Ready", "status": "True" if all_ready else "False"}
         await self.emulator("PATCH", f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}",
-                            {"status": {"containerStatuses": statuses}})  # fmt: skip
+                            {"status": {"containerStatuses": statuses, "conditions": [condition]}})  # fmt: skip
         return ready
 
     def output(self, pod: RunningPod) -> str:
