@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime
 import os
 import ssl
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,12 +134,14 @@ class ServingCertificate:
         chain, key, not_after = issue_serving(self._ca, dns_names=self.dns_names, lifetime=self.lifetime, now=now)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
-        with tempfile.TemporaryDirectory(prefix="smi-webhook-tls-") as tmp:
-            path = Path(tmp) / "tls.pem"
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(chain + key)
-            context.load_cert_chain(path)
+        # an anonymous in-memory file: the container's root filesystem is read-only, and the
+        # key never touches a disk
+        fd = os.memfd_create("smi-webhook-tls", os.MFD_CLOEXEC)
+        try:
+            os.write(fd, chain + key)
+            context.load_cert_chain(f"/proc/self/fd/{fd}")
+        finally:
+            os.close(fd)
         self.not_before, self.not_after = now, not_after
         self.serial = x509s.certs_from_pem(chain)[0].serial_number
         self.issued += 1

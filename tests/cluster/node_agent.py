@@ -56,6 +56,7 @@ class RunningPod:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     logs: dict[str, Path] = field(default_factory=dict)
     init_output: str = ""
+    reported: dict[str, Any] = field(default_factory=dict)
 
 
 class NodeAgent:
@@ -236,8 +237,10 @@ class NodeAgent:
                     for n, p in pod.processes.items()]  # fmt: skip
         all_ready = all(s["ready"] for s in statuses)
         condition = {"type": "Ready", "status": "True" if all_ready else "False"}
-        await self.emulator("PATCH", f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}",
-                            {"status": {"containerStatuses": statuses, "conditions": [condition]}})  # fmt: skip
+        status = {"containerStatuses": statuses, "conditions": [condition]}
+        if status != pod.reported:  # only changes: every write wakes both controllers' watches
+            await self.emulator("PATCH", f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}", {"status": status})
+            pod.reported = status
         return ready
 
     def output(self, pod: RunningPod) -> str:

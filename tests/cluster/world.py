@@ -56,6 +56,7 @@ class ClusterWorld:
         self.vips: dict[tuple[str, str], str] = {}
         self.service_ports: dict[tuple[str, str], tuple[str, list[dict[str, Any]]]] = {}
         self.pods: dict[tuple[str, str], list[tuple[dict[str, Any], RunningPod]]] = {}  # (ns, deployment) -> pods
+        self.applied: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}  # namespace -> (kind, name) -> object
 
     async def start(self) -> None:
         kmock_parsing.parse_path = _parse_path_with_namespaces(self._original_parse)
@@ -125,6 +126,8 @@ class ClusterWorld:
                 obj.setdefault("spec", {})["clusterIP"] = self.vips[key]
                 self.service_ports[key] = (self.vips[key], list(obj["spec"].get("ports") or []))
             await self._put(obj)
+            ns = meta.get("namespace") or meta["name"]
+            self.applied.setdefault(ns, {})[(obj["kind"], meta["name"])] = obj
             if obj["kind"] == "Service":
                 assert self.agent is not None
                 self.agent.refresh_hosts()
@@ -164,6 +167,7 @@ class ClusterWorld:
                 self.vips.pop((meta["namespace"], meta["name"]), None)
                 self.service_ports.pop((meta["namespace"], meta["name"]), None)
             await self.standin.front.emulator("DELETE", f"{collection(obj)}/{meta['name']}")
+            self.applied.get(meta.get("namespace") or meta["name"], {}).pop((obj["kind"], meta["name"]), None)
 
     async def delete_namespace(self, namespace: str) -> None:
         assert self.standin is not None
@@ -172,6 +176,11 @@ class ClusterWorld:
         for key in [k for k in self.vips if k[0] == namespace]:
             del self.vips[key]
             self.service_ports.pop(key, None)
+        # what a namespace deletion does: everything in it goes, so the controllers stop compiling it
+        objects = list(self.applied.pop(namespace, {}).values())
+        namespaced = [o for o in objects if o["kind"] != "Namespace"]
+        for obj in [*namespaced, *(o for o in objects if o["kind"] == "Namespace")]:
+            await self.standin.front.emulator("DELETE", f"{collection(obj)}/{obj['metadata']['name']}")
 
     def running(self, namespace: str, deployment: str) -> list[RunningPod]:
         return [r for _, r in self.pods.get((namespace, deployment), [])]
