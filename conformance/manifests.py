@@ -16,6 +16,7 @@ import yaml
 
 IMAGE = os.environ.get("SMI_CONFORMANCE_IMAGE", "smi-mesh:latest")
 HTTP_PORT = 8080
+UDP_PORT = 9053
 TCP_PORT = 9000
 
 Obj = dict[str, Any]
@@ -139,6 +140,29 @@ def http_route_group(namespace: str, name: str, matches: Sequence[Mapping[str, A
         "metadata": {"name": name, "namespace": namespace},
         "spec": {"matches": [dict(m) for m in matches]},
     }
+
+
+def udp_service(namespace: str, name: str, selector: Mapping[str, str]) -> Obj:
+    """A Service with one UDP port, ``UDP_PORT``."""
+    obj = service(namespace, name, selector)
+    obj["spec"]["ports"] = [{"name": "udp-echo", "port": UDP_PORT, "targetPort": UDP_PORT, "protocol": "UDP"}]
+    return obj
+
+
+def udp_echo(namespace: str, name: str, *, account: str, labels: Mapping[str, str]) -> Obj:
+    """The demo UDP echo server (``smi.demo.udpecho``); it prefixes answers with its Deployment name."""
+    obj = deployment(
+        namespace, name, account=account, labels=labels, module="smi.demo.udpecho", port=UDP_PORT,
+        env={"ECHO_NAME": name},
+    )  # fmt: skip
+    obj["spec"]["template"]["spec"]["containers"][0]["ports"] = [{"containerPort": UDP_PORT, "protocol": "UDP"}]
+    return obj
+
+
+def udp_route(namespace: str, name: str, ports: Sequence[int]) -> Obj:
+    route = tcp_route(namespace, name, ports)
+    route["kind"] = "UDPRoute"
+    return route
 
 
 def tcp_route(namespace: str, name: str, ports: Sequence[int]) -> Obj:

@@ -5,6 +5,8 @@
 * apps call services by name with no proxy settings (every other scenario relies on it);
 * egress to a host outside the mesh follows the mesh-wide egress policy: the mesh under test
   denies egress except to ``EGRESS_ALLOWED_HOST``;
+* TLS from an app to a host outside the mesh passes through untouched: the app sees the
+  outside host's own certificate (nothing in between terminated it);
 * opaque TCP to a mesh service goes through the capture as mTLS: ``TestTrafficAccess``'s TCP
   steps, which in netns mode reach the service by its virtual IP (``$<SVC>_SERVICE_HOST``).
 
@@ -51,3 +53,15 @@ class TestCapture:
         assert reply.status == 200 and reply.server == "outside-allowed", reply.denial
         reply = scenario.driver.request(client, f"http://{EGRESS_DENIED_HOST}:8080/out")[0]
         assert reply.status == 0, f"egress the policy denies was answered: {reply.denial}"
+
+    def test_tls_to_a_host_outside_the_mesh_passes_through_untouched(
+        self, scenario: Scenario, outside: tuple[Any, Any]
+    ) -> None:
+        scenario.start(*m.client_workload(scenario.namespace, "client"))
+        allowed, _ = outside
+        client = scenario.workload("client")
+        answer = scenario.driver.tls_exchange(client, f"{EGRESS_ALLOWED_HOST}:8443", "api.outside.example")  # type: ignore[attr-defined]
+        assert answer["certificate_sha256"] == allowed.certificate_sha256, answer  # the host's own certificate
+        assert answer["reply"] == '{"server": "outside-allowed", "sni": "api.outside.example"}'
+        answer = scenario.driver.tls_exchange(client, f"{EGRESS_DENIED_HOST}:8443", "api.outside.example")  # type: ignore[attr-defined]
+        assert answer["reply"] is None and answer["certificate_sha256"] is None, answer

@@ -13,7 +13,8 @@ source address in ``InboundConfig.peers`` (the socket's peer address, not the he
 claim); an unknown address has no identity and is allowed only in permissive mode.
 
 HTTP ports authorize every request (403 with a short reason, the app never sees it); TCP
-ports authorize once at connect (denied: closed).  UDP is not handled by the sidecar.
+ports authorize once at connect (denied: closed).  UDP ports take framed datagram sessions
+(``proxy.udp``), authorized once per session by UDPRoute rules.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from proxy.metrics import EdgeStats, Labels, Metrics
 from proxy.targets import LocalReply, Target
 from proxy.tcp import TcpSplice
 from proxy.upstream import UpstreamPool
+from smi.proxyconfig import PROTOCOL_UDP
 
 logger = logging.getLogger(__name__)
 
@@ -208,6 +210,16 @@ class InboundAcceptor(asyncio.Protocol):
             stats = self.metrics.edge(inbound_labels(cc, identity, decision.rule))
             target = Target(cc.inbound.app_address, port, 0, "", self.connect_timeout, self.request_timeout, stats)
             protocol = TcpSplice(target, self.pool)
+        elif inbound_port.protocol == PROTOCOL_UDP:  # datagrams framed in this stream (proxy.udp)
+            from proxy.udp import inbound_udp
+
+            labels = inbound_labels(cc, identity)
+            udp = inbound_udp(cc, identity=identity, port=port, framed=parsed is not None, metrics=self.metrics,
+                              labels=labels, peer=self.peer)  # fmt: skip
+            if udp is None:
+                transport.close()
+                return
+            protocol = udp
         else:
             self._refuse("unsupported_protocol", self.metrics.edge(inbound_labels(cc, identity)))
             return

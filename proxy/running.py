@@ -88,6 +88,7 @@ class ProxySettings:
     identity: str = ""  # the SPIFFE id to ask a certificate for ("" = the static config's node identity)
     certificate_timeout: float = 60.0  # give up starting when no certificate arrives within this
     capture: bool = True  # the outbound listener reads SO_ORIGINAL_DST and sniffs (proxy.capture)
+    udp_forwards: tuple[Forward, ...] = ()  # UDP listeners bound to one service port each (proxy.udp)
 
 
 MTLS_MODES = ("strict", "permissive", "off")
@@ -170,6 +171,7 @@ class Proxy:
         self._listeners: list[InboundListener] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._admin: asyncio.AbstractServer | None = None
+        self._datagram: list[asyncio.BaseTransport] = []  # UDP listeners (proxy.udp)
         self.stream: ConfigStreamClient | None = None
 
     @property
@@ -278,6 +280,7 @@ class Proxy:
                 await self._listen_inbound(inbound, s.inbound)
             else:
                 await self._listen("inbound", inbound, s.inbound)
+        await self._start_udp(s)
         for fw in s.forwards:
             factory = forward_factory(
                 holder=self.holder,
@@ -304,7 +307,23 @@ class Proxy:
             self._tasks.append(asyncio.get_running_loop().create_task(self.stream.run(), name="config-stream"))
         logger.info("proxy listening: %s", ", ".join(f"{k}={a[0]}:{a[1]}" for k, a in self.addresses.items()))
 
+    async def _start_udp(self, s: ProxySettings) -> None:
+        """UDP counters always (inbound udp ports), and one listener per ``--udp-forward``."""
+        from proxy.udp.outbound import start_udp_forward
+        from proxy.udp.stats import udp_stats_for
+
+        self.registry.register(udp_stats_for(self.metrics))
+        for fw in s.udp_forwards:
+            service = (fw.namespace, fw.service, fw.port)
+            self._datagram.append(await start_udp_forward(
+                address=fw.listen, holder=self.holder, metrics=self.metrics, pool=self.pool, service=service,
+                bind_address=s.bind_address,
+            ))  # fmt: skip
+            self.addresses[f"udp:{fw.service}.{fw.namespace}:{fw.port}"] = fw.listen
+
     async def stop(self) -> None:
+        for transport in self._datagram:
+            transport.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -10,6 +10,10 @@ and does, on request of a driver, what ``curl`` or ``nc`` would do in that pod:
 * ``tcp``: one line to a TCP service, reached the Kubernetes way through
   ``$<SVC>_SERVICE_HOST`` / ``$<SVC>_SERVICE_PORT[_<PORT NAME>]``, answering
   ``{"reply": <line> | null, "error"}`` (``null``: refused or closed without an answer).
+* ``tls``: a TLS handshake (no verification) with an address, ``{"reply", "certificate_sha256", "error"}``:
+  which certificate answered shows whether TLS went end to end.
+* ``udp``: one datagram to a UDP service (same variables), ``{"reply": <datagram> | null, "error"}``
+  (``null``: no answer within 2 s; a datagram the mesh denies is dropped, never answered).
 
 Two ways to ask: ``serve`` (the default: an HTTP server on ``$POD_IP:$PORT`` with
 ``GET /fetch?url=&method=&header=Name:value&count=`` and ``GET /tcp?service=&port_name=&payload=``,
@@ -21,9 +25,12 @@ kube driver runs with ``kubectl exec``.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import signal
+import socket
+import ssl
 import sys
 import urllib.error
 import urllib.parse
@@ -34,6 +41,7 @@ from typing import Any
 
 from conformance.apps.listening import serve_http
 from smi.demo.tcpecho import env_name, exchange
+from smi.demo.udpecho import exchange as udp_exchange
 
 TIMEOUT = 10.0
 MAX_COUNT = 500
@@ -72,6 +80,41 @@ def tcp(service: str, *, payload: str, port_name: str = "") -> dict[str, Any]:
     return {"reply": text or None, "error": None if text else "closed without an answer"}
 
 
+def udp(service: str, *, payload: str, timeout: float = 2.0) -> dict[str, Any]:
+    """One datagram to the service (``$<SVC>_SERVICE_HOST/PORT``); the answer, or ``None`` within ``timeout``."""
+    prefix = env_name(service)
+    host, port = os.environ.get(f"{prefix}_SERVICE_HOST"), os.environ.get(f"{prefix}_SERVICE_PORT")
+    if not host or not port:
+        return {"reply": None, "error": f"no {prefix}_SERVICE_HOST/PORT in this pod's environment"}
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            answer = udp_exchange(sock, (host, int(port)), payload)
+        except OSError as exc:
+            return {"reply": None, "error": f"{type(exc).__name__}: {exc}"}
+    return {"reply": answer, "error": None if answer is not None else "no answer"}
+
+
+def tls(address: str, *, server_name: str) -> dict[str, Any]:
+    """A TLS handshake with ``address`` (``ip:port``), SNI ``server_name``, no verification: the first
+    line the server sends and the SHA-256 of the certificate it presented (which endpoint answered)."""
+    host, _, port = address.rpartition(":")
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with (
+            socket.create_connection((host, int(port)), timeout=TIMEOUT) as raw,
+            context.wrap_socket(raw, server_hostname=server_name) as conn,
+        ):
+            certificate = conn.getpeercert(binary_form=True) or b""
+            line = conn.makefile("rb").readline().decode("utf-8", "replace").strip()
+    except (OSError, ValueError) as exc:
+        return {"reply": None, "certificate_sha256": None, "error": f"{type(exc).__name__}: {exc}"}
+    digest = hashlib.sha256(certificate).hexdigest()
+    return {"reply": line or None, "certificate_sha256": digest, "error": None}
+
+
 def _parse_header(text: str) -> tuple[str, str]:
     name, _, value = text.partition(":")
     return name.strip(), value.strip()
@@ -97,6 +140,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, answer)
         elif parsed.path == "/tcp" and one("service"):
             self._send(200, tcp(one("service"), payload=one("payload", "ping"), port_name=one("port_name")))
+        elif parsed.path == "/udp" and one("service"):
+            self._send(200, udp(one("service"), payload=one("payload", "ping")))
+        elif parsed.path == "/tls" and one("address"):
+            self._send(200, tls(one("address"), server_name=one("sni", "outside.example")))
         elif parsed.path == "/healthz":
             self._send(200, {"ok": True})
         else:

@@ -197,6 +197,15 @@ class LocalDriver:
 
     # -- teardown --------------------------------------------------------------------------------
 
+    def udp_exchange(self, source: Workload, service: str, payload: str) -> str | None:
+        answer = self._ask_tool(source, "/udp", [("service", service), ("payload", payload)])
+        reply = answer.get("reply")
+        return reply if isinstance(reply, str) else None
+
+    def tls_exchange(self, source: Workload, address: str, server_name: str) -> dict[str, Any]:
+        """A TLS handshake from ``source`` to ``address`` (``ip:port``): the server's line and certificate hash."""
+        return self._ask_tool(source, "/tls", [("address", address), ("sni", server_name)])
+
     # -- netns only: hosts outside the mesh --------------------------------------------------------
 
     def pod_ip(self, source: Workload) -> str:

@@ -8,6 +8,7 @@ outbound listener.  This package decides, per connection, what it was meant for:
     egress     pure: the mesh-wide EgressPolicy (allow all, or deny + allow-list of hosts/CIDRs/ports)
     names      pure: the HTTP Host / TLS SNI a connection asks for (for host rules)
     stats      smi_egress_* metrics per destination
+    engines    the seam to the HTTP/TCP engines (the only module to adapt when they change)
 
 ``capture_outbound(proxy, http_factory)`` is the one hook ``proxy.running`` calls.
 """

@@ -30,19 +30,19 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from proxy.capture.egress import EgressMatcher
+from proxy.capture.engines import http_protocol, route_connection, splice
 from proxy.capture.names import name_complete, requested_name
 from proxy.capture.stats import EgressStats
 from proxy.compiled import PROTOCOL_TCP, CompiledConfig, DeniedService
 from proxy.headers import RequestHead
 from proxy.holder import ConfigHolder
-from proxy.http1 import HttpForwarder
 from proxy.init.origdst import NoOriginalDestination, original_destination
 from proxy.limits import DEFAULT_LIMITS, HttpLimits
 from proxy.metrics import EdgeStats, Metrics
-from proxy.outbound import OutboundRouter, ServiceKey, denied_reply, denied_stats, target_for
+from proxy.outbound import OutboundRouter, ServiceKey, denied_reply, denied_stats
 from proxy.sniff import SNIFF_BYTES, SNIFF_TIMEOUT, Detected, detect
 from proxy.targets import LocalReply, Target
-from proxy.tcp import Refuse, TcpSplice
+from proxy.tcp import Refuse
 from proxy.upstream import UpstreamPool
 
 logger = logging.getLogger(__name__)
@@ -104,16 +104,18 @@ class CaptureContext:
         if found is not None:
             if detected is Detected.HTTP1 or found.protocol != PROTOCOL_TCP:
                 key = (found.namespace, found.service, found.port)
-                return HttpForwarder(router=self.router(key), pool=self.pool, limits=self.limits)
-            target = target_for(cc, found, None, metrics=self.metrics, bind_address=self.bind_address)
+                return http_protocol(self.router(key), self.pool, self.limits)
+            target = route_connection(self.holder, found, metrics=self.metrics, bind_address=self.bind_address)
+            if target is None:
+                return Refuse()
             if isinstance(target, LocalReply):
                 target.stats.error(target.error)
                 return Refuse()
-            return TcpSplice(target, self.pool)
+            return splice(target, self.pool)
         entry = cc.denied.get(ip)
         if entry is not None:
             if detected is Detected.HTTP1:
-                return HttpForwarder(router=_DeniedRouter(cc, entry, self.metrics), pool=self.pool, limits=self.limits)
+                return http_protocol(_DeniedRouter(cc, entry, self.metrics), self.pool, self.limits)
             denied_stats(cc, entry, metrics=self.metrics).denied += 1
             return Refuse()
         return self._egress(cc, ip, port, detected, prefix)
@@ -127,7 +129,7 @@ class CaptureContext:
             logger.info("egress to %s:%s%s denied by the mesh's egress policy", ip, port, f" ({host})" if host else "")
             return Refuse()
         target = Target(ip, port, 0, "", EGRESS_CONNECT_TIMEOUT, 0.0, stats)
-        return TcpSplice(target, self.pool)
+        return splice(target, self.pool)
 
 
 class CaptureAcceptor(asyncio.Protocol):

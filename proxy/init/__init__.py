@@ -25,6 +25,7 @@ from proxy.init.rules import (
     install_rules,
     parse_cidrs,
     parse_ports,
+    udp_service_rules,
 )
 
 __all__ = [
@@ -43,4 +44,5 @@ __all__ = [
     "original_destination",
     "parse_cidrs",
     "parse_ports",
+    "udp_service_rules",
 ]

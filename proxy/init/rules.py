@@ -161,3 +161,29 @@ def cleanup_rules(*, saved: str) -> str | None:
     lines.extend(f"-X {chain}" for chain in present)
     lines.append("COMMIT")
     return "\n".join(lines) + "\n"
+
+
+UDP_SERVICES = "SMI_UDP_SERVICES"
+
+
+def udp_service_rules(mappings: Iterable[tuple[str, int, str, int]]) -> str:
+    """``iptables-restore --noflush`` input: UDP to each (VIP, port) DNATed to (address, port).
+
+    For the local runtime's network namespaces: an app's datagrams to a service's virtual IP
+    reach the sidecar's UDP listener for that service port; conntrack rewrites the answers'
+    source back to the VIP.  Own chain ``SMI_UDP_SERVICES``, hooked in OUTPUT: applied once
+    per namespace (a second run would add a second hook).
+    """
+    lines = ["*nat", f":{UDP_SERVICES} - [0:0]"]
+    for vip, port, address, to_port in mappings:
+        for value, what in ((vip, "VIP"), (address, "address")):
+            if ipaddress.ip_address(value).version != 4:
+                raise ValueError(f"udp service {what} {value!r}: only IPv4")
+        if not (1 <= port <= 65535 and 1 <= to_port <= 65535):
+            raise ValueError(f"udp service {vip}:{port} -> {address}:{to_port}: not a port")
+        lines.append(
+            f"-A {UDP_SERVICES} -p udp -d {vip}/32 --dport {port} -j DNAT --to-destination {address}:{to_port}"
+        )
+    lines.append(f"-A OUTPUT -p udp -j {UDP_SERVICES}")
+    lines.append("COMMIT")
+    return "\n".join(lines) + "\n"

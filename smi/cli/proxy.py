@@ -82,6 +82,9 @@ def register(subparsers: Any) -> None:
                       help="the pod's ServiceAccount: the identity asked for (env SMI_SERVICE_ACCOUNT; "
                            "default: the static config's node identity)")  # fmt: skip
     mtls.add_argument("--trust-domain", default="cluster.local", help="SPIFFE trust domain; default cluster.local")
+    parser.add_argument("--udp-forward", type=parse_forward, action="append", default=[],
+                        metavar="LISTEN_ADDR:PORT=SERVICE.NAMESPACE:PORT",
+                        help="a UDP listener for one service's UDP port (repeatable); sessions go over mTLS")
     parser.add_argument("--no-capture", dest="capture", action="store_false",
                         help="outbound listener: skip SO_ORIGINAL_DST and sniffing (HTTP proxy use only)")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
@@ -160,6 +163,7 @@ def main(args: argparse.Namespace) -> int:
         bind_address=args.bind_address,
         forwards=tuple(args.forward),
         capture=args.capture,
+        udp_forwards=tuple(args.udp_forward),
     )
     if settings.config_file is not None:
         try:

@@ -43,6 +43,7 @@ from smi.proxyconfig import (
     ProxyConfig,
     encode,
 )
+from smi.proxyconfig.types import OMIT_DEFAULT
 from smi.state import Snapshot, Store
 
 logger = logging.getLogger(__name__)
@@ -97,18 +98,30 @@ def canonical(config: ProxyConfig, *, shared: SharedEncodings | None = None) -> 
     return _text(config, shared if shared is not None else SharedEncodings())
 
 
-_FIELDS: dict[type, tuple[tuple[str, str], ...] | None] = {}
+_ALWAYS: Any = object()  # a field without ``OMIT_DEFAULT``: always written
+_FIELDS: dict[type, tuple[tuple[str, str, Any], ...] | None] = {}
 _string = json.encoder.encode_basestring_ascii  # what json.dumps uses for str (ensure_ascii)
 
 
-def _fields(cls: type) -> tuple[tuple[str, str], ...] | None:
-    """A dataclass's (field name, its JSON key text) in sorted order; None for other types."""
+def _default(f: dataclasses.Field[Any]) -> Any:
+    """The value an ``OMIT_DEFAULT`` field is left out at (as ``encode`` does), else ``_ALWAYS``."""
+    if not f.metadata.get(OMIT_DEFAULT):
+        return _ALWAYS
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    factory: Callable[[], Any] = f.default_factory  # type: ignore[assignment]  # set when default is not
+    return factory()
+
+
+def _fields(cls: type) -> tuple[tuple[str, str, Any], ...] | None:
+    """A dataclass's (field name, its JSON key text, omitted-at value) in sorted order; None for other types."""
     try:
         return _FIELDS[cls]
     except KeyError:
         names = None
         if dataclasses.is_dataclass(cls):
-            names = tuple((n, _string(n) + ":") for n in sorted(f.name for f in dataclasses.fields(cls)))
+            fields = sorted(dataclasses.fields(cls), key=lambda f: f.name)
+            names = tuple((f.name, _string(f.name) + ":", _default(f)) for f in fields)
         _FIELDS[cls] = names
         return names
 
@@ -129,7 +142,17 @@ def _text(value: Any, shared: SharedEncodings) -> str:
         hit = shared.get(value)
         if hit is not None:
             return hit
-    out = "{" + ",".join([key + _text(getattr(value, name), shared) for name, key in names]) + "}"
+    out = (
+        "{"
+        + ",".join(
+            [
+                key + _text(getattr(value, name), shared)
+                for name, key, omitted in names
+                if omitted is _ALWAYS or getattr(value, name) != omitted
+            ]
+        )
+        + "}"
+    )
     if is_shared:
         shared.put(value, out)
     return out

@@ -28,7 +28,7 @@ from smi.model import CLUSTER_SCOPED, CORE_KINDS, SMI_KINDS, ObjectKey, Resource
 from smi.runtime.addresses import ADMIN_PORT
 from smi.runtime.describing import manifest, plain
 from smi.runtime.folders import parse_document, raw_key
-from smi.runtime.podrunning import PodRunner, http_get
+from smi.runtime.podrunning import PodRunner
 from smi.runtime.running import LocalRuntime
 from smi.runtime.tlsview import SidecarTls
 
@@ -40,7 +40,7 @@ async def _sidecar_view(runner: PodRunner) -> dict[str, Any]:
     ip = runner.pod.pod_ip
     assert ip is not None
     (ready, _), (scraped, metrics) = await asyncio.gather(
-        http_get(ip, ADMIN_PORT, "/ready", limit=0.5), http_get(ip, ADMIN_PORT, "/metrics", limit=0.5)
+        runner.admin_get("/ready", limit=0.5), runner.admin_get("/metrics", limit=0.5)
     )
     tls = SidecarTls.parse(metrics.decode("utf-8", "replace")) if scraped == 200 else SidecarTls()
     return {"ready": ready == 200, "admin": f"http://{ip}:{ADMIN_PORT}", **tls.as_json()}

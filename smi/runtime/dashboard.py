@@ -15,8 +15,6 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from smi.runtime.addresses import ADMIN_PORT
-from smi.runtime.podrunning import http_get
 from smi.runtime.running import LocalRuntime
 from smi.runtime.traffic import Edge, Figures, Totals, merge, rates
 
@@ -55,8 +53,8 @@ class Dashboard:
         self.latest: dict[Edge, Figures] = {}
 
     async def scrape(self) -> Totals:
-        ips = [r.pod.pod_ip for r in self.runtime.pods.values() if r.pod.pod_ip]
-        answers = await asyncio.gather(*(http_get(ip, ADMIN_PORT, "/metrics") for ip in ips))
+        runners = [r for r in self.runtime.pods.values() if r.pod.pod_ip]
+        answers = await asyncio.gather(*(r.admin_get("/metrics") for r in runners))
         return merge(body.decode("utf-8", "replace") for status, body in answers if status == 200)
 
     async def tick(self) -> dict[Edge, Figures]:

@@ -18,7 +18,8 @@ cluster's init container installs).  Per run (prefix ``smi-<6 hex of the state f
 * the sidecars reach the control plane (on the runtime's loopback address in the runtime's
   own namespace) through a relay: a listening socket inside each pod namespace on the same
   address and port (loopback there too), spliced by the runtime;
-* readiness probes connect from inside the pod namespace (``netns.socket_in``).
+* readiness probes connect from inside the pod namespace (``netns.socket_in``);
+* UDP to a service VIP is DNATed to the sidecar's UDP listener (``smi.runtime.udpforwards``).
 
 A start sweeps what a crashed run of the same state folder left (only that prefix).
 """
@@ -31,15 +32,15 @@ import ipaddress
 import logging
 import re
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from proxy.init import CaptureSettings, install_rules
+from proxy.init import CaptureSettings, install_rules, udp_service_rules
 from smi.model import ObjectKey, Pod, Resource, Service
 from smi.runtime import netns
 from smi.runtime.addresses import OUTBOUND_PORT
-from smi.runtime.environment import env_name
+from smi.runtime.environment import Forward, env_name
 
 logger = logging.getLogger(__name__)
 
@@ -185,8 +186,11 @@ class NetnsIsolation:
 
     # -- pods ----------------------------------------------------------------------------------
 
-    def add_pod(self, pod: Pod) -> str:
-        """The pod's namespace, wired and captured, before any of its processes start."""
+    def add_pod(self, pod: Pod, udp: tuple[Forward, ...] = ()) -> str:
+        """The pod's namespace, wired and captured, before any of its processes start.
+
+        ``udp``: the sidecar's UDP listeners; datagrams to each service VIP and port are DNATed there.
+        """
         ip = pod.pod_ip
         assert ip is not None
         ns = self.fabric.add(ip.replace(".", "-"), ip, LINK_PREFIX)
@@ -194,6 +198,13 @@ class NetnsIsolation:
         self._write_hosts(ip, pod.meta.namespace)
         rules = install_rules(CaptureSettings(proxy_gid=SIDECAR_GID))
         netns.run([*netns.exec_prefix(ns), "iptables-restore", "--noflush"], stdin=rules)
+        mappings = [
+            (self._services[(f.namespace, f.service)], f.port, f.address, f.listen_port)
+            for f in udp
+            if (f.namespace, f.service) in self._services
+        ]
+        if mappings:
+            netns.run([*netns.exec_prefix(ns), "iptables-restore", "--noflush"], stdin=udp_service_rules(mappings))
         if self.relay is not None:
             asyncio.get_running_loop().create_task(self._relay(ns))
         return ns
@@ -227,7 +238,7 @@ class NetnsIsolation:
         prefix = netns.exec_prefix(pod_netns(self.prefix, pod.pod_ip))
         return [*prefix, "setpriv", f"--regid={SIDECAR_GID}", "--clear-groups", *argv]
 
-    def app_env(self, pod: Pod, env: Mapping[str, str], services: list[Service]) -> dict[str, str]:
+    def app_env(self, pod: Pod, env: Mapping[str, str], services: Iterable[Service]) -> dict[str, str]:
         """No proxy settings; Kubernetes' service variables with the VIPs and service ports."""
         result = {k: v for k, v in env.items() if not _PROXY_VARS.match(k)}
         for svc in services:

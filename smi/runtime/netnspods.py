@@ -1,8 +1,10 @@
-"""A pod runner whose readiness probes connect from inside the pod's network namespace.
+"""A pod runner whose probes and admin calls connect from inside the pod's network namespace.
 
 In ``--isolation netns`` the pod's address exists only in its namespace, and a probe from
 outside would be captured by the inbound rules anyway; from inside, the pod's own address
-goes via ``lo`` and is not redirected, as a kubelet's probe of a pod IP is not.
+goes via ``lo`` and is not redirected, as a kubelet's probe of a pod IP is not.  Every way
+the runtime reaches a pod goes through the three methods below (readiness, the sidecar's
+``/ready``, and admin GETs for ``smi status`` and the dashboard).
 """
 
 from __future__ import annotations
@@ -19,6 +21,15 @@ class NetnsPodRunner(PodRunner):
         super().__init__(**kwargs)
         self.netns = netns
 
+    async def admin_get(self, path: str, *, limit: float = 1.0) -> tuple[int, bytes]:
+        ip = self.pod.pod_ip
+        assert ip is not None
+        return await http_get_in(self.netns, ip, ADMIN_PORT, path, limit=limit)
+
+    async def sidecar_ready(self) -> bool:
+        status, _ = await self.admin_get("/ready")
+        return status == 200
+
     async def check(self) -> bool:
         ip = self.pod.pod_ip
         assert ip is not None
@@ -27,5 +38,4 @@ class NetnsPodRunner(PodRunner):
         for port in self.ports:
             if not await port_accepts_in(self.netns, ip, port):
                 return False
-        status, _ = await http_get_in(self.netns, ip, ADMIN_PORT, "/ready")
-        return status == 200
+        return await self.sidecar_ready()

@@ -114,6 +114,12 @@ class PodRunner:
     def _poke(self) -> None:
         self._wake.set()
 
+    async def admin_get(self, path: str, *, limit: float = 1.0) -> tuple[int, bytes]:
+        """A GET to the sidecar's admin port (``/ready``, ``/metrics``); status 0 when unreachable."""
+        ip = self.pod.pod_ip
+        assert ip is not None
+        return await http_get(ip, ADMIN_PORT, path, limit=limit)
+
     async def check(self) -> bool:
         ip = self.pod.pod_ip
         assert ip is not None

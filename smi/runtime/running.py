@@ -48,6 +48,7 @@ from smi.runtime.leftovers import MARKER
 from smi.runtime.mtls import MTLS_MODES, RuntimeTls
 from smi.runtime.netnspods import NetnsPodRunner
 from smi.runtime.podrunning import PodRunner
+from smi.runtime.udpforwards import plan_udp_forwards, udp_environment, udp_flags
 from smi.state import Snapshot, Store
 
 logger = logging.getLogger(__name__)
@@ -244,8 +245,9 @@ class LocalRuntime:
         ip = self.netns.allocate() if self.netns is not None else self.allocator.allocate()
         pod = podsynth.synthesize(deployment, name=name, pod_ip=ip)
         self.store.apply(pod)
-        services = snapshot.all(Service, pod.meta.namespace)
+        services = tuple(snapshot.all(Service, pod.meta.namespace))
         forwards = plan_forwards(pod, services) if self.netns is None else ()
+        udp = plan_udp_forwards(pod, services)  # UDP service ports: sidecar listeners (both isolations)
         extra = {MARKER: self.runtime_id}
         apps: dict[str, tuple[list[str], dict[str, str], str | None]] = {}
         for container in pod.spec.containers:
@@ -255,7 +257,9 @@ class LocalRuntime:
             for warning in warnings:
                 self.report.event(warning)
             if self.netns is not None:
-                env = self.netns.app_env(pod, env, list(services))
+                env = self.netns.app_env(pod, env, services)
+            else:
+                udp_environment(env, udp)
             argv = app_argv(container, env)
             if not argv:
                 self.report.event(
@@ -267,14 +271,14 @@ class LocalRuntime:
                 argv = self.netns.app_argv(pod, argv)
             apps[container.name] = (argv, env, container.working_dir)
         sidecar_env = {**self._inherited, **extra, "PYTHONUNBUFFERED": "1"}
-        sidecar_args = sidecar_argv(pod=pod, control_plane=self.config_url, forwards=forwards)
+        sidecar_args = sidecar_argv(pod=pod, control_plane=self.config_url, forwards=forwards) + udp_flags(udp)
         if self.tls is not None:
             sidecar_args += self.tls.sidecar_flags(self.tls.admit(pod))
         extra_runner: dict[str, Any] = {}
         runner_class: type[PodRunner] = PodRunner
         if self.netns is not None:
             sidecar_args = self.netns.sidecar_argv(pod, sidecar_args)
-            extra_runner["netns"] = self.netns.add_pod(pod)
+            extra_runner["netns"] = self.netns.add_pod(pod, udp)
             runner_class = NetnsPodRunner
         runner = runner_class(
             **extra_runner,

@@ -90,3 +90,27 @@ def test_host_header_and_sni_are_found_once_complete() -> None:
     assert tls_server_name(client_hello(None)) is None
     assert tls_server_name(b"\x16\x03\x01\x00\x05\x01\x00\x00\xff\xff") is None  # truncated inside: no crash
     assert requested_name(Detected.OPAQUE, b"xyz") is None and name_complete(Detected.OPAQUE, b"")
+
+
+def test_the_config_stream_writes_the_egress_policy_exactly_as_the_codec_does() -> None:
+    import json
+
+    from smi.distribution import canonical
+
+    node = ProxyNode(namespace="a", pod="p", service_account="sa", identity="spiffe://cluster.local/ns/a/sa/sa")
+    for config in (ProxyConfig(node=node), ProxyConfig(node=node, egress=parse_policy({"mode": "deny"}))):
+        assert json.loads(canonical(config)) == encode(config)
+
+
+def test_smi_up_names_the_file_and_field_of_a_bad_egress_policy(tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    policy = tmp_path / "egress.yaml"
+    policy.write_text("mode: deny\nallow:\n  - cidrs: [not-a-network]\n")
+    argv = [sys.executable, "-m", "smi.cli.main", "up", "--egress-policy", str(policy), "--state-dir", str(tmp_path)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"smi up: --egress-policy {policy}: egress.allow[0].cidrs: 'not-a-network' is not an IP address or CIDR"
+    ]

@@ -127,3 +127,15 @@ def test_a_proxy_gid_is_not_captured_either() -> None:
     assert "-A SMI_OUTBOUND -m owner --gid-owner 1337 -j RETURN" in text
     assert "--gid-owner" not in install_rules(CaptureSettings())
     assert CaptureSettings(proxy_gid=0).problems() == ["proxy_gid: must be a gid (1..4294967295), got 0"]
+
+
+def test_udp_service_rules_dnat_each_vip_and_port_to_its_listener() -> None:
+    import pytest
+
+    from proxy.init import udp_service_rules
+
+    text = udp_service_rules([("198.19.0.7", 9053, "198.18.0.5", 15200)])
+    assert "-A SMI_UDP_SERVICES -p udp -d 198.19.0.7/32 --dport 9053 -j DNAT --to-destination 198.18.0.5:15200" in text
+    assert "-A OUTPUT -p udp -j SMI_UDP_SERVICES" in text
+    with pytest.raises(ValueError, match="only IPv4"):
+        udp_service_rules([("::1", 53, "198.18.0.5", 15200)])

@@ -111,6 +111,7 @@ def test_pods_are_isolated_named_and_swept_after_a_crash(work: Path) -> None:
     try:
         status = mesh.wait_ready(["store", "tool"])
         pods = {p["deployment"]: p for p in status["pods"]}
+        assert all(p["sidecar"]["ready"] for p in status["pods"])  # smi status reaches the sidecars inside
         tool_ns = pod_netns(prefix, pods["tool"]["ip"])
         store_ip = pods["store"]["ip"]
         assert store_ip.startswith("198.18.") and tool_ns in netns.namespaces()

@@ -13,5 +13,6 @@ from conformance.test_identity import TestIdentity
 from conformance.test_traffic_access import TestTrafficAccess
 from conformance.test_traffic_specs import TestTrafficSpecs
 from conformance.test_traffic_split import TestTrafficSplit
+from conformance.test_udp import TestUdp
 
-__all__ = ["TestCapture", "TestIdentity", "TestTrafficAccess", "TestTrafficSpecs", "TestTrafficSplit"]
+__all__ = ["TestCapture", "TestIdentity", "TestTrafficAccess", "TestTrafficSpecs", "TestTrafficSplit", "TestUdp"]
