@@ -24,7 +24,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--expiry-warning-days", type=int, default=30, help="fail certificates expiring sooner (30)")
     parser.add_argument("--probe-namespace", default="default",
                         help="namespace of the dry-run pod that tests the webhook (default: default)")  # fmt: skip
-    parser.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    parser.add_argument("-o", "--output", choices=("text", "wide", "json"), default="text",
+                        help="text: details of failures; wide: details and hints of every check; json")  # fmt: skip
     parser.set_defaults(func=main)
 
 
@@ -53,8 +54,10 @@ def main(args: argparse.Namespace) -> int:
         if r.group != group:
             group = r.group
             print(f"{group}\n{'-' * len(group)}")
-        print(f"{'[ok]  ' if r.ok else '[FAIL]'} {r.name}" + (f": {r.detail}" if r.detail else ""))
-        if not r.ok and r.hint:
+        wide = args.output == "wide"
+        shown = r.detail and (wide or not r.ok or r.group in ("kubernetes-api", "control-plane", "certificates"))
+        print(f"{'[ok]  ' if r.ok else '[FAIL]'} {r.name}" + (f": {r.detail}" if shown else ""))
+        if r.hint and (wide or not r.ok):
             print(f"    see: {r.hint}")
     verdict = "ok" if not failed else "FAILED"
     print(f"\nsmi check: {verdict} ({len(results) - len(failed)}/{len(results)} passed)")
