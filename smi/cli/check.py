@@ -33,13 +33,12 @@ def main(args: argparse.Namespace) -> int:
     from smi.cluster.checking import CheckContext, run_checks
     from smi.cluster.kube import KubeError
 
-    explicit_namespace = args.namespace
     client = connect(args, prog="smi check")
     ctx = CheckContext(client=client, namespace=args.control_plane_namespace,
                        expiry_warning=datetime.timedelta(days=args.expiry_warning_days),
                        probe_namespace=args.probe_namespace)  # fmt: skip
     mode = "pre" if args.pre else "proxy" if args.proxy else "install"
-    scope = None if args.all_namespaces or (args.proxy and explicit_namespace is None) else args.namespace
+    scope = None if args.all_namespaces else args.namespace  # as kubectl: the context's namespace, or -A
     try:
         results = run_checks(ctx, mode=mode, namespace=scope)
     except KubeError as e:

@@ -70,6 +70,11 @@ async def test_an_admitted_pod_runs_captured_with_its_sidecar_connected(
         green = await standin.run_smi("check", "--proxy", "-n", "shop")
         assert green.code == 0, green
         assert "[ok]   shop/web-1 sidecar has its config" in green.out
+        # as kubectl: without -n, the kubeconfig context's namespace (default); -A, every namespace
+        default = await standin.run_smi("check", "--proxy", "-o", "wide")
+        assert default.code == 0 and "meshed pods: none found in default" in default.out, default
+        every = await standin.run_smi("check", "--proxy", "-A")
+        assert every.code == 0 and "shop/web-1 sidecar has its config" in every.out, every
     finally:
         agent.close()
     assert not [n for n in netns.namespaces() if n.startswith(agent.prefix)]
