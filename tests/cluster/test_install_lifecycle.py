@@ -49,6 +49,16 @@ async def test_install_is_idempotent_check_is_green_then_red_on_the_right_line_a
     assert set(actions) == {"unchanged", "kept"} and actions.count("kept") == 2, again  # the CA Secrets are kept
     assert "smi install: 0 object(s) changed" in again.out
 
+    # smi upgrade applies a changed option and nothing else
+    upgraded = await standin.run_smi("upgrade", *FAST, "--replicas", "3")
+    assert upgraded.code == 0, upgraded
+    changed = [line for line in upgraded.out.splitlines() if line.endswith((" configured", " created"))]
+    assert changed == ["Deployment smi-system/smi-controller configured"], upgraded
+    deployment = await standin.get("/apis/apps/v1/namespaces/smi-system/deployments/smi-controller")
+    assert deployment is not None and deployment["spec"]["replicas"] == 3
+    back = await standin.run_smi("upgrade", *FAST)
+    assert back.code == 0 and "1 object(s) changed" in back.out, back
+
     green = await standin.run_smi("check")
     assert green.code == 0, green
     assert "[FAIL]" not in green.out and "the injection webhook answers the API server" in green.out
