@@ -13,3 +13,5 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("conformance")
     group.addoption("--kube", action="store_true", help="run the scenarios against a cluster with kubectl")
     group.addoption("--kube-context", default=None, help="kubectl context for --kube (default: the current one)")
+    group.addoption("--standin", action="store_true",
+                    help="run the scenarios against the stand-in cluster (tests/cluster; root)")  # fmt: skip

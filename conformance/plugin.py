@@ -39,7 +39,18 @@ def mesh(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     """One mesh per isolation mode of the local runtime (``netns`` needs root), or the cluster."""
     driver: MeshDriver
     kube = request.config.getoption("--kube", default=False)
-    if kube:
+    if request.config.getoption("--standin", default=False):
+        if request.param != "loopback":
+            pytest.skip("isolation modes are a local-runtime matter (--standin runs once)")
+        from smi.runtime.netns import missing
+
+        reason = missing()
+        if reason is not None:
+            pytest.skip(f"--standin: {reason}")
+        from conformance.drivers.standin import StandInDriver
+
+        driver = StandInDriver(work=tmp_path_factory.mktemp("conformance-standin"))
+    elif kube:
         if request.param != "loopback":
             pytest.skip("isolation modes are a local-runtime matter (--kube runs once)")
         from conformance.drivers.kube import KubeDriver

@@ -5,8 +5,9 @@ manifests, waits for Deployments, and asks a *workload in the mesh* (the ``tool`
 ``conformance.apps.tool``) to make a request, so that what it observes is what an app in
 that pod would observe: the answer of the destination app, or the mesh's refusal.
 
-Two drivers implement it: ``conformance.drivers.local.LocalDriver`` and
-``conformance.drivers.kube.KubeDriver``.
+Three drivers implement it: ``conformance.drivers.local.LocalDriver``,
+``conformance.drivers.kube.KubeDriver`` and ``conformance.drivers.standin.StandInDriver``
+(the stand-in cluster of ``tests/cluster/``).
 """
 
 from __future__ import annotations

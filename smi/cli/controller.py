@@ -86,6 +86,20 @@ def register(subparsers: Any) -> None:
                     help="plain HTTP, no CA API, trust the pod named in the query (tests/dev only)")  # fmt: skip
     parser.add_argument("--api-timeout", type=float, default=10.0, metavar="SECONDS",
                         help="exit 1 when the Kubernetes API server does not answer within this at start")  # fmt: skip
+    ha = parser.add_argument_group("high availability (docs/cluster-mode.md)")
+    ha.add_argument("--leader-elect", action="store_true",
+                    help="only the Lease holder writes statuses, caBundles; all replicas serve")  # fmt: skip
+    ha.add_argument("--lease-namespace", default="smi-system", help="namespace of the Lease")
+    ha.add_argument("--lease-name", default="smi-controller", help="name of the Lease")
+    ha.add_argument("--lease-duration", type=float, default=15.0, help="seconds a Lease holds without renewal")
+    ha.add_argument("--lease-identity", default=None,
+                    help="this replica's name in the Lease (default: $POD_NAME, else host-pid)")  # fmt: skip
+    ha.add_argument("--webhook-ca-file", type=Path, default=None, metavar="PATH",
+                    help="the webhook CA (mounted Secret): the leader keeps every caBundle equal to it")  # fmt: skip
+    ha.add_argument("--webhook-configuration", default="smi-mesh-sidecar-injector",
+                    help="the MutatingWebhookConfiguration whose caBundles the leader keeps")  # fmt: skip
+    ha.add_argument("--apiservice", action="append", default=[], help="an APIService whose caBundle the leader keeps")
+    ha.add_argument("--ca-bundle-interval", type=float, default=30.0, help="seconds between caBundle checks")
     parser.add_argument("-v", "--verbose", action="store_true")
     parser.set_defaults(func=run)
 
@@ -186,4 +200,7 @@ async def _serve(
         loop.add_signal_handler(sig, stop.set)
     async with service:
         controller = Controller(store=service.store, publisher=service.publisher, compiler=compiler, settings=settings)
-        await controller.run(stop_flag=stop)
+        from smi.cli._leadership import Leadership
+
+        async with Leadership(args, controller=controller, stop=stop):
+            await controller.run(stop_flag=stop)

@@ -30,6 +30,12 @@ COMMANDS: dict[str, str] = {
     "edges": "smi.cli.edges",
     "top": "smi.cli.top",
     "metrics-api": "smi.cli.metrics_api",
+    "install": "smi.cli.install",
+    "upgrade": "smi.cli.install",
+    "uninstall": "smi.cli.install",
+    "check": "smi.cli.check",
+    "inject": "smi.cli.inject",
+    "namespace": "smi.cli.namespace",
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(COMMANDS.values()))
 

@@ -8,8 +8,11 @@
 
 The API server only calls webhooks over HTTPS, so this serves ``POST /inject``
 (``smi.injection.webhook``), ``POST /convert`` (``smi.controllers.conversion``) and
-``GET /healthz`` with the certificate the install script put in the ``smi-webhook-tls``
-Secret (its CA is the webhooks' ``caBundle``).  ``--plain-http`` is for local tests only.
+``GET /healthz``.  With ``--ca-dir`` (what ``smi install`` deploys) each replica makes its
+own key and serving certificate from the webhook CA and re-issues it at half its
+``--cert-lifetime`` without a restart (``smi.cluster.certificates``); the leader keeps the
+caBundles equal to that CA.  ``--tls-cert-file``/``--tls-key-file`` serve fixed files
+instead.  ``--plain-http`` is for local tests only.
 Runs beside ``smi controller`` in the control-plane pod (manifests/install/controller.yaml).
 """
 
@@ -17,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import datetime
 import logging
 import signal
 import ssl
@@ -26,6 +31,7 @@ from typing import Any
 
 from aiohttp import web
 
+from smi.cli.ca import parse_duration
 from smi.controllers.conversion import add_conversion_route
 from smi.injection import InjectionSettings
 from smi.injection.webhook import MAX_BODY, add_routes
@@ -53,6 +59,26 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--tls-cert-file", type=Path, metavar="PATH", help="serving certificate (PEM)")
     parser.add_argument("--tls-key-file", type=Path, metavar="PATH", help="its private key (PEM)")
     parser.add_argument("--plain-http", action="store_true", help="serve without TLS (local tests only)")
+    parser.add_argument("--ca-dir", type=Path, metavar="DIR",
+                        help="the webhook CA (ca.crt, ca.key: the mounted Secret smi-webhook-ca): this replica "
+                             "issues and rotates its own serving certificate (not --tls-cert-file)")  # fmt: skip
+    parser.add_argument("--dns-name", action="append", default=[], metavar="NAME",
+                        help="with --ca-dir: a name in the serving certificate (repeatable; default "
+                             "smi-controller.smi-system.svc and its longer forms)")  # fmt: skip
+    parser.add_argument(
+        "--cert-lifetime",
+        type=parse_duration,
+        default=datetime.timedelta(hours=24),
+        metavar="DURATION",
+        help="with --ca-dir: serving certificate lifetime, re-issued at half (24h)",
+    )
+    parser.add_argument(
+        "--drain-grace",
+        type=int,
+        default=defaults.drain_grace,
+        metavar="SECONDS",
+        help="injected sidecars drain this long on SIGTERM (preStop + grace period; 0: off)",
+    )
     parser.add_argument("--image", default=defaults.image, help="image of the injected containers")
     parser.add_argument("--image-pull-policy", default=defaults.image_pull_policy,
                         choices=("Always", "IfNotPresent", "Never"))  # fmt: skip
@@ -78,6 +104,7 @@ def settings_from(args: argparse.Namespace) -> InjectionSettings:
         exclude_outbound_cidrs=args.exclude_outbound_cidrs,
         proxy_uid=args.proxy_uid,
         log_level=args.proxy_log_level,
+        drain_grace=args.drain_grace,
     )
 
 
@@ -93,7 +120,23 @@ def build_app(settings: InjectionSettings) -> web.Application:
     return app
 
 
-async def _serve(app: web.Application, *, host: str, port: int, tls: ssl.SSLContext | None) -> None:
+async def _rotate(serving: Any, stop: asyncio.Event) -> None:
+    """Re-issue the serving certificate at half its life (checked every tenth of it, at most 30 s)."""
+    period = min(max(serving.lifetime.total_seconds() / 10, 0.1), 30.0)
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=period)
+        try:
+            if serving.refresh():
+                logging.getLogger(__name__).info("Serving certificate re-issued (serial %x, until %s)",
+                                                 serving.serial, serving.not_after.isoformat())  # fmt: skip
+        except Exception as e:  # keep serving with the current certificate
+            logging.getLogger(__name__).warning("Re-issuing the serving certificate failed: %r", e)
+
+
+async def _serve(
+    app: web.Application, *, host: str, port: int, tls: ssl.SSLContext | None, serving: Any = None
+) -> None:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     stop = asyncio.Event()
@@ -105,7 +148,10 @@ async def _serve(app: web.Application, *, host: str, port: int, tls: ssl.SSLCont
         await site.start()
         bound = runner.addresses[0][1] if runner.addresses else port
         print(f"smi webhook: serving on {'http' if tls is None else 'https'}://{host}:{bound}", flush=True)
-        await stop.wait()
+        if serving is not None:
+            await asyncio.gather(stop.wait(), _rotate(serving, stop))
+        else:
+            await stop.wait()
     finally:
         await runner.cleanup()
 
@@ -115,9 +161,20 @@ def main(args: argparse.Namespace) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(name)s %(message)s"
     )
     tls: ssl.SSLContext | None = None
+    serving = None
     try:
         settings = settings_from(args)
-        if not args.plain_http:
+        if args.ca_dir is not None and not args.plain_http:
+            from smi.cluster.certificates import ServingCertificate, service_dns_names
+
+            names = args.dns_name or service_dns_names("smi-controller", "smi-system")
+            try:
+                serving = ServingCertificate(args.ca_dir, dns_names=names, lifetime=args.cert_lifetime)
+            except ValueError as e:
+                print(f"smi webhook: --ca-dir: {e}", file=sys.stderr)
+                return 2
+            tls = serving.listening
+        elif not args.plain_http:
             if not (args.tls_cert_file and args.tls_key_file):
                 print("smi webhook: --tls-cert-file and --tls-key-file are required (or --plain-http)", file=sys.stderr)
                 return 2
@@ -127,7 +184,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"smi webhook: {e}", file=sys.stderr)
         return 2
     try:
-        asyncio.run(_serve(build_app(settings), host=args.listen[0], port=args.listen[1], tls=tls))
+        asyncio.run(_serve(build_app(settings), host=args.listen[0], port=args.listen[1], tls=tls, serving=serving))
     except OSError as e:
         print(f"smi webhook: cannot listen on {args.listen[0]}:{args.listen[1]}: {e}", file=sys.stderr)
         return 1

@@ -105,6 +105,19 @@ class Controller:
         self.connection: kopf.ConnectionInfo | None = None
         self._api: KubeApi | None = None
         self.synced = asyncio.Event()
+        # Leader election (smi.cluster.leasing): every replica watches and serves configs,
+        # only the leader writes statuses.  Call ``leadership_gained`` when it becomes leader.
+        self.leading: Callable[[], bool] = lambda: True
+        self._writer: StatusWriter | None = None
+
+    def leadership_gained(self) -> None:
+        """Write every status now (a follower wrote none): forget what was written and wake the writer."""
+        if self._writer is not None:
+            self._writer.forget()
+            self._writer.coalescer.poke()
+
+    def _api_if_leading(self) -> KubeApi | None:
+        return self._api_now() if self.leading() else None
 
     def _api_now(self) -> KubeApi | None:
         if self._api is None and self.connection is not None:
@@ -150,11 +163,12 @@ class Controller:
             store=self.store,
             feed=self.feed,
             publisher=self.publisher,
-            api=self._api_now,
+            api=self._api_if_leading,
             compiler=self.compiler,
             coalescing=self.settings.status_coalescing,
             retry=self.settings.status_retry,
         )
+        self._writer = writer
         writer_task = asyncio.create_task(writer.run(), name="status writer")
         registry = self.build_registry(LoopBridge(asyncio.get_running_loop()))
         thread_stop = threading.Event()

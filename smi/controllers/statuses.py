@@ -130,6 +130,10 @@ class StatusWriter:
         finally:
             unsubscribe()
 
+    def forget(self) -> None:
+        """Write every status again at the next change (a new leader cannot know what the old one wrote)."""
+        self._written.clear()
+
     async def write_once(self) -> int:
         """Patch every status that changed; returns how many writes failed."""
         api = self.api()

@@ -47,9 +47,11 @@ def sidecar(settings: InjectionSettings) -> dict[str, Any]:
         # ServiceAccount come from SMI_TOKEN_FILE, SMI_TRUST_BUNDLE and SMI_SERVICE_ACCOUNT.
         "--mtls", "strict" if settings.control_plane_url.startswith("https://") else "off",
     ]  # fmt: skip
+    if settings.drain_grace > 0:
+        args += ["--drain-grace", str(settings.drain_grace)]
     if settings.trust_bundle:
         env.append({"name": "SMI_TRUST_BUNDLE", "value": settings.trust_bundle})
-    return {
+    container: dict[str, Any] = {
         "name": SIDECAR_NAME,
         "image": settings.image,
         "imagePullPolicy": settings.image_pull_policy,
@@ -77,6 +79,18 @@ def sidecar(settings: InjectionSettings) -> dict[str, Any]:
         },
         "volumeMounts": [{"name": TOKEN_VOLUME, "mountPath": TOKEN_DIR, "readOnly": True}],
     }
+    if settings.drain_grace > 0 and settings.prestop_delay > 0:
+        container["lifecycle"] = {"preStop": {"exec": {"command": ["sleep", str(settings.prestop_delay)]}}}
+    return container
+
+
+def termination_grace(settings: InjectionSettings, current: Any) -> int | None:
+    """The pod's terminationGracePeriodSeconds so the sidecar can drain (None: leave it)."""
+    if settings.drain_grace <= 0:
+        return None
+    needed = settings.prestop_delay + settings.drain_grace + 2
+    have = current if isinstance(current, int) and not isinstance(current, bool) else 30  # Kubernetes' default
+    return needed if needed > have else None
 
 
 def init_container(settings: InjectionSettings, exclusions: Exclusions) -> dict[str, Any]:

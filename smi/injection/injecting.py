@@ -12,10 +12,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from smi.injection.containers import init_container, sidecar, token_volume
+from smi.injection.containers import init_container, sidecar, termination_grace, token_volume
 from smi.injection.deciding import exclusions, skip_reason
 from smi.injection.patches import JSONPatchOp, add, pointer
-from smi.injection.settings import ANNOTATION_INBOUND_PORT, InjectionSettings
+from smi.injection.settings import (
+    ANNOTATION_INBOUND_PORT,
+    PROMETHEUS_PATH,
+    PROMETHEUS_PORT,
+    PROMETHEUS_SCRAPE,
+    InjectionSettings,
+)
 
 
 def _append(spec: Mapping[str, Any], field: str, item: dict[str, Any]) -> JSONPatchOp:
@@ -35,15 +41,22 @@ def inject(pod: Mapping[str, Any], *, settings: InjectionSettings, namespace: st
     excluded = exclusions(pod, settings=settings, namespace=namespace)
     metadata = pod.get("metadata")
     spec: Mapping[str, Any] = pod["spec"]
-    inbound = str(settings.inbound_port)
+    notes = {ANNOTATION_INBOUND_PORT: str(settings.inbound_port)}
+    existing = metadata.get("annotations") if isinstance(metadata, Mapping) else None
+    if not (isinstance(existing, Mapping) and PROMETHEUS_SCRAPE in existing):  # the pod's own scrape settings win
+        notes |= {PROMETHEUS_SCRAPE: "true", PROMETHEUS_PORT: str(settings.metrics_port),
+                  PROMETHEUS_PATH: settings.metrics_path}  # fmt: skip
     ops: list[JSONPatchOp] = []
     if not isinstance(metadata, Mapping):
-        ops.append(add(pointer("metadata"), {"annotations": {ANNOTATION_INBOUND_PORT: inbound}}))
+        ops.append(add(pointer("metadata"), {"annotations": notes}))
     elif metadata.get("annotations") is None:
-        ops.append(add(pointer("metadata", "annotations"), {ANNOTATION_INBOUND_PORT: inbound}))
+        ops.append(add(pointer("metadata", "annotations"), notes))
     else:
-        ops.append(add(pointer("metadata", "annotations", ANNOTATION_INBOUND_PORT), inbound))
+        ops += [add(pointer("metadata", "annotations", key), value) for key, value in notes.items()]
     ops.append(_append(spec, "initContainers", init_container(settings, excluded)))
     ops.append(_append(spec, "containers", sidecar(settings)))
     ops.append(_append(spec, "volumes", token_volume(settings)))
+    grace = termination_grace(settings, spec.get("terminationGracePeriodSeconds"))
+    if grace is not None:
+        ops.append(add(pointer("spec", "terminationGracePeriodSeconds"), grace))
     return ops

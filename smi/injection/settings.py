@@ -10,6 +10,9 @@ ANNOTATION_INBOUND_PORT = "smi-mesh.io/inbound-port"  # set by the injector: the
 ANNOTATION_EXCLUDE_INBOUND_PORTS = "smi-mesh.io/exclude-inbound-ports"  # "22,8081"
 ANNOTATION_EXCLUDE_OUTBOUND_PORTS = "smi-mesh.io/exclude-outbound-ports"  # "5432"
 ANNOTATION_EXCLUDE_OUTBOUND_CIDRS = "smi-mesh.io/exclude-outbound-cidrs"  # "10.96.0.1/32"
+PROMETHEUS_SCRAPE = "prometheus.io/scrape"
+PROMETHEUS_PORT = "prometheus.io/port"
+PROMETHEUS_PATH = "prometheus.io/path"
 
 SIDECAR_NAME = "smi-proxy"
 INIT_NAME = "smi-proxy-init"
@@ -38,3 +41,12 @@ class InjectionSettings:
     memory_request: str = "64Mi"
     memory_limit: str = "256Mi"
     log_level: str = "info"
+    # Graceful stop: the sidecar gets ``--drain-grace N`` (it keeps serving N seconds after
+    # SIGTERM), a preStop hook that waits ``prestop_delay`` seconds (endpoints stop sending
+    # new connections first) and the pod's terminationGracePeriodSeconds is raised to fit
+    # both.  0 leaves the pod's stop as it is (and the sidecar's flags unchanged).
+    drain_grace: int = 0
+    prestop_delay: int = 3
+    # Prometheus scrape annotations on every injected pod (the sidecar's /metrics)
+    metrics_port: int = 15000
+    metrics_path: str = "/metrics"

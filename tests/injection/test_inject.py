@@ -42,7 +42,12 @@ def container(pod: dict[str, Any], name: str, field: str = "containers") -> dict
 
 def test_a_plain_pod_gets_sidecar_init_container_volume_and_the_meshed_annotation() -> None:
     pod = injected(app_pod())
-    assert pod["metadata"]["annotations"] == {"smi-mesh.io/inbound-port": "15003"}
+    assert pod["metadata"]["annotations"] == {
+        "smi-mesh.io/inbound-port": "15003",
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": "15000",
+        "prometheus.io/path": "/metrics",
+    }
     assert [c["name"] for c in pod["spec"]["containers"]] == ["web", "smi-proxy"]
     assert [c["name"] for c in pod["spec"]["initContainers"]] == ["smi-proxy-init"]
     assert [v["name"] for v in pod["spec"]["volumes"]] == ["smi-mesh-token"]
@@ -128,12 +133,18 @@ def test_existing_annotations_init_containers_and_volumes_are_kept_and_appended_
     pod = app_pod(initContainers=[{"name": "migrate", "image": "m:1"}], volumes=[{"name": "data", "emptyDir": {}}])
     pod["metadata"]["annotations"] = {"team": "shop", "a/b~c": "x"}
     result = injected(pod)
-    assert result["metadata"]["annotations"] == {"team": "shop", "a/b~c": "x", "smi-mesh.io/inbound-port": "15003"}
+    assert result["metadata"]["annotations"] == {
+        "team": "shop", "a/b~c": "x", "smi-mesh.io/inbound-port": "15003",
+        "prometheus.io/scrape": "true", "prometheus.io/port": "15000", "prometheus.io/path": "/metrics",
+    }  # fmt: skip
     assert [c["name"] for c in result["spec"]["initContainers"]] == ["migrate", "smi-proxy-init"]
     assert [v["name"] for v in result["spec"]["volumes"]] == ["data", "smi-mesh-token"]
     ops = inject(pod, settings=SETTINGS)
     assert {op["path"] for op in ops} == {
         "/metadata/annotations/smi-mesh.io~1inbound-port",
+        "/metadata/annotations/prometheus.io~1scrape",
+        "/metadata/annotations/prometheus.io~1port",
+        "/metadata/annotations/prometheus.io~1path",
         "/spec/initContainers/-",
         "/spec/containers/-",
         "/spec/volumes/-",
@@ -202,7 +213,7 @@ def test_a_pod_without_metadata_annotations_at_all_is_patched_whole() -> None:
     pod = app_pod()
     del pod["metadata"]
     result = injected(pod)
-    assert result["metadata"] == {"annotations": {"smi-mesh.io/inbound-port": "15003"}}
+    assert result["metadata"]["annotations"]["smi-mesh.io/inbound-port"] == "15003"
 
 
 def test_inject_does_not_modify_its_input() -> None:

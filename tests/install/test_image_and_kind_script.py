@@ -8,7 +8,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
+
+from smi.cluster.options import InstallOptions
+from smi.cluster.rendering import render
+from smi.injection import NAMESPACE_LABEL
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_SH = REPO / "conformance" / "kind" / "run.sh"
@@ -26,19 +29,18 @@ def test_the_image_installs_iptables_and_the_package_and_runs_smi_unprivileged()
     assert ".venv" in ignored and ".git" in ignored
 
 
-def test_run_sh_uses_the_names_the_manifests_define() -> None:
+def test_run_sh_installs_with_smi_install_and_checks_it() -> None:
     script = RUN_SH.read_text()
-    controller = list(yaml.safe_load_all((REPO / "manifests/install/controller.yaml").read_text()))
-    webhook = yaml.safe_load((REPO / "manifests/install/webhook.yaml").read_text())
-    secrets = [v["secret"]["secretName"] for v in controller[0]["spec"]["template"]["spec"]["volumes"]]
-    assert "smi-webhook-tls" in secrets and "secret tls smi-webhook-tls" in script
-    assert f"mutatingwebhookconfiguration {webhook['metadata']['name']}" in script
-    assert "deployment/smi-controller" in script
-    key = webhook["webhooks"][0]["namespaceSelector"]["matchExpressions"][0]["key"]
-    assert f'MESH_LABEL="{key}"' in script
+    objects = render(InstallOptions(), secrets=None)
+    (deployment,) = [o for o in objects if o["kind"] == "Deployment"]
+    assert 'smi install --image "$IMAGE"' in script
+    assert f"deployment/{deployment['metadata']['name']}" in script
+    assert "smi check" in script and "smi namespace add" in script
+    assert "openssl" not in script and "kubectl patch" not in script  # the control plane makes the certificates
+    assert f'MESH_LABEL="{NAMESPACE_LABEL}"' in script
     assert (REPO / "conformance/kind/kind-config.yaml").is_file()
     assert 'kind load docker-image --name "$CLUSTER" "$IMAGE"' in script
-    image = controller[0]["spec"]["template"]["spec"]["containers"][0]["image"]
+    image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
     assert f'IMAGE="${{IMAGE:-{image}}}"' in script
     assert "pytest conformance/ --kube" in script
 

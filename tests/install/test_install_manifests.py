@@ -1,4 +1,4 @@
-"""manifests/install/: every object is well-formed and the pieces refer to each other correctly.
+"""What ``smi install`` renders (and manifests/install/ for kustomize): well-formed, and the pieces fit.
 
 What a user would hit on ``kubectl apply``: a webhook pointing at a Service or port that
 does not exist, a Deployment whose selector misses its pods, a named targetPort no
@@ -17,6 +17,8 @@ import pytest
 import yaml
 
 from smi.cli.main import build_parser
+from smi.cluster.options import InstallOptions
+from smi.cluster.rendering import kustomize_files, new_secrets, render
 from smi.controllers.conversion import CONVERT_PATH
 from smi.controllers.kinds import ALL
 from smi.injection import NAMESPACE_LABEL
@@ -26,7 +28,8 @@ REPO = Path(__file__).resolve().parents[2]
 INSTALL = REPO / "manifests" / "install"
 CRDS = REPO / "manifests" / "crds"
 NAMESPACE = "smi-system"
-CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration", "APIService"}
+CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration", "APIService",
+                  "CustomResourceDefinition"}  # fmt: skip
 # Bindings that must live elsewhere (the metrics API reads kube-system's front-proxy CA).
 ELSEWHERE = {("RoleBinding", "smi-metrics-api:extension-apiserver-authentication-reader"): "kube-system"}
 
@@ -37,8 +40,8 @@ def documents(path: Path) -> Iterator[dict[str, Any]]:
             yield doc
 
 
-OBJECTS = [(path.name, doc) for path in sorted(INSTALL.glob("*.yaml")) if path.name != "kustomization.yaml"
-           for doc in documents(path)]  # fmt: skip
+OPTIONS = InstallOptions()
+OBJECTS = [(f"{doc['kind']}/{doc['metadata']['name']}", doc) for doc in render(OPTIONS, secrets=new_secrets(OPTIONS))]
 
 
 def one(kind: str, name: str) -> dict[str, Any]:
@@ -58,9 +61,10 @@ def container(name: str) -> dict[str, Any]:
 
 
 def test_every_object_has_api_version_kind_name_and_the_right_namespace() -> None:
-    assert {doc["kind"] for _, doc in OBJECTS} >= {
-        "Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment", "Service",
-        "MutatingWebhookConfiguration",
+    assert {doc["kind"] for _, doc in OBJECTS} == {
+        "Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Deployment",
+        "Service", "PodDisruptionBudget", "MutatingWebhookConfiguration", "APIService", "Secret",
+        "CustomResourceDefinition",
     }  # fmt: skip
     for source, doc in OBJECTS:
         assert isinstance(doc.get("apiVersion"), str) and isinstance(doc.get("kind"), str), source
@@ -79,6 +83,64 @@ def test_kustomization_lists_every_install_file() -> None:
     listed = kustomization["resources"]
     assert sorted(listed) == sorted(p.name for p in INSTALL.glob("*.yaml") if p.name != "kustomization.yaml")
     assert listed[0] == "namespace.yaml"
+
+
+def test_the_kustomize_files_are_what_smi_install_renders(update_golden: bool) -> None:
+    """manifests/install/ is generated (``python -m smi.cluster.rendering``; ``--update-golden`` rewrites it)."""
+    files = kustomize_files()
+    if update_golden:
+        for name, text in files.items():
+            (INSTALL / name).write_text(text, encoding="utf-8")
+    for name, text in files.items():
+        assert (INSTALL / name).read_text() == text, f"stale {name}: python -m smi.cluster.rendering"
+    kustomized = [doc for name in files if name != "kustomization.yaml" for doc in documents(INSTALL / name)]
+    from smi.cluster import metrics_api
+
+    theirs = {(d["kind"], d["metadata"]["name"]) for d in metrics_api.objects(OPTIONS, ca_bundle=None)}
+    rendered = [d for _, d in OBJECTS if d["kind"] not in ("Secret", "CustomResourceDefinition")
+                and (d["kind"], d["metadata"]["name"]) not in theirs]  # fmt: skip
+    assert [(d["kind"], d["metadata"]["name"]) for d in kustomized] == [
+        (d["kind"], d["metadata"]["name"]) for d in rendered
+    ]
+
+
+def test_the_controller_is_highly_available() -> None:
+    deployment = one("Deployment", "smi-controller")
+    assert deployment["spec"]["replicas"] >= 2
+    assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    budget = one("PodDisruptionBudget", "smi-controller")
+    assert budget["spec"]["minAvailable"] == 1
+    assert (
+        budget["spec"]["selector"]["matchLabels"].items()
+        <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    )
+    args = build_parser().parse_args(container("controller")["args"])
+    assert args.leader_elect and args.lease_namespace == NAMESPACE and args.lease_name == "smi-controller"
+    assert str(args.webhook_ca_file).startswith(mount_of("controller", "webhook-ca") + "/")
+
+
+def mount_of(container_name: str, volume: str) -> str:
+    (mount,) = [m for m in container(container_name)["volumeMounts"] if m["name"] == volume]
+    path: str = mount["mountPath"]
+    return path
+
+
+def test_the_ca_secrets_are_create_only_and_every_ca_bundle_is_the_webhook_ca() -> None:
+    import base64
+
+    secrets = {d["metadata"]["name"]: d for _, d in OBJECTS if d["kind"] == "Secret"}
+    assert set(secrets) == {"smi-ca", "smi-webhook-ca"}
+    for secret in secrets.values():
+        assert secret["metadata"]["annotations"]["smi-mesh.io/create-only"] == "true"
+    assert set(secrets["smi-ca"]["data"]) >= {"ca.crt", "tls.crt", "tls.key"}
+    bundle = secrets["smi-webhook-ca"]["data"]["ca.crt"]
+    assert base64.b64decode(bundle).startswith(b"-----BEGIN CERTIFICATE-----")
+    hooks = one("MutatingWebhookConfiguration", "smi-mesh-sidecar-injector")["webhooks"]
+    assert {h["clientConfig"]["caBundle"] for h in hooks} == {bundle}
+    for _, crd in OBJECTS:
+        if crd["kind"] == "CustomResourceDefinition":
+            assert crd["spec"]["conversion"]["webhook"]["clientConfig"]["caBundle"] == bundle
+    assert one("APIService", "v1alpha1.metrics.smi-spec.io")["spec"]["caBundle"] == bundle
 
 
 def test_the_deployment_selects_its_own_pods_and_runs_as_its_service_account() -> None:
@@ -112,14 +174,29 @@ def service_port(port: int) -> str:
 
 def test_the_webhook_calls_the_injection_route_of_the_https_container() -> None:
     configuration = one("MutatingWebhookConfiguration", "smi-mesh-sidecar-injector")
-    (hook,) = configuration["webhooks"]
-    service = hook["clientConfig"]["service"]
-    assert (service["name"], service["namespace"], service["path"]) == ("smi-controller", NAMESPACE, INJECT_PATH)
-    assert service_port(service["port"]) == "webhook"
+    required, optional, per_pod = configuration["webhooks"]
+    for hook in (required, optional, per_pod):
+        service = hook["clientConfig"]["service"]
+        assert (service["name"], service["namespace"], service["path"]) == ("smi-controller", NAMESPACE, INJECT_PATH)
+        assert service_port(service["port"]) == "webhook"
+        excluded = next(e for e in hook["namespaceSelector"]["matchExpressions"]
+                        if e["key"] == "kubernetes.io/metadata.name")  # fmt: skip
+        assert excluded == {"key": "kubernetes.io/metadata.name", "operator": "NotIn",
+                            "values": ["kube-system", NAMESPACE]}  # fmt: skip
     args = build_parser().parse_args(container("webhook")["args"])
     assert args.command == "webhook" and not args.plain_http
     assert args.listen[1] == next(p["containerPort"] for p in container("webhook")["ports"] if p["name"] == "webhook")
-    assert (hook["failurePolicy"], hook["sideEffects"], hook["admissionReviewVersions"]) == ("Ignore", "None", ["v1"])
+    # a meshed namespace fails closed; labelled optional, it fails open; a pod labelled for injection fails closed
+    assert [h["failurePolicy"] for h in (required, optional, per_pod)] == ["Fail", "Ignore", "Fail"]
+    assert {"key": "smi-mesh.io/injection", "operator": "NotIn", "values": ["optional"]} in (
+        required["namespaceSelector"]["matchExpressions"]
+    )
+    assert {"key": "smi-mesh.io/injection", "operator": "In", "values": ["optional"]} in (
+        optional["namespaceSelector"]["matchExpressions"]
+    )
+    assert per_pod["objectSelector"] == {"matchLabels": {"smi-mesh.io/inject": "enabled"}}
+    hook = required
+    assert (hook["sideEffects"], hook["admissionReviewVersions"]) == ("None", ["v1"])
     assert hook["rules"] == [
         {
             "operations": ["CREATE"],
@@ -133,13 +210,14 @@ def test_the_webhook_calls_the_injection_route_of_the_https_container() -> None:
     assert {"key": NAMESPACE_LABEL, "operator": "Exists"} in expressions
 
 
-def test_the_webhook_tls_files_come_from_the_mounted_secret() -> None:
+def test_the_webhook_issues_its_certificate_from_the_mounted_webhook_ca() -> None:
     args = build_parser().parse_args(container("webhook")["args"])
-    (mount,) = [m for m in container("webhook")["volumeMounts"] if m["name"] == "webhook-tls"]
-    for path in (args.tls_cert_file, args.tls_key_file):
-        assert str(path).startswith(mount["mountPath"] + "/")
-    (volume,) = [v for v in pod_spec()["volumes"] if v["name"] == mount["name"]]
-    assert volume["secret"]["secretName"] == "smi-webhook-tls"
+    assert str(args.ca_dir) == mount_of("webhook", "webhook-ca")
+    assert args.tls_cert_file is None and args.tls_key_file is None
+    assert "smi-controller.smi-system.svc" in args.dns_name
+    (volume,) = [v for v in pod_spec()["volumes"] if v["name"] == "webhook-ca"]
+    assert volume["secret"]["secretName"] == "smi-webhook-ca"
+    assert args.drain_grace == OPTIONS.drain_grace
 
 
 def test_injected_proxies_are_pointed_at_the_config_server_service() -> None:
@@ -170,12 +248,12 @@ def test_the_controller_serves_tls_from_the_ca_secret_and_injected_proxies_trust
         assert container("controller")[probe]["httpGet"]["scheme"] == "HTTPS"
 
 
-@pytest.mark.parametrize("crd", sorted(CRDS.glob("*.yaml")), ids=lambda p: p.name)
-def test_crd_conversion_webhooks_reach_the_convert_route(crd: Path) -> None:
-    (doc,) = documents(crd)
+@pytest.mark.parametrize("name", sorted(n for n, d in OBJECTS if d["kind"] == "CustomResourceDefinition"))
+def test_crd_conversion_webhooks_reach_the_convert_route(name: str) -> None:
+    doc = dict(OBJECTS)[name]
     conversion = doc["spec"].get("conversion", {})
     if conversion.get("strategy") != "Webhook":
-        pytest.skip(f"{crd.name} has no conversion webhook")
+        pytest.skip(f"{name} has no conversion webhook")
     service = conversion["webhook"]["clientConfig"]["service"]
     assert (service["name"], service["namespace"], service["path"]) == ("smi-controller", NAMESPACE, CONVERT_PATH)
     assert service_port(service.get("port", 443)) == "webhook"
@@ -188,7 +266,7 @@ def allowed(group: str, resource: str, verb: str) -> bool:
 
 def test_the_cluster_role_covers_every_watched_kind_and_status_writes() -> None:
     for watched in ALL:
-        for verb in ("get", "list", "watch"):
+        for verb in ("list", "watch"):
             assert allowed(watched.group, watched.plural, verb), f"{verb} {watched.plural}.{watched.group or 'core'}"
         if watched.group.endswith("smi-spec.io"):
             assert allowed(watched.group, watched.plural, "patch")
@@ -197,6 +275,20 @@ def test_the_cluster_role_covers_every_watched_kind_and_status_writes() -> None:
     assert allowed("authentication.k8s.io", "tokenreviews", "create")
     assert allowed("apiextensions.k8s.io", "customresourcedefinitions", "list")
     assert allowed("apiextensions.k8s.io", "customresourcedefinitions", "patch")
+    assert allowed("admissionregistration.k8s.io", "mutatingwebhookconfigurations", "patch")
+
+
+def test_rbac_grants_only_what_the_code_uses() -> None:
+    rules = one("ClusterRole", "smi-controller")["rules"]
+    verbs = {v for r in rules for v in r["verbs"]}
+    assert verbs <= {"list", "watch", "get", "patch", "create"}  # never delete, update or escalate
+    assert not any("*" in r["verbs"] or "*" in r["resources"] or "secrets" in r["resources"] for r in rules)
+    for rule in rules:  # the caBundle writes name their objects
+        if rule["apiGroups"] != [""] and "patch" in rule["verbs"] and not rule["apiGroups"][0].endswith("smi-spec.io"):
+            assert rule.get("resourceNames"), rule
+    lease_rules = one("Role", "smi-controller")["rules"]
+    assert {v for r in lease_rules for v in r["verbs"]} == {"create", "get", "patch"}
+    assert all(r["resources"] == ["leases"] for r in lease_rules)
 
 
 def test_the_control_plane_never_runs_as_root() -> None:
