@@ -106,20 +106,38 @@ def _cached_target(
 
 
 def another_endpoint(
-    runtime: ConfigRuntime, failed: Target, avoid: tuple[Target, ...], *, metrics: Metrics, bind_address: str
-) -> Target | None:
+    runtime: ConfigRuntime, head: RequestHead, failed: Target, avoid: tuple[Target, ...], *, metrics: Metrics,
+    bind_address: str,
+) -> Target | None:  # fmt: skip
     """For a retry: another endpoint of the cluster ``failed`` came from, avoiding ``avoid`` when it can.
 
     The cluster's only endpoint (or one every other of which was tried) is ``failed`` itself.
+    When a new config version was applied since the request was routed (typically the one
+    that removes the endpoint which just refused it), the request is routed again under the
+    current version, as a new request would be, still avoiding the endpoints already tried;
+    None when the service is no longer in the config or has no endpoint left.  (Refusing the
+    retry across versions lost requests: a SIGKILLed sidecar's connect refusal often arrives
+    right after the config that drops its pod, and the healthy replica was never tried.)
     """
     note = failed.decision
     if not isinstance(note, tuple):
         return None
     port, decision = cast(tuple[PortRoute, RouteDecision], note)
     cluster = decision.cluster
-    if cluster is None or runtime.compiled.clusters.get(cluster.cluster.name) is not cluster:
-        return None  # another config version: the retry is not made across versions
+    if cluster is None:
+        return None
+    moved = runtime.compiled.clusters.get(cluster.cluster.name) is not cluster
+    if moved:
+        current = runtime.compiled.services.get((port.namespace, port.service, port.port))
+        if current is None:
+            return None
+        port, decision = current, route(head, current, runtime)
+        cluster = decision.cluster
+        if cluster is None:
+            return None
     endpoints = cluster.cluster.endpoints
+    if not endpoints:
+        return None
     avoided = {t.key for t in avoid}
     picker = runtime.pickers[cluster.slot]
     guard = runtime.guards[cluster.slot]
@@ -132,7 +150,7 @@ def another_endpoint(
             return target
         if cluster.learns:
             picker.done(endpoint, seconds=0.0, ok=False)
-    return failed
+    return target if moved else failed  # after a swap, the current version's own target (same key)
 
 
 def _target(
@@ -199,7 +217,7 @@ class OutboundRouter:
         runtime = self.holder.runtime
         if runtime is None:
             return None
-        return another_endpoint(runtime, failed, avoid, metrics=self.metrics, bind_address=self.bind_address)
+        return another_endpoint(runtime, head, failed, avoid, metrics=self.metrics, bind_address=self.bind_address)
 
     def decide(self, head: RequestHead, authority: bytes | None) -> Target | LocalReply:
         runtime = self.holder.runtime

@@ -24,9 +24,9 @@ from typing import Any
 import kmock
 from kmock._internal import parsing as kmock_parsing
 
-from smi.compile import MeshSettings
-from smi.controllers import compiler_for
+from smi.compile import Compiler, MeshSettings
 from smi.distribution import ConfigService
+from smi.groups import MESH_GROUPS
 from smi.runtime.addresses import ADMIN_PORT, INBOUND_PORT, OUTBOUND_PORT
 from smi.runtime.podrunning import http_get
 from smi.runtime.running import child_environment
@@ -95,9 +95,10 @@ async def controller_restart(work: Path, *, workers: int = 4, restarts: int = 3)
     web_ip, api_ip = f"{base}.11", f"{base}.12"
     env = child_environment(os.environ)
     async with _cluster() as cluster:
-        service = ConfigService(store=Store(), compiler=compiler_for(MeshSettings()), coalescing=FAST, host="127.0.0.1")
+        compiler = Compiler(MeshSettings(), MESH_GROUPS)
+        service = ConfigService(store=Store(), compiler=compiler.compile_proxy, coalescing=FAST, host="127.0.0.1")
         async with service:
-            mesh = Mesh(cluster, service)
+            mesh = Mesh(cluster, service, compiler)
             try:
                 await mesh.create("/api/v1/namespaces", o.namespace())
                 for sa in ("web", "api"):

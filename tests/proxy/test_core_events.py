@@ -319,3 +319,29 @@ def test_a_learning_picker_hears_of_the_failed_try_and_of_the_one_that_served():
     runtime = core.conn.router.holder.runtime  # type: ignore[attr-defined]
     picker = runtime.picker(runtime.compiled.clusters["default/web:80"])
     assert picker.in_flight(WEB_A) == 0 and picker.in_flight(WEB_B) == 0  # nothing left counted in flight
+
+
+def _refused_after_a_swap(*, keep_dead: bool) -> None:
+    """A connect to the dead endpoint fails after a new config version was applied (the drill's race)."""
+    core = make_core()
+    core.send(GET)
+    first = core.attempt()
+    alive = WEB_B if first.target.address == WEB_A.address else WEB_A
+    dead = WEB_A if alive is WEB_B else WEB_B
+    holder = core.conn.router.holder  # type: ignore[attr-defined]
+    holder.swap(web_config(dead, alive) if keep_dead else web_config(alive), version=2)
+    core(ev.UpstreamConnectFailed(first, ConnectFailure("connect_failed", "upstream unreachable: refused")))
+    second = core.attempt()
+    assert second.number == 2 and second.target.address == alive.address
+    up = core.connect()
+    core(ev.UpstreamData(up, OK))
+    assert core.written() == OK
+    assert core.errors("connect_failed") == 0
+
+
+def test_a_refused_connect_answered_after_its_endpoint_left_the_config_is_retried_on_the_other_one():
+    _refused_after_a_swap(keep_dead=False)
+
+
+def test_a_refused_connect_answered_after_an_unrelated_config_swap_is_retried_on_the_other_endpoint():
+    _refused_after_a_swap(keep_dead=True)
