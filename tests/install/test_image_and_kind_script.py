@@ -32,7 +32,7 @@ def test_the_image_installs_iptables_and_the_package_and_runs_smi_unprivileged()
 def test_run_sh_installs_with_smi_install_and_checks_it() -> None:
     script = RUN_SH.read_text()
     objects = render(InstallOptions(), secrets=None)
-    (deployment,) = [o for o in objects if o["kind"] == "Deployment"]
+    (deployment,) = [o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "smi-controller"]
     assert 'smi install --image "$IMAGE"' in script
     assert f"deployment/{deployment['metadata']['name']}" in script
     assert "smi check" in script and "smi namespace add" in script
