@@ -31,7 +31,6 @@ import contextlib
 import ipaddress
 import logging
 import re
-import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -41,6 +40,7 @@ from smi.model import ObjectKey, Pod, Resource, Service
 from smi.runtime import netns
 from smi.runtime.addresses import OUTBOUND_PORT
 from smi.runtime.environment import Forward, env_name
+from smi.runtime.podrunning import http_exchange
 
 logger = logging.getLogger(__name__)
 
@@ -70,31 +70,10 @@ class _Relay:
         self.servers: dict[str, asyncio.AbstractServer] = {}
 
     async def add(self, ns: str) -> None:
-        sock = netns.socket_in(ns)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(self.target)
-        sock.listen(64)
-        sock.setblocking(False)
-        self.servers[ns] = await asyncio.start_server(self._splice, sock=sock)
+        self.servers[ns] = await netns.listen_in(ns, self.target, self._splice)
 
     async def _splice(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.wait_for(asyncio.open_connection(*self.target), 5)
-        except (OSError, TimeoutError):
-            writer.close()
-            return
-
-        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            try:
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            except OSError:
-                pass
-            finally:
-                dst.close()
-
-        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+        await netns.splice_to(self.target, reader, writer)
 
     def remove(self, ns: str) -> None:
         server = self.servers.pop(ns, None)
@@ -285,15 +264,4 @@ async def http_get_in(ns: str, host: str, port: int, path: str, *, limit: float 
         reader, writer = await connect_in(ns, host, port, limit=limit)
     except (OSError, TimeoutError, netns.NetnsError):
         return 0, b""
-    try:
-        writer.write(f"GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
-        data = await asyncio.wait_for(reader.read(-1), timeout=limit)
-    except (OSError, TimeoutError):
-        return 0, b""
-    finally:
-        writer.close()
-    head, _, body = data.partition(b"\r\n\r\n")
-    try:
-        return int(head.split(b" ", 2)[1]), body
-    except (IndexError, ValueError):
-        return 0, b""
+    return await http_exchange(reader, writer, host=host, path=path, limit=limit)

@@ -32,6 +32,7 @@ the pair.  Every command failure raises ``NetnsError`` with the command and its 
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import hashlib
 import os
@@ -40,7 +41,7 @@ import signal
 import socket
 import subprocess
 import threading
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
 CLONE_NEWNET = 0x40000000
@@ -215,3 +216,37 @@ class Fabric:
     def destroy(self) -> list[str]:
         self.members.clear()
         return sweep(self.prefix)
+
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def listen_in(netns: str, address: tuple[str, int], handler: Handler) -> asyncio.AbstractServer:
+    """An asyncio server on ``address`` inside ``netns`` (the socket is made there; the loop stays here)."""
+    sock = socket_in(netns)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(address)
+    sock.listen(64)
+    sock.setblocking(False)
+    return await asyncio.start_server(handler, sock=sock)
+
+
+async def splice_to(target: tuple[str, int], reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Relay one accepted connection to ``target`` (in this process's namespace) both ways, then close."""
+    try:
+        up_reader, up_writer = await asyncio.wait_for(asyncio.open_connection(*target), 5)
+    except (OSError, TimeoutError):
+        writer.close()
+        return
+
+    async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        try:
+            while data := await src.read(65536):
+                dst.write(data)
+                await dst.drain()
+        except OSError:
+            pass
+        finally:
+            dst.close()
+
+    await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))

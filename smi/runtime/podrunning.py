@@ -45,6 +45,13 @@ async def http_get(host: str, port: int, path: str, *, limit: float = 1.0) -> tu
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout=limit)
     except (OSError, TimeoutError):
         return 0, b""
+    return await http_exchange(reader, writer, host=host, path=path, limit=limit)
+
+
+async def http_exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, host: str, path: str, limit: float
+) -> tuple[int, bytes]:
+    """One HTTP/1.0 GET on an open connection, which it closes; status 0 when the answer is not HTTP."""
     try:
         writer.write(f"GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
         data = await asyncio.wait_for(reader.read(-1), timeout=limit)

@@ -30,7 +30,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -84,35 +83,14 @@ class NodeAgent:
     # -- networking ----------------------------------------------------------------------
 
     async def _relay(self, ns: str, address: tuple[str, int]) -> None:
-        sock = netns.socket_in(ns)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(64)
-        sock.setblocking(False)
-        self._servers.append(await asyncio.start_server(self._splice, sock=sock))
+        self._servers.append(await netns.listen_in(ns, address, self._splice))
 
     async def _splice(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         target = self.control_plane()
         if target is None:
             writer.close()
             return
-        try:
-            up_reader, up_writer = await asyncio.wait_for(asyncio.open_connection(*target), 5)
-        except (OSError, TimeoutError):
-            writer.close()
-            return
-
-        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            try:
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            except OSError:
-                pass
-            finally:
-                dst.close()
-
-        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+        await netns.splice_to(target, reader, writer)
 
     # -- pods ------------------------------------------------------------------------------
 
