@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "edges": "smi.cli.edges",
     "top": "smi.cli.top",
     "metrics-api": "smi.cli.metrics_api",
+    "dashboard": "smi.cli.dashboard",
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(COMMANDS.values()))
 

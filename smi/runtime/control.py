@@ -8,6 +8,7 @@
     POST /v1/delete  {"documents": [...]}   (only kind/metadata are read)
     POST /v1/down                           stop everything and exit
     GET  /apis/metrics.smi-spec.io/...      the TrafficMetrics API (smi.runtime.metricsapi)
+    GET  /dashboard/                        the traffic map page (traffic_metrics.dashboard)
 
 Apply answers 422 with the problem lines when any document is invalid, and applies nothing
 then (all or nothing, so a half-applied file never happens).  The CLI finds the API through
@@ -32,6 +33,7 @@ from smi.runtime.metricsapi import install, metrics_view
 from smi.runtime.podrunning import PodRunner
 from smi.runtime.running import LocalRuntime
 from smi.runtime.tlsview import SidecarTls
+from traffic_metrics.dashboard.serving import add_dashboard_routes
 
 RUNTIME_KEY = web.AppKey("runtime", LocalRuntime)
 KINDS = {**SMI_KINDS, **CORE_KINDS}
@@ -210,6 +212,7 @@ def make_app(runtime: LocalRuntime) -> web.Application:
     app.router.add_post("/v1/delete", _delete)
     app.router.add_post("/v1/down", _down)
     install(app, runtime)  # the TrafficMetrics API at its aggregated-API paths (docs/metrics.md)
+    add_dashboard_routes(app)  # the traffic map, reading that API (docs/dashboard.md)
     return app
 
 
