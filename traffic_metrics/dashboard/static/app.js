@@ -13,6 +13,7 @@ window.smiDashboard = state;
 
 const $ = (id) => document.getElementById(id);
 const map = new TrafficMap($("map"), { onSelect: (id) => { state.selected = id; showDetails($("details"), state.model, id); } });
+state.map = map; // the browser test reads what is drawn (classes, labels) from map.cy
 
 async function listKind(plural) {
   try {
