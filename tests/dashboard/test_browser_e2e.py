@@ -27,8 +27,6 @@ from tests.runtime.harness import Mesh
 from tests.waiting import wait_for
 from traffic_metrics.dashboard.serving import library_path
 
-pytestmark = pytest.mark.timeout(300)
-
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 GV = "/apis/metrics.smi-spec.io/v1alpha1"
 NS = "bookstore"
@@ -49,7 +47,7 @@ def _missing() -> str | None:
     return None
 
 
-pytestmark = [pytestmark, pytest.mark.skipif(_missing() is not None, reason=_missing() or "")]
+pytestmark = [pytest.mark.timeout(300), pytest.mark.skipif(_missing() is not None, reason=_missing() or "")]
 
 
 class Browser:
