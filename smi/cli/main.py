@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "top": "smi.cli.top",
     "metrics-api": "smi.cli.metrics_api",
     "dashboard": "smi.cli.dashboard",
+    "tap": "smi.cli.tap",
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(COMMANDS.values()))
 

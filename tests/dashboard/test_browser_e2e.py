@@ -198,3 +198,40 @@ def test_editing_the_split_weights_shows_on_the_map(demo: tuple[Mesh, Browser, P
     browser.page.screenshot(path=str(shot))
     assert shot.stat().st_size > 10_000
     print(f"screenshot of the traffic map: {shot}")
+
+
+def test_clicking_a_workload_shows_its_requests_as_they_happen(demo: tuple[Mesh, Browser, Path]) -> None:
+    _, browser, _ = demo
+    wait_for(
+        "bookstore-v1 on the map",
+        lambda: browser.js("(id) => window.smiDashboard.map.cy.getElementById(id).nonempty()", V1),
+    )
+    box = browser.page.locator("#map").bounding_box()
+    assert box is not None
+    at = browser.js("(id) => window.smiDashboard.map.cy.getElementById(id).renderedPosition()", V1)
+    browser.page.mouse.click(box["x"] + at["x"], box["y"] + at["y"])
+    wait_for("the details of bookstore-v1", lambda: "bookstore-v1" in browser.page.inner_text("#details h2"))
+
+    def tapped() -> list[str] | None:
+        rows = browser.page.locator("#tap tr").all_inner_texts()[1:]
+        return [r for r in rows if "/books" in r and "200" in r] or None
+
+    rows = wait_for("a tapped request in the details panel", tapped, within=30)
+    assert "bookbuyer" in rows[0] or "inbound" in rows[0], rows
+
+
+def test_smi_tap_prints_the_requests_of_a_workload(demo: tuple[Mesh, Browser, Path]) -> None:
+    mesh, _, _ = demo
+    done = mesh.smi("tap", "deploy/bookthief", "-n", NS, "--status-class", "4xx", "--max-events", "3")
+    lines = done.stdout.splitlines()
+    assert len(lines) == 3, done.stdout
+    assert all("bookthief" in line and " 403 " in line and "rule=denied" in line for line in lines), lines
+    done = mesh.smi(
+        "tap", "deploy/bookstore-v1", "-n", NS, "--path-prefix", "/books", "--max-events", "2", "-o", "json"
+    )
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(e["destination_workload"], e["path"], e["status"]) for e in events] == [
+        ("bookstore-v1", "/books", 200)
+    ] * 2
+    refused = mesh.smi("tap", "deploy/bookthief", "-n", NS, "--status-class", "6xx", check=False)
+    assert refused.returncode == 1 and "status_class" in refused.stderr
