@@ -41,9 +41,14 @@ def publish(
     if len(labels) < 10:
         return  # not an HTTP edge (a TCP flow's stats): nothing to tell
     direction, src_ns, src_wl, src_id, dst_ns, dst_svc, dst_wl, dst_id, route, backend = labels[:10]
+    raw_path = _text(path).split("?", 1)[0]
+    verb = _text(method)
+    if not any(
+        s.filter.admits(direction, src_ns, src_wl, dst_ns, dst_wl, verb, raw_path, status) for s in hub.subscriptions
+    ):
+        return  # no subscriber wants it: no event is built
     inbound = direction == "inbound"
     rule = "denied" if denied else (route if inbound else "")
-    raw_path = _text(path)
     hub.publish(
         TapEvent(
             time=time.time(),
@@ -55,9 +60,9 @@ def publish(
             destination_service=dst_svc,
             destination_workload=dst_wl,
             destination_identity=dst_id,
-            method=_text(method),
+            method=verb,
             authority=_text(authority),
-            path=raw_path.split("?", 1)[0],
+            path=raw_path,
             status=status,
             latency_ms=round(seconds * 1000.0, 3),
             request_bytes=request_bytes,
