@@ -535,6 +535,7 @@ def main() -> int:  # noqa: C901 (one linear script: each case is an if)
                 if args.tap:
                     with tap_subscriber(admin_port):
                         measure("proxy_outbound_tap_nomatch", out_port, [p.pid])
+                    measure("proxy_outbound_after_tap", out_port, [p.pid])  # no subscriber again: the drift
         in_port = free_port()
         cmd = smi_proxy(tmp / "server.json", outbound=free_port(), inbound=("127.0.0.1", in_port), admin=free_port())
         if wanted("proxy_inbound"):

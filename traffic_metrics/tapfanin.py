@@ -30,6 +30,7 @@ TAP_GROUP: Final = "tap.smi-mesh.io"
 TAP_BASE: Final = f"/apis/{TAP_GROUP}/v1alpha1"
 DEFAULT_RATE: Final = 100.0
 MAX_RATE: Final = 1000.0
+IDLE_CHECK: Final = 1.0  # seconds without an event after which the reader is checked for being gone
 PLURALS: Final = frozenset({"deployments", "statefulsets", "daemonsets", "pods"})
 
 Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
@@ -140,7 +141,12 @@ async def stream(request: web.Request, openers: list[Callable[[], Awaitable[Conn
     ended = 0
     try:
         while ended < len(pumps):
-            line = await lines.get()
+            try:
+                line = await asyncio.wait_for(lines.get(), IDLE_CHECK)
+            except TimeoutError:
+                if request.transport is None or request.transport.is_closing():
+                    break  # the reader went away while nothing matched: end the sidecars' subscriptions
+                continue
             if line is None:
                 ended += 1
             elif cap.take(loop.time()):
