@@ -30,15 +30,17 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Final, cast
+from typing import TYPE_CHECKING, Final, cast
 
 import httptools
 
 from proxy.exposition import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from proxy.exposition import Registry
 from proxy.holder import ConfigHolder
-from proxy.tap import TapFilterError, TapHub
-from proxy.tapstream import TapStream, parse_query
+
+if TYPE_CHECKING:
+    from proxy.tap import TapHub
+    from proxy.tapstream import TapStream
 from smi.proxyconfig import encode
 
 logger = logging.getLogger(__name__)
@@ -204,6 +206,9 @@ class AdminProtocol(asyncio.Protocol):
         self.reply(answer, extra=extra, head_only=method == "HEAD")
 
     def start_tap(self, hub: TapHub, query: str) -> None:
+        from proxy.tap import TapFilterError  # imported on the first tap only: the admin stays light
+        from proxy.tapstream import TapStream, parse_query
+
         try:
             tap_filter, rate = parse_query(query)
         except TapFilterError as exc:
