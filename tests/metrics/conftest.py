@@ -86,7 +86,7 @@ def known(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KnownTraffic]:
             counts = {x["name"]: x["value"] for x in got["metrics"]}
             return bool(counts["success_count"] == str(OK_REQUESTS) and counts["failure_count"] == str(FAILED_REQUESTS))
 
-        wait_for("the metrics API to have scraped the known traffic", scraped, limit=60)
+        wait_for("the metrics API to have scraped the known traffic", scraped, within=60)
         yield traffic
     finally:
         mesh.close()

@@ -86,7 +86,7 @@ def running_prometheus(work: Path, targets: Iterable[tuple[str, str, str]]) -> I
             with urllib.request.urlopen(url + "/-/ready", timeout=2) as response:
                 return bool(response.status == 200)
 
-        wait_for("prometheus to be ready", ready, limit=60, every=0.2)
+        wait_for("prometheus to be ready", ready, within=60, every=0.2)
         yield Prometheus(url)
     finally:
         if process.poll() is None:

@@ -45,13 +45,13 @@ def prometheus(known: KnownTraffic, tmp_path_factory: pytest.TempPathFactory) ->
             got = prom.query(f'sum(smi_responses_total{{namespace="{NS}"}})')
             return bool(got) and float(got[0]["value"][1]) >= 2 * total
 
-        wait_for("prometheus to have scraped the known traffic", lambda: has(OK_REQUESTS + FAILED_REQUESTS), limit=60)
+        wait_for("prometheus to have scraped the known traffic", lambda: has(OK_REQUESTS + FAILED_REQUESTS), within=60)
         # More of the same mix while Prometheus watches: what rate() in the canary queries sees.
         assert known.send("/ok", MORE_OK) == [200] * MORE_OK
         assert known.send("/fail", MORE_FAILED) == [500] * MORE_FAILED
         total = OK_REQUESTS + FAILED_REQUESTS + MORE_OK + MORE_FAILED
-        wait_for("prometheus to have scraped the later traffic", lambda: has(total), limit=60)
-        wait_for("smi up to have scraped it too", lambda: _direct_total(known) == total, limit=60)
+        wait_for("prometheus to have scraped the later traffic", lambda: has(total), within=60)
+        wait_for("smi up to have scraped it too", lambda: _direct_total(known) == total, within=60)
         yield prom
 
 
