@@ -35,7 +35,11 @@ the figures noisy: compare the ratios, and re-run on a quiet machine.
 Needs the Debian packages ``haproxy`` and ``wrk``; installs nothing itself.
 Each figure is measured ``--repeat`` times (default 3) and the median is reported; every
 run is kept in the JSON.
-Run: ``python bench/proxy_bench.py [--duration 10] [--rate 1000] [--repeat 3] [--code DIR] [--cases a,b]``.
+Run: ``python bench/proxy_bench.py [--duration 10] [--rate 1000] [--repeat 3] [--code DIR] [--cases a,b] [--tap]``.
+``--tap`` adds ``proxy_outbound_tap_nomatch``: the same sidecar while a tap subscriber whose
+filter matches nothing is connected (compare with ``proxy_outbound``, where no one taps and
+the hot path reads one attribute per request; ``--code`` with the code before tap existed
+shows that one read costs nothing measurable).
 ``--code DIR`` runs the sidecars from another checkout (e.g. ``git worktree add /tmp/before
 main``) with this benchmark, so before and after are measured the same way; ``--cases``
 measures only the named cases (and the summary lines they allow).
@@ -306,6 +310,25 @@ def haproxy_mtls_pair(tmp: Path, *, origin_port: int) -> tuple[Path, Path, int, 
     return client, server, front, back
 
 
+@contextmanager
+def tap_subscriber(admin_port: int) -> Iterator[None]:
+    """A ``GET /tap`` held open on the sidecar's admin port with a filter no request matches."""
+    sock = socket.create_connection(("127.0.0.1", admin_port), timeout=5)
+    try:
+        sock.sendall(b"GET /tap?path_prefix=/no-request-has-this-path HTTP/1.1\r\nHost: admin\r\n\r\n")
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = sock.recv(4096)
+            if not chunk:
+                raise RuntimeError("the sidecar closed the tap stream")
+            head += chunk
+        if not head.startswith(b"HTTP/1.1 200"):
+            raise RuntimeError(f"tap refused: {head.splitlines()[0]!r}")
+        yield
+    finally:
+        sock.close()
+
+
 def smi_proxy(config_path: Path, *, outbound: int, inbound: tuple[str, int], admin: int) -> list[str]:
     # ``python -m smi.cli.proxy`` is ``smi proxy`` without importing the other sub-commands
     return [sys.executable, "-m", "smi.cli.proxy", "--config-file", str(config_path), "--log-level", "warning",
@@ -415,6 +438,11 @@ def main() -> int:  # noqa: C901 (one linear script: each case is an if)
     parser.add_argument("--code", type=Path, help="run the sidecars from this checkout (e.g. the code before)")
     parser.add_argument("--cases", default="", help="comma-separated cases to measure (default: all)")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where to write the JSON")
+    parser.add_argument(
+        "--tap",
+        action="store_true",
+        help="proxy_outbound again with a tap subscriber whose filter matches nothing (the cost of tap itself)",
+    )
     args = parser.parse_args()
     if args.code is not None:
         CODE["PYTHONPATH"] = str(args.code.resolve())
@@ -498,11 +526,16 @@ def main() -> int:  # noqa: C901 (one linear script: each case is an if)
             ):  # fmt: skip
                 measure("haproxy_mtls_pair", front, [pc.pid, ps.pid])
         out_port = free_port()
-        cmd = smi_proxy(tmp / "one_hop.json", outbound=out_port, inbound=("127.0.0.1", 0), admin=free_port())
+        admin_port = free_port()
+        cmd = smi_proxy(tmp / "one_hop.json", outbound=out_port, inbound=("127.0.0.1", 0), admin=admin_port)
         if wanted("proxy_outbound"):
             with process(cmd, cpu=args.proxy_cpu, port=("127.0.0.1", out_port)) as p:
                 time.sleep(0.5)
                 measure("proxy_outbound", out_port, [p.pid])
+                if args.tap:
+                    with tap_subscriber(admin_port):
+                        measure("proxy_outbound_tap_nomatch", out_port, [p.pid])
+                    measure("proxy_outbound_after_tap", out_port, [p.pid])  # no subscriber again: the drift
         in_port = free_port()
         cmd = smi_proxy(tmp / "server.json", outbound=free_port(), inbound=("127.0.0.1", in_port), admin=free_port())
         if wanted("proxy_inbound"):

@@ -14,7 +14,11 @@ Off the hot path and deliberately small (a web framework costs an idle sidecar ~
 * debug views (``/config``: it names every service, endpoint and identity this workload
   may reach) answer only a client on a loopback address (**403** otherwise), so the
   listener can be bound to the pod's address for Prometheus to scrape ``/metrics`` and
-  for the kubelet's probes without showing the mesh's layout to the network.
+  for the kubelet's probes without showing the mesh's layout to the network.  A client
+  whose address is the listener's own (a connection from inside the pod's network
+  namespace, as the local runtime's in ``--isolation netns``) counts as local too.
+* ``/tap?<filters>&rate=N`` (a debug view): a live ndjson stream of finished requests
+  (``proxy.tapstream``, ``proxy.tap``); the connection stays open until the client closes it.
 """
 
 from __future__ import annotations
@@ -26,19 +30,23 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Final, cast
+from typing import TYPE_CHECKING, Final, cast
 
 import httptools
 
 from proxy.exposition import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from proxy.exposition import Registry
 from proxy.holder import ConfigHolder
+
+if TYPE_CHECKING:
+    from proxy.tap import TapHub
+    from proxy.tapstream import TapStream
 from smi.proxyconfig import encode
 
 logger = logging.getLogger(__name__)
 
 MAX_REQUEST: Final = 16 * 1024
-LOCAL_ONLY: Final = frozenset({"/config"})  # debug views: loopback clients only
+LOCAL_ONLY: Final = frozenset({"/config", "/tap"})  # debug views: loopback clients only
 REQUEST_TIMEOUT: Final = 10.0
 TEXT: Final = "text/plain; charset=utf-8"
 JSON: Final = "application/json; charset=utf-8"
@@ -59,8 +67,14 @@ class AdminEndpoints:
     """What each path answers; independent of the transport (and tested without one)."""
 
     def __init__(
-        self, *, holder: ConfigHolder, registry: Registry, not_ready: Callable[[], str | None] | None = None
+        self,
+        *,
+        holder: ConfigHolder,
+        registry: Registry,
+        not_ready: Callable[[], str | None] | None = None,
+        tap: TapHub | None = None,
     ) -> None:
+        self.tap = tap
         self.holder = holder
         self.registry = registry
         self.not_ready = not_ready
@@ -69,6 +83,7 @@ class AdminEndpoints:
             "/live": self.live,
             "/metrics": self.metrics,
             "/config": self.config,
+            "/tap": self.tap_unavailable,  # a GET with a hub streams instead (AdminProtocol.start_tap)
         }
 
     def ready(self) -> Answer:
@@ -92,6 +107,9 @@ class AdminEndpoints:
             return Answer(503, json.dumps({"version": None, "config": None}).encode(), JSON)
         document = {"version": current.version, "config": encode(current.config), "problems": current.problems}
         return Answer(200, json.dumps(document).encode(), JSON)
+
+    def tap_unavailable(self) -> Answer:
+        return text(503 if self.tap is None else 200, "tap: GET streams ndjson\n" if self.tap else "no tap here\n")
 
     def answer(self, method: str, path: str, *, local: bool = True) -> tuple[Answer, dict[str, str]]:
         """(answer, extra headers) for one request; ``local``: the client is on a loopback address."""
@@ -137,15 +155,20 @@ class AdminProtocol(asyncio.Protocol):
         self.done = False
         self.local = False
         self.timer: asyncio.TimerHandle | None = None
+        self.stream: TapStream | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
-        self.local = _is_loopback(transport.get_extra_info("peername"))
+        peer = transport.get_extra_info("peername")
+        own = transport.get_extra_info("sockname")
+        self.local = _is_loopback(peer) or _same_host(peer, own)
         self.timer = asyncio.get_running_loop().call_later(REQUEST_TIMEOUT, self.transport.abort)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.timer is not None:
             self.timer.cancel()
+        if self.stream is not None:
+            self.stream.close()
 
     def data_received(self, data: bytes) -> None:
         if self.done:
@@ -171,12 +194,32 @@ class AdminProtocol(asyncio.Protocol):
             return
         method = self.parser.get_method().decode("latin-1")
         try:
-            path = httptools.parse_url(self.url).path.decode("latin-1")
+            url = httptools.parse_url(self.url)
+            path = url.path.decode("latin-1")
         except httptools.HttpParserInvalidURLError:
             self.reply(text(400, "bad request target\n"))
             return
+        if path == "/tap" and method == "GET" and self.local and self.endpoints.tap is not None:
+            self.start_tap(self.endpoints.tap, (url.query or b"").decode("latin-1"))
+            return
         answer, extra = self.endpoints.answer(method, path, local=self.local)
         self.reply(answer, extra=extra, head_only=method == "HEAD")
+
+    def start_tap(self, hub: TapHub, query: str) -> None:
+        from proxy.tap import TapFilterError  # imported on the first tap only: the admin stays light
+        from proxy.tapstream import TapStream, parse_query
+
+        try:
+            tap_filter, rate = parse_query(query)
+        except TapFilterError as exc:
+            self.reply(text(400, f"bad tap request: {exc}\n"))
+            return
+        self.done = True
+        if self.timer is not None:
+            self.timer.cancel()  # a stream stays open as long as its reader wants
+            self.timer = None
+        if self.transport is not None and not self.transport.is_closing():
+            self.stream = TapStream(hub, self.transport, tap_filter, rate)
 
     def reply(
         self, answer: Answer, *, extra: dict[str, str] | None = None, head_only: bool = False, drain: bool = False
@@ -203,6 +246,10 @@ def _is_loopback(peer: object) -> bool:
     return address.is_loopback
 
 
+def _same_host(peer: object, own: object) -> bool:
+    return isinstance(peer, tuple) and isinstance(own, tuple) and bool(peer) and bool(own) and peer[0] == own[0]
+
+
 async def start_admin(
     host: str,
     port: int,
@@ -210,8 +257,9 @@ async def start_admin(
     holder: ConfigHolder,
     registry: Registry,
     not_ready: Callable[[], str | None] | None = None,
+    tap: TapHub | None = None,
 ) -> asyncio.AbstractServer:
     """Listen on ``host:port`` (0: any free port); the caller closes the returned server."""
-    endpoints = AdminEndpoints(holder=holder, registry=registry, not_ready=not_ready)
+    endpoints = AdminEndpoints(holder=holder, registry=registry, not_ready=not_ready, tap=tap)
     loop = asyncio.get_running_loop()
     return await loop.create_server(lambda: AdminProtocol(endpoints), host, port, reuse_address=True)

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from proxy.exposition import MetricFamily, counter, gauge, histogram, to_prometheus
+from proxy.tap.hub import TapHub
 from smi.proxyconfig.metricnames import BUCKET_LABELS, BUCKETS, EDGE_LABELS
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ else:
     Collector = object
 
 Labels = tuple[str, str, str, str, str, str, str, str, str, str]
+_NO_TAP = TapHub()  # the hub of stats made outside a Metrics (TCP flows of the capture): never subscribed
 
 
 class EdgeStats:
@@ -39,17 +41,21 @@ class EdgeStats:
         "duration_sum",
         "errors",
         "grpc",
+        "labels",
         "request_bytes",
         "requests",
         "response_bytes",
         "responses",
+        "tap",
         "tcp_closed",
         "tcp_opened",
         "tcp_received",
         "tcp_sent",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, labels: tuple[str, ...] = (), tap: TapHub = _NO_TAP) -> None:
+        self.labels = labels
+        self.tap = tap  # the hot path reads ``stats.tap.listening`` and publishes only when it is true
         self.requests = 0
         self.request_bytes = 0
         self.response_bytes = 0
@@ -78,6 +84,7 @@ class Metrics:
 
     def __init__(self) -> None:
         self.edges: dict[Labels, EdgeStats] = {}
+        self.tap = TapHub()  # GET /tap on the admin listener subscribes to it (proxy.tap)
         self.config_version = -1
         self.config_updates = 0
         self.config_rejected = 0
@@ -86,7 +93,7 @@ class Metrics:
     def edge(self, labels: Labels) -> EdgeStats:
         stats = self.edges.get(labels)
         if stats is None:
-            stats = self.edges[labels] = EdgeStats()
+            stats = self.edges[labels] = EdgeStats(labels, self.tap)
         return stats
 
     def error_total(self, reason: str) -> int:

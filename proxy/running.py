@@ -264,7 +264,12 @@ class Proxy:
         from proxy.admin import start_admin
 
         self._admin = await start_admin(
-            address[0], address[1], holder=self.holder, registry=self.registry, not_ready=self._not_ready
+            address[0],
+            address[1],
+            holder=self.holder,
+            registry=self.registry,
+            not_ready=self._not_ready,
+            tap=self.metrics.tap,
         )
         sockets = getattr(self._admin, "sockets", None) or []
         if sockets:

@@ -142,7 +142,7 @@ def review_body(user: User, attrs: Attributes) -> dict[str, Any]:
         spec["extra"] = {k: list(v) for k, v in user.extra}
     if attrs.resource:
         spec["resourceAttributes"] = {
-            "group": GROUP,
+            "group": attrs.group or GROUP,
             "version": VERSION,
             "resource": attrs.resource,
             "subresource": attrs.subresource,
@@ -171,7 +171,8 @@ class Authorizer:
                 f"/{attrs.subresource}" if attrs.subresource else ""
             )
             where = f" in namespace {attrs.namespace}" if attrs.namespace else ""
-            message = f'user "{user.name}" cannot {what}{where} in group {GROUP}' + (f": {reason}" if reason else "")
+            group = attrs.group or GROUP
+            message = f'user "{user.name}" cannot {what}{where} in group {group}' + (f": {reason}" if reason else "")
             raise _refuse(web.HTTPForbidden, 403, "Forbidden", message)
 
     async def decide(self, user: User, attrs: Attributes) -> tuple[bool, str]:

@@ -54,6 +54,7 @@ class Attributes:
     namespace: str = ""
     name: str = ""
     path: str = ""  # non-resource requests (discovery)
+    group: str = ""  # another API group than metrics.smi-spec.io (tap.smi-mesh.io)
 
 
 # Raises web.HTTPException (401/403 Status) to refuse; returns to allow.

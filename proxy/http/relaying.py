@@ -10,7 +10,7 @@ from __future__ import annotations
 import collections
 import logging
 from collections.abc import Callable
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 import httptools
 
@@ -25,7 +25,11 @@ from proxy.http.writing import local_response, request_head, response_head
 from proxy.limits import HttpLimits
 from proxy.resilience.breaking import CIRCUIT_HEADER
 from proxy.resilience.retrying import Failure
+from proxy.tap.publishing import publish
 from proxy.targets import LocalReply, PoolKey, Router, Target
+
+if TYPE_CHECKING:
+    from proxy.metrics import EdgeStats
 
 _PAUSE_UPSTREAM_FULL: Final = 1
 _PAUSE_PIPELINE: Final = 2
@@ -361,7 +365,10 @@ class Relay:
             self._out.append(local_response(reply.status, reply.text, close=ex.close_after, headers=reply.headers))
         ex.response_started = ex.response_done = True
         ex.status = reply.status
-        stats.response(reply.status, self.clock() - ex.started)
+        seconds = self.clock() - ex.started
+        stats.response(reply.status, seconds)
+        if stats.tap.listening:
+            self._tap(ex, stats, seconds, denied=reply.denied, error=reply.error)
 
     def _finish(self, ex: Exchange) -> None:
         ex.deadline = 0.0
@@ -387,9 +394,19 @@ class Relay:
             stats.request_bytes += ex.req_bytes
             stats.response_bytes += ex.resp_bytes
             stats.response(ex.status, seconds)
+            if stats.tap.listening:
+                self._tap(ex, stats, seconds)
             if target.feedback is not None and target.endpoint is not None and not ex.fed_back:
                 ex.fed_back = True
                 target.feedback.done(target.endpoint, seconds=seconds, ok=ex.status < 500)
+
+    def _tap(self, ex: Exchange, stats: EdgeStats, seconds: float, *, denied: bool = False, error: str = "") -> None:
+        head = ex.head
+        publish(
+            stats.tap, stats.labels, now=self.clock(), method=ex.method, authority=ex.authority,
+            path=head.path if head is not None else ex.url, status=ex.status, seconds=seconds,
+            request_bytes=ex.req_bytes, response_bytes=ex.resp_bytes, denied=denied, error=error,
+        )  # fmt: skip
 
     def _upstream_failed(self, ex: Exchange, status: int, text: str, reason: str) -> None:
         target = ex.target

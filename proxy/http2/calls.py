@@ -23,6 +23,7 @@ from typing import Protocol
 from proxy.http2 import grpc
 from proxy.http2.messages import Message
 from proxy.http2.upsides import H1Side, H2Side, UpSide, Upstreams
+from proxy.tap.publishing import publish
 from proxy.targets import Target
 
 logger = logging.getLogger(__name__)
@@ -294,6 +295,13 @@ class Call:
             stats.response(self.status, seconds)
         if self.grpc_status is not None:
             stats.grpc[self.grpc_status] = stats.grpc.get(self.grpc_status, 0) + 1
+        if stats.tap.listening:
+            m = self.message
+            publish(
+                stats.tap, stats.labels, now=self.loop.time(), method=m.method, authority=m.authority, path=m.path,
+                status=self.status, seconds=seconds, request_bytes=self.req_bytes, response_bytes=self.resp_bytes,
+                error=error,
+            )  # fmt: skip
         target = self.target
         if target.feedback is not None and target.endpoint is not None:
             ok = self.status < 500 and not error and grpc.classify(self.status, self.grpc_status) == "success"

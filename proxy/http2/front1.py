@@ -31,6 +31,7 @@ from proxy.headers import split_target
 from proxy.http2 import grpc
 from proxy.http2.calls import Call, Upstreams
 from proxy.http2.messages import Message, from_http1_request, to_http1_response_head, trailers_as_http1
+from proxy.tap.publishing import publish
 from proxy.targets import LocalReply, Router
 
 logger = logging.getLogger(__name__)
@@ -214,6 +215,12 @@ class Http1Front(asyncio.Protocol):
             if decision.denied:
                 stats.denied += 1
             stats.response(decision.status, 0.0)
+            if stats.tap.listening:
+                publish(
+                    stats.tap, stats.labels, now=self.loop.time(), method=message.method,
+                    authority=message.authority, path=message.path, status=decision.status, seconds=0.0,
+                    denied=decision.denied, error=decision.error,
+                )  # fmt: skip
             extra = [(b"x-smi-denied-by", b"source")] if decision.headers.startswith(b"x-smi-denied-by") else []
             self.reply_local(req.sid, decision.status, decision.text, grpc_call=False, extra=extra)
             if not req.ended:

@@ -26,6 +26,7 @@ from proxy.http2.calls import Call, Upstreams
 from proxy.http2.connection import CANCEL, Http2Connection, Http2ProtocolError, Role
 from proxy.http2.events import Body, Ended, Event, GoAway, RequestStarted, StreamReset, Trailers, Writable
 from proxy.http2.messages import Message
+from proxy.tap.publishing import publish
 from proxy.targets import LocalReply, Router
 
 logger = logging.getLogger(__name__)
@@ -144,6 +145,12 @@ class Http2Server(asyncio.Protocol):
             if decision.denied:
                 stats.denied += 1
             stats.response(decision.status, 0.0)
+            if stats.tap.listening:
+                publish(
+                    stats.tap, stats.labels, now=self.loop.time(), method=message.method,
+                    authority=message.authority, path=message.path, status=decision.status, seconds=0.0,
+                    denied=decision.denied, error=decision.error,
+                )  # fmt: skip
             extra = [(b"x-smi-denied-by", b"source")] if decision.headers.startswith(b"x-smi-denied-by") else []
             self.reply_local(sid, decision.status, decision.text, grpc_call=is_grpc, extra=extra)
             return

@@ -51,14 +51,23 @@ class TapFilter:
         )
 
     def matches(self, event: TapEvent) -> bool:
-        if self.namespace and self.namespace not in (event.source_namespace, event.destination_namespace):
+        return self.admits(
+            event.direction, event.source_namespace, event.source_workload, event.destination_namespace,
+            event.destination_workload, event.method, event.path, event.status,
+        )  # fmt: skip
+
+    def admits(
+        self, direction: str, src_ns: str, src_wl: str, dst_ns: str, dst_wl: str, method: str, path: str, status: int
+    ) -> bool:
+        """``matches`` on the plain facts, before any event is built (the publisher asks first)."""
+        if self.namespace and self.namespace not in (src_ns, dst_ns):
             return False
-        if self.workload and self.workload not in (event.source_workload, event.destination_workload):
+        if self.workload and self.workload not in (src_wl, dst_wl):
             return False
-        if self.path_prefix and not event.path.startswith(self.path_prefix):
+        if self.path_prefix and not path.startswith(self.path_prefix):
             return False
-        if self.method and event.method != self.method:
+        if self.method and method != self.method:
             return False
-        if self.status_class and event.status_class != self.status_class:
+        if self.status_class and (f"{status // 100}xx" if status else "error") != self.status_class:
             return False
-        return not self.direction or event.direction == self.direction
+        return not self.direction or direction == self.direction

@@ -36,6 +36,8 @@ COMMANDS: dict[str, str] = {
     "check": "smi.cli.check",
     "inject": "smi.cli.inject",
     "namespace": "smi.cli.namespace",
+    "dashboard": "smi.cli.dashboard",
+    "tap": "smi.cli.tap",
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(COMMANDS.values()))
 

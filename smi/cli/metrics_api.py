@@ -36,6 +36,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 async def serve(args: argparse.Namespace) -> int:
     from traffic_metrics.cluster import ClusterTopology
+    from traffic_metrics.dashboard.serving import add_dashboard_routes
     from traffic_metrics.direct import DirectSource
     from traffic_metrics.kube import Kube, KubeError
     from traffic_metrics.promsource import PrometheusSource
@@ -61,6 +62,7 @@ async def serve(args: argparse.Namespace) -> int:
         tasks.append(asyncio.create_task(direct.run(), name="scrape"))
         source = direct
     app = make_app(MetricsApi(topology=topology.topology, source=source, authorize=Authorizer(kube, config)))
+    add_dashboard_routes(app)  # the traffic map (static files; its API calls are authorized as any other)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:

@@ -64,6 +64,8 @@ def print_status(data: dict[str, Any]) -> None:
     print(_mtls_line(rt.get("mtls")))
     if rt.get("metrics_api"):
         print(f"metrics API {rt['metrics_api']}  kubeconfig {rt.get('kubeconfig')}")
+    if rt.get("dashboard"):
+        print(f"dashboard {rt['dashboard']}  (smi dashboard opens it)")
     print()
     print(f"{'POD':<46} {'IP':<15} {'READY':<6} {'SIDECAR':<10} {'CONFIG':<7} {'MTLS':<11} CERT EXPIRES")
     for pod in data["pods"]:

@@ -8,6 +8,8 @@
     POST /v1/delete  {"documents": [...]}   (only kind/metadata are read)
     POST /v1/down                           stop everything and exit
     GET  /apis/metrics.smi-spec.io/...      the TrafficMetrics API (smi.runtime.metricsapi)
+    GET  /dashboard/                        the traffic map page (traffic_metrics.dashboard)
+    GET  /apis/tap.smi-mesh.io/v1alpha1/namespaces/NS/deployments/NAME/tap?...   tap (ndjson)
 
 Apply answers 422 with the problem lines when any document is invalid, and applies nothing
 then (all or nothing, so a half-applied file never happens).  The CLI finds the API through
@@ -32,6 +34,8 @@ from smi.runtime.metricsapi import install, metrics_view
 from smi.runtime.podrunning import PodRunner
 from smi.runtime.running import LocalRuntime
 from smi.runtime.tlsview import SidecarTls
+from traffic_metrics.dashboard.serving import add_dashboard_routes
+from traffic_metrics.tapfanin import add_tap_routes
 
 RUNTIME_KEY = web.AppKey("runtime", LocalRuntime)
 KINDS = {**SMI_KINDS, **CORE_KINDS}
@@ -201,6 +205,19 @@ async def _down(request: web.Request) -> web.Response:
     return web.json_response({"stopping": True})
 
 
+def _tap_openers(runtime: LocalRuntime, namespace: str, plural: str, name: str) -> list[Any]:
+    """How to reach each running sidecar of a workload (through its runner: works in netns too)."""
+    found = []
+    for runner in runtime.pods.values():
+        meta = runner.pod.meta
+        if meta.namespace != namespace or runner.stopped or not runner.pod.pod_ip:
+            continue
+        owner = meta.annotations.get("smi-mesh.io/owner", "")
+        if (plural == "pods" and meta.name == name) or (plural == "deployments" and owner == name):
+            found.append(runner.admin_connect)
+    return found
+
+
 def make_app(runtime: LocalRuntime) -> web.Application:
     app = web.Application()
     app[RUNTIME_KEY] = runtime
@@ -210,6 +227,8 @@ def make_app(runtime: LocalRuntime) -> web.Application:
     app.router.add_post("/v1/delete", _delete)
     app.router.add_post("/v1/down", _down)
     install(app, runtime)  # the TrafficMetrics API at its aggregated-API paths (docs/metrics.md)
+    add_dashboard_routes(app)  # the traffic map, reading that API (docs/dashboard.md)
+    add_tap_routes(app, lambda ns, plural, name: _tap_openers(runtime, ns, plural, name))
     return app
 
 

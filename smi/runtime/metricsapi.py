@@ -128,6 +128,7 @@ def metrics_view(runtime: LocalRuntime) -> dict[str, str]:
     return {
         "metrics_api": f"{info.control_url}/apis/metrics.smi-spec.io/v1alpha1",
         "kubeconfig": str(runtime.settings.state_dir / KUBECONFIG),
+        "dashboard": f"{info.control_url}/dashboard/",
     }
 
 

@@ -9,10 +9,11 @@ the runtime reaches a pod goes through the three methods below (readiness, the s
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from smi.runtime.addresses import ADMIN_PORT
-from smi.runtime.isolation import http_get_in, port_accepts_in
+from smi.runtime.isolation import connect_in, http_get_in, port_accepts_in
 from smi.runtime.podrunning import PodRunner
 
 
@@ -25,6 +26,11 @@ class NetnsPodRunner(PodRunner):
         ip = self.pod.pod_ip
         assert ip is not None
         return await http_get_in(self.netns, ip, ADMIN_PORT, path, limit=limit)
+
+    async def admin_connect(self, *, limit: float = 5.0) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        ip = self.pod.pod_ip
+        assert ip is not None
+        return await connect_in(self.netns, ip, ADMIN_PORT, limit=limit)
 
     async def sidecar_ready(self) -> bool:
         status, _ = await self.admin_get("/ready")

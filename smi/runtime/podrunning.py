@@ -146,6 +146,12 @@ class PodRunner:
         assert ip is not None
         return await http_get(ip, ADMIN_PORT, path, limit=limit)
 
+    async def admin_connect(self, *, limit: float = 5.0) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A connection to the sidecar's admin port for a stream (tap); OSError when unreachable."""
+        ip = self.pod.pod_ip
+        assert ip is not None
+        return await asyncio.wait_for(asyncio.open_connection(ip, ADMIN_PORT), timeout=limit)
+
     async def check(self) -> bool:
         ip = self.pod.pod_ip
         assert ip is not None

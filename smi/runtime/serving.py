@@ -88,6 +88,7 @@ async def serve(settings: RuntimeSettings, *, dashboard: str = "auto") -> int:
         statefile.write(settings.state_dir, info)
         write_kubeconfig(settings.state_dir, info.control_url)  # kubectl against the metrics API
         report.event(f"local mesh up: control API {info.control_url}, state {settings.state_dir}")
+        report.event(f"traffic map: {info.control_url}/dashboard/ (smi dashboard opens it)")
         if settings.watch and settings.manifests is not None:
             tasks.append(asyncio.create_task(runtime.watch(), name="watch manifests"))
         if dashboard != "off":

@@ -4,6 +4,7 @@ import { ApiError, edgesPath, getJson, listPath, mapLimited } from "./api.js";
 import { WORKLOAD_KINDS, buildModel, namespacesOf } from "./graph.js";
 import { TrafficMap } from "./map.js";
 import { showDetails } from "./details.js";
+import { TapFeed } from "./tap.js";
 
 const REFRESH_MS = Math.max(250, Number(new URLSearchParams(location.search).get("refresh")) || 2000);
 const PLURAL = { Deployment: "deployments", StatefulSet: "statefulsets", DaemonSet: "daemonsets", Statefulset: "statefulsets", Daemonset: "daemonsets" };
@@ -12,7 +13,15 @@ const state = { paused: false, namespace: "", window: "30s", model: null, select
 window.smiDashboard = state;
 
 const $ = (id) => document.getElementById(id);
-const map = new TrafficMap($("map"), { onSelect: (id) => { state.selected = id; showDetails($("details"), state.model, id); } });
+const tap = new TapFeed(() => showSelected());
+state.tap = tap;
+function showSelected() {
+  const node = state.model && state.selected ? state.model.nodes.find((n) => n.id === state.selected) : null;
+  tap.follow(node || null);
+  showDetails($("details"), state.model, state.selected, node ? tap : null);
+}
+const map = new TrafficMap($("map"), { onSelect: (id) => { state.selected = id; showSelected(); } });
+state.map = map; // the browser test reads what is drawn (classes, labels) from map.cy
 
 async function listKind(plural) {
   try {
@@ -58,7 +67,7 @@ async function tick() {
     state.renders.push({ ms: performance.now() - started, loadMs, elements: drawn });
     if (state.renders.length > 100) state.renders.shift();
     refreshNamespaces(model);
-    if (state.selected) showDetails($("details"), model, state.selected);
+    if (state.selected) showSelected();
     state.updates += 1;
     $("status").textContent = `updated ${new Date().toLocaleTimeString()} · ${model.nodes.length} workloads · ${model.edges.length} edges · window ${state.window}`;
     $("status").className = "";

@@ -31,7 +31,21 @@ function edgeRows(edges, nameOf) {
     e.denied > 0 ? `${formatRate(e.denied)}/s` : "", e.tls === null ? "?" : formatPercent(e.tls), e.side]);
 }
 
-export function showDetails(panel, model, id) {
+function tapRows(feed) {
+  return feed.events.map((e) => [new Date(e.time * 1000).toLocaleTimeString(), e.direction,
+    `${e.source_workload || (e.source_identity || "?").split("/").pop()} → ${e.destination_workload || e.destination_service}`,
+    e.method, e.path, String(e.status || e.error), `${Number(e.latency_ms).toFixed(1)} ms`, e.tls ? "\u{1F512}" : ""]);
+}
+
+function tapSection(feed) {
+  const section = el("section", { id: "tap" }, el("h3", {}, "recent requests (tap)"));
+  if (feed.error) section.append(el("p", { class: "error" }, `tap: ${feed.error}`));
+  else if (!feed.events.length) section.append(el("p", { class: "hint" }, "waiting for requests…"));
+  else section.append(table(["time", "dir", "from → to", "method", "path", "status", "latency", "mTLS"], tapRows(feed)));
+  return section;
+}
+
+export function showDetails(panel, model, id, feed = null) {
   panel.replaceChildren();
   if (!model || !id) {
     panel.append(el("p", { class: "hint" }, "Click a workload, a split or an edge for its details."));
@@ -51,6 +65,7 @@ export function showDetails(panel, model, id) {
     panel.append(el("h3", {}, "called by"), table(headers, edgeRows(into, (e) => label(e.source))));
     const splits = model.splits.filter((s) => s.backends.some((b) => b.name === node.name) && s.namespace === node.namespace);
     if (splits.length) panel.append(el("h3", {}, "backend of"), table(["TrafficSplit", "weight"], splits.map((s) => [s.name, formatPercent(s.backends.find((b) => b.name === node.name).configured)])));
+    if (feed) panel.append(tapSection(feed));
   } else if (split) {
     panel.append(el("h2", {}, `TrafficSplit ${split.namespace}/${split.name}`), el("p", {}, `root service: ${split.apex}`));
     panel.append(table(["backend", "weight", "configured", "measured", "rps", "success", "p99"],
