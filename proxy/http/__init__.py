@@ -6,7 +6,9 @@ Layout (one direction of dependency, top to bottom)::
     the pool and admission modules it would otherwise import back:) the only I/O,
                  asyncio.Protocol for the client side, one per upstream socket;
                  feeds events to a core, executes the commands it returns, owns timers
-    connection   HttpConnection: the HTTP/1.1 downstream connection state machine (sans-IO)
+    connection   HttpConnection(Responding): the HTTP/1.1 downstream connection state machine (sans-IO)
+    responding   Responding(Relay): the upstream's response relayed to the client
+    relaying     Relay: route, attempt, finish, errors (the exchange side of the core)
     exchanges    Exchange: one request and its response as the core tracks it
     writing      bytes of heads the core writes (local replies, request and response heads)
     events       what happened (ClientData, UpstreamData, UpstreamConnected, DeadlineReached, ...)

@@ -41,7 +41,8 @@ from proxy.http import guarding
 from proxy.http.attempts import Attempt, ConnectFailure, ConnectRetry, RetryPolicy
 from proxy.http.commands import ReleaseUpstream, WriteClient
 from proxy.http.exchanges import CHUNKED, LENGTH, Exchange
-from proxy.http.relaying import IdlePool, Relay
+from proxy.http.relaying import IdlePool
+from proxy.http.responding import Responding
 from proxy.http.upstreams import Upstream
 from proxy.limits import DEFAULT_LIMITS, HttpLimits
 from proxy.targets import Router
@@ -56,7 +57,7 @@ class _HeadTooLarge(Exception):
     """Raised from a parser callback to stop parsing a head over the limits."""
 
 
-class HttpConnection(Relay):
+class HttpConnection(Responding):
     """One client connection; see the module docstring.  ``handle(event) -> commands``."""
 
     __slots__ = (

@@ -19,7 +19,8 @@ def test_no_module_of_the_proxy_is_part_of_an_import_cycle() -> None:
 
 def test_the_sans_io_core_imports_no_asyncio_and_no_sockets() -> None:
     graph = grimp.build_graph("proxy", include_external_packages=True)
-    core = ("proxy.http.connection", "proxy.http.relaying", "proxy.http.events", "proxy.http.commands",
+    core = ("proxy.http.connection", "proxy.http.relaying", "proxy.http.responding", "proxy.http.events",
+            "proxy.http.commands",
             "proxy.http.attempts", "proxy.http.upstreams", "proxy.http.exchanges", "proxy.http.writing")  # fmt: skip
     for module in core:
         for io in ("asyncio", "socket", "ssl", "proxy.httpshell", "proxy.upstream"):
