@@ -8,7 +8,8 @@ Layout (one direction of dependency, top to bottom)::
                  feeds events to a core, executes the commands it returns, owns timers
     connection   HttpConnection(Responding): the HTTP/1.1 downstream connection state machine (sans-IO)
     responding   Responding(Relay): the upstream's response relayed to the client
-    relaying     Relay: route, attempt, finish, errors (the exchange side of the core)
+    relaying     Relay(CoreState): route, attempt, finish, errors (the exchange side of the core)
+    state        CoreState: a connection core's attributes, its output and its one timer
     exchanges    Exchange: one request and its response as the core tracks it
     writing      bytes of heads the core writes (local replies, request and response heads)
     events       what happened (ClientData, UpstreamData, UpstreamConnected, DeadlineReached, ...)

@@ -41,8 +41,8 @@ from proxy.http import guarding
 from proxy.http.attempts import Attempt, ConnectFailure, ConnectRetry, RetryPolicy
 from proxy.http.commands import ReleaseUpstream, WriteClient
 from proxy.http.exchanges import CHUNKED, LENGTH, Exchange
-from proxy.http.relaying import IdlePool
 from proxy.http.responding import Responding
+from proxy.http.state import IdlePool
 from proxy.http.upstreams import Upstream
 from proxy.limits import DEFAULT_LIMITS, HttpLimits
 from proxy.targets import Router
