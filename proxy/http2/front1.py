@@ -29,9 +29,9 @@ import httptools
 from proxy.admission import ConnectionGate
 from proxy.headers import split_target
 from proxy.http2 import grpc
+from proxy.http2.accounting import count_local_reply, count_malformed
 from proxy.http2.calls import Call, Upstreams
 from proxy.http2.messages import Message, from_http1_request, to_http1_response_head, trailers_as_http1
-from proxy.tap.publishing import publish
 from proxy.targets import LocalReply, Router
 
 logger = logging.getLogger(__name__)
@@ -198,30 +198,14 @@ class Http1Front(asyncio.Protocol):
         is_grpc = grpc.is_grpc(message.header(b"content-type"))
         head = message.request_head()
         if head is None:
-            stats = self.router.fallback_stats()
-            stats.requests += 1
-            stats.error("bad_request")
-            stats.response(400, 0.0)
+            count_malformed(self.router)
             req.keep_alive = False
             self.reply_local(req.sid, 400, "malformed request: ambiguous path", grpc_call=False)
             self._done(req)
             return
         decision = self.router.decide(head, message.authority or None)
         if isinstance(decision, LocalReply):
-            stats = decision.stats
-            stats.requests += 1
-            if decision.error:
-                stats.error(decision.error)
-            if decision.denied:
-                stats.denied += 1
-            stats.response(decision.status, 0.0)
-            if stats.tap.listening:
-                publish(
-                    stats.tap, stats.labels, now=self.loop.time(), method=message.method,
-                    authority=message.authority, path=message.path, status=decision.status, seconds=0.0,
-                    denied=decision.denied, error=decision.error,
-                )  # fmt: skip
-            extra = [(b"x-smi-denied-by", b"source")] if decision.headers.startswith(b"x-smi-denied-by") else []
+            extra = count_local_reply(decision, message, now=self.loop.time())
             self.reply_local(req.sid, decision.status, decision.text, grpc_call=False, extra=extra)
             if not req.ended:
                 req.keep_alive = False  # the rest of the body is not read
@@ -312,10 +296,7 @@ class Http1Front(asyncio.Protocol):
             self.transport.write(data)
 
     def _bad(self, why: str) -> None:
-        stats = self.router.fallback_stats()
-        stats.requests += 1
-        stats.error("bad_request")
-        stats.response(400, 0.0)
+        count_malformed(self.router)
         if self.active is None:
             self._write(to_http1_response_head(Message([(b"content-length", b"0")], status=400), chunked=False,
                                                close=True))  # fmt: skip

@@ -22,11 +22,11 @@ from typing import cast
 
 from proxy.admission import ConnectionGate
 from proxy.http2 import grpc
+from proxy.http2.accounting import count_local_reply, count_malformed
 from proxy.http2.calls import Call, Upstreams
 from proxy.http2.connection import CANCEL, Http2Connection, Http2ProtocolError, Role
 from proxy.http2.events import Body, Ended, Event, GoAway, RequestStarted, StreamReset, Trailers, Writable
 from proxy.http2.messages import Message
-from proxy.tap.publishing import publish
 from proxy.targets import LocalReply, Router
 
 logger = logging.getLogger(__name__)
@@ -130,28 +130,12 @@ class Http2Server(asyncio.Protocol):
         head = message.request_head()
         is_grpc = grpc.is_grpc(message.header(b"content-type"))
         if head is None:
-            stats = self.router.fallback_stats()
-            stats.requests += 1
-            stats.error("bad_request")
-            stats.response(400, 0.0)
+            count_malformed(self.router)
             self.reply_local(sid, 400, "malformed request: ambiguous path", grpc_call=is_grpc)
             return
         decision = self.router.decide(head, message.authority or None)
         if isinstance(decision, LocalReply):
-            stats = decision.stats
-            stats.requests += 1
-            if decision.error:
-                stats.error(decision.error)
-            if decision.denied:
-                stats.denied += 1
-            stats.response(decision.status, 0.0)
-            if stats.tap.listening:
-                publish(
-                    stats.tap, stats.labels, now=self.loop.time(), method=message.method,
-                    authority=message.authority, path=message.path, status=decision.status, seconds=0.0,
-                    denied=decision.denied, error=decision.error,
-                )  # fmt: skip
-            extra = [(b"x-smi-denied-by", b"source")] if decision.headers.startswith(b"x-smi-denied-by") else []
+            extra = count_local_reply(decision, message, now=self.loop.time())
             self.reply_local(sid, decision.status, decision.text, grpc_call=is_grpc, extra=extra)
             return
         call = Call(self, sid, message, decision, grpc_call=is_grpc, app_h2=self.app_h2())
