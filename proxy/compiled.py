@@ -41,6 +41,7 @@ from smi.proxyconfig import (
     ProxyConfig,
 )
 from smi.proxyconfig.hostnames import service_hostnames
+from smi.proxyconfig.monitoring import DEFAULT_MONITORING, level_problem
 
 
 class Picker(Protocol):
@@ -183,6 +184,7 @@ class CompiledConfig:
     denied: dict[str, DeniedService] = field(default_factory=dict)
     cluster_slots: tuple[ClusterState, ...] = ()  # by ClusterState.slot
     split_slots: tuple[CompiledSplit, ...] = ()  # by CompiledSplit.slot
+    monitoring: str = DEFAULT_MONITORING  # the config's level, valid (proxy.monitoring)
 
 
 def _cluster_state(cluster: Cluster, slot: int) -> ClusterState:
@@ -326,9 +328,14 @@ def compile_config(config: ProxyConfig, *, version: int = 0) -> CompiledConfig:
             services[(svc.namespace, svc.name, port.port)] = route
             for hostname in svc.hostnames:
                 hosts.setdefault((hostname.lower().rstrip("."), port.port), route)
+    monitoring = config.monitoring
+    if (why := level_problem(monitoring)) is not None:
+        problems.append(f"monitoring: {why}; the default {DEFAULT_MONITORING!r} applies")
+        monitoring = DEFAULT_MONITORING
     return CompiledConfig(
         version=version,
         config=config,
+        monitoring=monitoring,
         hosts=hosts,
         services=services,
         clusters=clusters,

@@ -37,6 +37,7 @@ class ConfigHolder:
         compiled = compile_config(config, version=version)
         for problem in compiled.problems:
             logger.warning("config version %d: %s", version, problem)
+        self.metrics.set_level(compiled.monitoring)  # before the swap: new targets count under the new level
         self.runtime = ConfigRuntime(compiled, previous=self.runtime)
         self.metrics.config_version = version
         self.metrics.config_updates += 1

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from proxy.exposition import MetricFamily, counter, gauge, histogram, to_prometheus
+from proxy.monitoring import leveled
 from proxy.tap.hub import TapHub
 from smi.proxyconfig.metricnames import BUCKET_LABELS, BUCKETS, EDGE_LABELS
+from smi.proxyconfig.monitoring import DEFAULT_MONITORING, MONITORING_OFF, MONITORING_ROUTES
 
 if TYPE_CHECKING:
     from prometheus_client.core import Metric
@@ -28,8 +30,14 @@ if TYPE_CHECKING:
 else:
     Collector = object
 
+K = TypeVar("K", int, str)
 Labels = tuple[str, str, str, str, str, str, str, str, str, str]
 _NO_TAP = TapHub()  # the hub of stats made outside a Metrics (TCP flows of the capture): never subscribed
+
+
+def _add(counts: dict[K, int], more: dict[K, int]) -> None:
+    for key, count in more.items():
+        counts[key] = counts.get(key, 0) + count
 
 
 class EdgeStats:
@@ -78,6 +86,22 @@ class EdgeStats:
     def error(self, reason: str) -> None:
         self.errors[reason] = self.errors.get(reason, 0) + 1
 
+    def absorb(self, other: EdgeStats) -> None:
+        """Add ``other``'s counts to these (series summed at scrape time by the monitoring level)."""
+        self.requests += other.requests
+        self.request_bytes += other.request_bytes
+        self.response_bytes += other.response_bytes
+        _add(self.responses, other.responses)
+        _add(self.errors, other.errors)
+        _add(self.grpc, other.grpc)
+        self.buckets = [a + b for a, b in zip(self.buckets, other.buckets, strict=True)]
+        self.duration_sum += other.duration_sum
+        self.denied += other.denied
+        self.tcp_opened += other.tcp_opened
+        self.tcp_closed += other.tcp_closed
+        self.tcp_sent += other.tcp_sent
+        self.tcp_received += other.tcp_received
+
 
 class Metrics:
     """All edges of one proxy, plus config-stream gauges."""
@@ -89,8 +113,18 @@ class Metrics:
         self.config_updates = 0
         self.config_rejected = 0
         self.config_stream_up = 0
+        self.level = DEFAULT_MONITORING  # the config's monitoring level (smi.proxyconfig.monitoring)
+
+    def set_level(self, level: str) -> None:
+        """Apply a monitoring level: edges made from now on count under its labels; tap on or off."""
+        self.level = level
+        if level == MONITORING_ROUTES:
+            self.tap.switch_on()
+        elif self.tap.off != level:
+            self.tap.switch_off(level)
 
     def edge(self, labels: Labels) -> EdgeStats:
+        labels = leveled(labels, self.level)
         stats = self.edges.get(labels)
         if stats is None:
             stats = self.edges[labels] = EdgeStats(labels, self.tap)
@@ -98,6 +132,21 @@ class Metrics:
 
     def error_total(self, reason: str) -> int:
         return sum(s.errors.get(reason, 0) for s in self.edges.values())
+
+    def exported(self) -> list[tuple[Labels, EdgeStats]]:
+        """The edges ``/metrics`` shows at the current level: as counted, or summed under its labels."""
+        edges = list(self.edges.items())  # a copy: a scrape runs on the loop thread, but be safe against growth
+        level = self.level
+        if level == MONITORING_ROUTES:
+            return edges
+        summed: dict[Labels, EdgeStats] = {}
+        for labels, stats in edges:
+            key = leveled(labels, level)
+            total = summed.get(key)
+            if total is None:
+                total = summed[key] = EdgeStats(key)
+            total.absorb(stats)
+        return list(summed.items())
 
 
 def _status_class(code: int) -> str:
@@ -135,8 +184,14 @@ class MetricsCollector(Collector):
             "smi_grpc_responses", "gRPC calls by grpc-status (non-zero: failure)",
             labels=[*labels, "grpc_status", "classification"],
         )  # fmt: skip
-        # Iterate over a copy: a scrape runs on the loop thread, but be safe against growth.
-        for values, s in list(self.metrics.edges.items()):
+        off = self.metrics.level == MONITORING_OFF  # only the proxy's own errors and denials, per direction
+        for values, s in self.metrics.exported():
+            if off:
+                for reason, count in sorted(s.errors.items()):
+                    errors.add([*values, reason], count)
+                if s.denied:
+                    denied.add(values, s.denied)
+                continue
             if s.requests:
                 requests.add(values, s.requests)
                 req_bytes.add(values, s.request_bytes)

@@ -6,6 +6,11 @@ ends when either side closes): one JSON object per line, a ``TapEvent`` (see
 that reads too slowly loses the oldest (the subscription's bounded queue), the proxy never
 waits for it.  Closing the connection ends the subscription, and with the last one the hot
 path is back to a single attribute read per request.
+
+When the sidecar's monitoring level turns tap off (``smi.proxyconfig.monitoring``: any level
+but ``routes``), the stream ends with one last line that is no event,
+``{"end": "tap is off at monitoring level <level>", "monitoring": "<level>"}``, and the connection is closed; a
+request made while tap is off gets that line alone.
 """
 
 from __future__ import annotations
@@ -35,6 +40,11 @@ def parse_query(query: str) -> tuple[TapFilter, float]:
     return tap_filter, rate
 
 
+def end_line(level: str) -> dict[str, str]:
+    """The last line of a stream that tap being off (at monitoring ``level``) ended."""
+    return {"end": f"tap is off at monitoring level {level} (tap needs level routes)", "monitoring": level}
+
+
 class TapStream:
     """Writes one subscription's events to one admin connection until it closes."""
 
@@ -47,6 +57,8 @@ class TapStream:
             tap_filter, now=self.loop.time(), rate=rate, notify=self._wake
         )
         transport.write(HEAD)
+        if self.subscription.ended:
+            self._flush()
 
     def _wake(self) -> None:
         if not self._scheduled:
@@ -61,6 +73,10 @@ class TapStream:
         events = subscription.take()
         if events:
             self.transport.write(b"".join(json.dumps(e.as_json()).encode() + b"\n" for e in events))
+        if subscription.ended:
+            self.transport.write(json.dumps(end_line(subscription.ended)).encode() + b"\n")
+            self.subscription = None
+            self.transport.close()
 
     def close(self) -> None:
         if self.subscription is not None:

@@ -16,7 +16,7 @@ QUEUE_LIMIT = 1000  # events waiting for a slow reader; older ones are dropped f
 class Subscription:
     """One reader: events that pass its filter, at most ``rate`` per second on average."""
 
-    __slots__ = ("_notify", "_stamp", "_tokens", "dropped", "filter", "limited", "queue", "rate")
+    __slots__ = ("_notify", "_stamp", "_tokens", "dropped", "ended", "filter", "limited", "queue", "rate")
 
     def __init__(self, tap_filter: TapFilter, rate: float, now: float, notify: Callable[[], None] | None) -> None:
         self.filter = tap_filter
@@ -24,6 +24,7 @@ class Subscription:
         self.queue: deque[TapEvent] = deque(maxlen=QUEUE_LIMIT)
         self.limited = 0  # over the per-second cap
         self.dropped = 0  # pushed out of a full queue by newer events
+        self.ended = ""  # the monitoring level that turned tap off and so ended this subscription
         self._tokens = self.rate
         self._stamp = now
         self._notify = notify
@@ -53,17 +54,34 @@ class Subscription:
 class TapHub:
     """The sidecar's one tap point; ``listening`` is what the hot path reads."""
 
-    __slots__ = ("listening", "published", "subscriptions")
+    __slots__ = ("listening", "off", "published", "subscriptions")
 
     def __init__(self) -> None:
         self.subscriptions: list[Subscription] = []
         self.listening = False
         self.published = 0
+        self.off = ""  # non-empty: tap is off at this monitoring level (smi.proxyconfig.monitoring)
+
+    def switch_off(self, level: str) -> None:
+        """Tap is off from now on (at monitoring ``level``): every subscription ends, its reader told why."""
+        self.off = level
+        ended, self.subscriptions = self.subscriptions, []
+        self.listening = False
+        for subscription in ended:
+            subscription.ended = level
+            if subscription._notify is not None:
+                subscription._notify()
+
+    def switch_on(self) -> None:
+        self.off = ""
 
     def subscribe(
         self, tap_filter: TapFilter, *, now: float, rate: float = DEFAULT_RATE, notify: Callable[[], None] | None = None
     ) -> Subscription:
         subscription = Subscription(tap_filter, rate, now, notify)
+        if self.off:  # born ended: the reader is told why and nothing is ever published to it
+            subscription.ended = self.off
+            return subscription
         self.subscriptions = [*self.subscriptions, subscription]
         self.listening = True
         return subscription

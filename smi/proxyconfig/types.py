@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from smi.proxyconfig.codec_marks import OMIT_DEFAULT
+from smi.proxyconfig.monitoring import DEFAULT_MONITORING
 from smi.proxyconfig.resilience import ClusterResilience, InboundRateLimit
 from smi.proxyconfig.types_base import HttpMatch as HttpMatch
 
@@ -208,3 +209,5 @@ class ProxyConfig:
     outbound: OutboundConfig = field(default_factory=OutboundConfig)
     inbound: InboundConfig = field(default_factory=InboundConfig)
     egress: EgressPolicy = field(default_factory=EgressPolicy, metadata={OMIT_DEFAULT: True})
+    # off | golden | routes (smi.proxyconfig.monitoring): what the sidecar exports and taps
+    monitoring: str = field(default=DEFAULT_MONITORING, metadata={OMIT_DEFAULT: True})
