@@ -38,6 +38,7 @@ COMMANDS: dict[str, str] = {
     "namespace": "smi.cli.namespace",
     "dashboard": "smi.cli.dashboard",
     "tap": "smi.cli.tap",
+    "monitor": "smi.cli.monitor",
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(COMMANDS.values()))
 

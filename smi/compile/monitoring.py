@@ -36,7 +36,7 @@ class Level:
         return {"level": self.level, "source": self.source, "problem": self.problem}
 
 
-def _annotated(what: str, annotations: Mapping[str, str]) -> Level | None:
+def annotated_level(what: str, annotations: Mapping[str, str]) -> Level | None:
     value = annotations.get(MONITORING_ANNOTATION)
     if value is None:
         return None
@@ -48,20 +48,20 @@ def _annotated(what: str, annotations: Mapping[str, str]) -> Level | None:
 
 def namespace_level(index: MeshIndex, namespace: str) -> Level:
     found = index.by_name(Namespace).get(("", namespace))
-    return (found and _annotated(f"Namespace {namespace}", found.meta.annotations)) or Level()
+    return (found and annotated_level(f"Namespace {namespace}", found.meta.annotations)) or Level()
 
 
 def workload_level(index: MeshIndex, namespace: str, name: str) -> Level:
     """The level of a Deployment's pods unless a pod says otherwise."""
     found = index.by_name(Deployment).get((namespace, name)) if name else None
-    own = found and _annotated(f"Deployment {namespace}/{name}", found.meta.annotations)
+    own = found and annotated_level(f"Deployment {namespace}/{name}", found.meta.annotations)
     return own or namespace_level(index, namespace)
 
 
 def pod_level(index: MeshIndex, pod: Pod) -> Level:
     """The level of the sidecar next to ``pod``."""
     ns = pod.meta.namespace
-    own = _annotated(f"Pod {ns}/{pod.meta.name}", pod.meta.annotations)
+    own = annotated_level(f"Pod {ns}/{pod.meta.name}", pod.meta.annotations)
     return own or workload_level(index, ns, index.workload_of(pod))
 
 
@@ -75,6 +75,6 @@ def monitoring_problems(index: MeshIndex) -> Iterator[str]:
     for obj in objects:
         meta = obj.meta
         what = f"{obj.KIND} {meta.namespace}/{meta.name}" if meta.namespace else f"{obj.KIND} {meta.name}"
-        found = _annotated(what, meta.annotations)
+        found = annotated_level(what, meta.annotations)
         if found is not None and found.problem is not None:
             yield found.problem

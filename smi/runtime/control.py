@@ -10,6 +10,8 @@
     GET  /apis/metrics.smi-spec.io/...      the TrafficMetrics API (smi.runtime.metricsapi)
     GET  /dashboard/                        the traffic map page (traffic_metrics.dashboard)
     GET  /apis/tap.smi-mesh.io/v1alpha1/namespaces/NS/deployments/NAME/tap?...   tap (ndjson)
+    GET  /apis/monitoring.smi-mesh.io/v1alpha1/levels                 monitoring levels (traffic_metrics.levels)
+    POST /apis/monitoring.smi-mesh.io/v1alpha1/namespaces/NS[/deployments/NAME]/level   {"level": ...}
 
 Apply answers 422 with the problem lines when any document is invalid, and applies nothing
 then (all or nothing, so a half-applied file never happens).  The CLI finds the API through
@@ -31,10 +33,12 @@ from smi.runtime.addresses import ADMIN_PORT
 from smi.runtime.describing import manifest, plain
 from smi.runtime.folders import parse_document, raw_key
 from smi.runtime.metricsapi import install, metrics_view
+from smi.runtime.monitoring import LocalLevels
 from smi.runtime.podrunning import PodRunner
 from smi.runtime.running import LocalRuntime
 from smi.runtime.tlsview import SidecarTls
 from traffic_metrics.dashboard.serving import add_dashboard_routes
+from traffic_metrics.levels import add_level_routes
 from traffic_metrics.tapfanin import add_tap_routes
 
 RUNTIME_KEY = web.AppKey("runtime", LocalRuntime)
@@ -229,6 +233,7 @@ def make_app(runtime: LocalRuntime) -> web.Application:
     install(app, runtime)  # the TrafficMetrics API at its aggregated-API paths (docs/metrics.md)
     add_dashboard_routes(app)  # the traffic map, reading that API (docs/dashboard.md)
     add_tap_routes(app, lambda ns, plural, name: _tap_openers(runtime, ns, plural, name))
+    add_level_routes(app, LocalLevels(runtime, runtime.set_monitoring))  # monitoring on demand (docs/dashboard.md)
     return app
 
 

@@ -47,6 +47,7 @@ from smi.runtime.environment import app_argv, app_environment, plan_forwards, si
 from smi.runtime.folders import ManifestFolder
 from smi.runtime.isolation import ISOLATION_MODES, NetnsIsolation
 from smi.runtime.leftovers import MARKER
+from smi.runtime.monitoring import lay_over
 from smi.runtime.mtls import MTLS_MODES, RuntimeTls
 from smi.runtime.netnspods import NetnsPodRunner
 from smi.runtime.podrunning import PodRunner
@@ -117,6 +118,7 @@ class LocalRuntime:
         self.folder = ManifestFolder(settings.manifests) if settings.manifests is not None else None
         self.api_objects: dict[ObjectKey, Resource] = {}
         self.tombstones: dict[ObjectKey, str] = {}  # folder objects deleted by `smi delete`: key -> file
+        self.monitoring: dict[ObjectKey, str] = {}  # levels set by `smi monitor` / the page (smi.runtime.monitoring)
         self.pods: dict[tuple[str, str], PodRunner] = {}
         self.allocator = AddressAllocator(settings.address_base)
         self.config: ConfigService | None = None
@@ -210,6 +212,7 @@ class LocalRuntime:
                 implied.append(Namespace(meta=ObjectMeta(name="default")))
             for obj in implied:
                 objects.setdefault(key_of(obj), obj)
+        lay_over(objects, self.monitoring)
         return objects
 
     def sync(self) -> None:
@@ -414,6 +417,15 @@ class LocalRuntime:
             self.api_objects[key] = obj
         self.sync()
         return changed
+
+    def set_monitoring(self, key: ObjectKey, level: str | None) -> None:
+        """Set (or clear, with None) the monitoring level overlay of a Namespace or Deployment."""
+        if level is None:
+            self.monitoring.pop(key, None)
+        else:
+            self.monitoring[key] = level
+        self.report.event(f"{key}: monitoring level {level or 'cleared (the manifest decides)'}")
+        self.sync()
 
     def delete_keys(self, keys: list[ObjectKey]) -> list[str]:
         done = []
