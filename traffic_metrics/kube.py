@@ -19,7 +19,7 @@ SA_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 
 class KubeError(Exception):
-    pass
+    status: int = 0  # the API server's HTTP status, when it answered
 
 
 @dataclass
@@ -53,16 +53,20 @@ class Kube:
         except OSError as exc:
             raise KubeError(f"cannot read the ServiceAccount token {self.token_file}: {exc.strerror}") from exc
 
-    async def request(self, method: str, path: str, body: Any = None) -> Any:
+    async def request(self, method: str, path: str, body: Any = None, *, content_type: str | None = None) -> Any:
+        """``content_type``: e.g. ``application/merge-patch+json`` for a PATCH (default JSON)."""
         url = self.url.rstrip("/") + path
+        headers = {**self._headers(), **({"Content-Type": content_type} if content_type else {})}
         try:
             async with (
                 aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout)) as session,
-                session.request(method, url, json=body, headers=self._headers(), ssl=self._ssl()) as response,
+                session.request(method, url, json=body, headers=headers, ssl=self._ssl()) as response,
             ):
                 if response.status >= 300:
                     text = (await response.text())[:300]
-                    raise KubeError(f"{method} {path}: HTTP {response.status}: {text}")
+                    error = KubeError(f"{method} {path}: HTTP {response.status}: {text}")
+                    error.status = response.status
+                    raise error
                 return await response.json(content_type=None)
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise KubeError(f"{method} {path}: the API server is unreachable: {exc!r}") from exc

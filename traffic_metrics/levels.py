@@ -24,7 +24,7 @@ from typing import Any, Final, Protocol
 
 from aiohttp import web
 
-from smi.compile.monitoring import MONITORING_ANNOTATION
+from smi.compile.monitoring import MONITORING_ANNOTATION, Level, annotated_level
 from smi.proxyconfig.monitoring import MONITORING_LEVELS
 
 LEVELS_GROUP: Final = "monitoring.smi-mesh.io"
@@ -85,6 +85,28 @@ def item(
     }
 
 
+def _raw_item(kind: str, obj: dict[str, Any], level: Level) -> dict[str, Any]:
+    meta = obj.get("metadata") or {}
+    target = Target(kind, str(meta.get("namespace") or meta.get("name", "")), str(meta.get("name", "")))
+    return item(target, meta.get("annotations") or {}, level.level, level.source, level.problem)
+
+
+def levels_of(namespaces: list[dict[str, Any]], deployments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The items of Kubernetes objects as the API server gives them (a cluster's Namespaces and Deployments)."""
+    out, by_ns = [], {}
+    for obj in namespaces:
+        meta = obj.get("metadata") or {}
+        name = str(meta.get("name", ""))
+        by_ns[name] = annotated_level(f"Namespace {name}", meta.get("annotations") or {}) or Level()
+        out.append(_raw_item("Namespace", obj, by_ns[name]))
+    for obj in deployments:
+        meta = obj.get("metadata") or {}
+        ns, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
+        own = annotated_level(f"Deployment {ns}/{name}", meta.get("annotations") or {})
+        out.append(_raw_item("Deployment", obj, own or by_ns.get(ns, Level())))
+    return out
+
+
 def _status(code: int, message: str) -> web.Response:
     reasons = {400: "BadRequest", 403: "Forbidden", 404: "NotFound", 502: "BadGateway"}
     body = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message,
@@ -129,4 +151,7 @@ def add_level_routes(app: web.Application, levels: Levels) -> None:
     app.router.add_post(LEVELS_BASE + "/namespaces/{ns}/{plural}/{name}/level", switch)
 
 
-__all__ = ["LEVELS_BASE", "LEVELS_GROUP", "LevelError", "Levels", "Target", "add_level_routes", "item", "parse_level"]
+__all__ = [
+    "LEVELS_BASE", "LEVELS_GROUP", "LevelError", "Levels", "Target", "add_level_routes", "item", "levels_of",
+    "parse_level",
+]  # fmt: skip

@@ -39,6 +39,8 @@ async def serve(args: argparse.Namespace) -> int:
     from traffic_metrics.dashboard.serving import add_dashboard_routes
     from traffic_metrics.direct import DirectSource
     from traffic_metrics.kube import Kube, KubeError
+    from traffic_metrics.levels import add_level_routes
+    from traffic_metrics.levels_cluster import ClusterLevels
     from traffic_metrics.promsource import PrometheusSource
     from traffic_metrics.security import Authorizer, load_request_header_config, server_ssl_context
     from traffic_metrics.server import MetricsApi, make_app
@@ -63,6 +65,7 @@ async def serve(args: argparse.Namespace) -> int:
         source = direct
     app = make_app(MetricsApi(topology=topology.topology, source=source, authorize=Authorizer(kube, config)))
     add_dashboard_routes(app)  # the traffic map (static files; its API calls are authorized as any other)
+    add_level_routes(app, ClusterLevels(kube, config))  # monitoring levels: reviewed for the user, then patched
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:

@@ -23,9 +23,10 @@ import sys
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from smi.compile.monitoring import MONITORING_ANNOTATION, Level, annotated_level
+from smi.compile.monitoring import MONITORING_ANNOTATION
 from smi.proxyconfig.monitoring import MONITORING_LEVELS
 from smi.runtime import client, statefile
+from traffic_metrics.levels import levels_of
 
 BASE = "/apis/monitoring.smi-mesh.io/v1alpha1"
 KINDS = {"ns": "namespaces", "namespace": "namespaces", "namespaces": "namespaces",
@@ -92,29 +93,6 @@ def local_set(args: argparse.Namespace, plural: str, ns: str, name: str, level: 
 # -- a cluster ---------------------------------------------------------------------------------
 
 
-def _cluster_item(kind: str, obj: dict[str, Any], level: Level) -> dict[str, Any]:
-    meta = obj.get("metadata") or {}
-    annotations = meta.get("annotations") or {}
-    return {"kind": kind, "namespace": meta.get("namespace", ""), "name": meta.get("name", ""),
-            "annotation": annotations.get(MONITORING_ANNOTATION), "level": level.level, "source": level.source,
-            "problem": level.problem}  # fmt: skip
-
-
-def _levels(namespaces: list[dict[str, Any]], deployments: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    out, by_ns = [], {}
-    for obj in namespaces:
-        name = str((obj.get("metadata") or {}).get("name", ""))
-        level = annotated_level(f"Namespace {name}", (obj.get("metadata") or {}).get("annotations") or {}) or Level()
-        by_ns[name] = level
-        out.append(_cluster_item("Namespace", obj, level))
-    for obj in deployments:
-        meta = obj.get("metadata") or {}
-        ns, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
-        own = annotated_level(f"Deployment {ns}/{name}", meta.get("annotations") or {})
-        out.append(_cluster_item("Deployment", obj, own or by_ns.get(ns, Level())))
-    return out
-
-
 def _object_path(plural: str, ns: str, name: str) -> str:
     if plural == "namespaces":
         return f"/api/v1/namespaces/{quote(ns)}"
@@ -132,9 +110,9 @@ def _cluster_set(kube: Any, target: tuple[str, str, str], level: str | None) -> 
     except ApiError as exc:
         raise MonitorError(f"{what}: not found" if exc.status == 404 else f"{what}: {exc}") from exc
     if plural == "namespaces":
-        return _levels([changed], [])
+        return levels_of([changed], [])
     namespace = kube.get(_object_path("namespaces", ns, ns)) or {}
-    return [i for i in _levels([namespace], [changed]) if i["kind"] == "Deployment"]
+    return [i for i in levels_of([namespace], [changed]) if i["kind"] == "Deployment"]
 
 
 def _cluster_list(kube: Any, ns: str | None) -> list[dict[str, Any]]:
@@ -144,7 +122,7 @@ def _cluster_list(kube: Any, ns: str | None) -> list[dict[str, Any]]:
         deployments = kube.items(f"/apis/apps/v1/namespaces/{quote(ns)}/deployments")
     else:
         namespaces, deployments = kube.items("/api/v1/namespaces"), kube.items("/apis/apps/v1/deployments")
-    return _levels(namespaces, deployments)
+    return levels_of(namespaces, deployments)
 
 
 def cluster_run(
