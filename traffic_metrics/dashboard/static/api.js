@@ -93,3 +93,39 @@ export async function mapLimited(items, limit, work) {
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
   return results;
 }
+
+// Monitoring levels (monitoring.smi-mesh.io): the level of each namespace and workload, and the
+// switch.  A server without the endpoint (404) has no levels: the page then shows no switch.
+export const LEVELS_BASE = "/apis/monitoring.smi-mesh.io/v1alpha1";
+export const LEVELS = ["off", "golden", "routes"];
+
+// The id the map gives a namespace box or a workload node, for a level item.
+export function levelKey(item) {
+  return item.kind === "Namespace" ? `ns/${item.name}` : `${item.kind}/${item.namespace}/${item.name}`;
+}
+
+export async function getLevels({ signal } = {}) {
+  try {
+    const answer = await getJson(`${LEVELS_BASE}/levels`, { signal });
+    return new Map((answer.items || []).map((item) => [levelKey(item), item]));
+  } catch (error) {
+    if (error instanceof ApiError && (error.status === 404 || error.status === 405)) return null;
+    throw error;
+  }
+}
+
+// Switch the level of a namespace (kind "Namespace") or a Deployment; `level` null clears it.
+export async function setLevel({ kind, namespace, name }, level) {
+  const where = kind === "Namespace"
+    ? `namespaces/${encodeURIComponent(name)}`
+    : `namespaces/${encodeURIComponent(namespace)}/deployments/${encodeURIComponent(name)}`;
+  const response = await fetch(`${LEVELS_BASE}/${where}/level`, {
+    method: "POST", credentials: "same-origin",
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    body: JSON.stringify({ level }),
+  });
+  let body = null;
+  try { body = await response.json(); } catch (_) { /* not JSON */ }
+  if (!response.ok) throw new ApiError(response.status, (body && body.message) || `${response.status} ${response.statusText}`);
+  return body;
+}

@@ -1,5 +1,6 @@
 // The side panel: what a click on a node, a split or an edge tells.
 
+import { LEVELS } from "./api.js";
 import { formatMs, formatPercent, formatRate } from "./graph.js";
 
 function el(tag, attrs = {}, ...children) {
@@ -37,15 +38,45 @@ function tapRows(feed) {
     e.method, e.path, String(e.status || e.error), `${Number(e.latency_ms).toFixed(1)} ms`, e.tls ? "\u{1F512}" : ""]);
 }
 
+const LEVEL_TEXT = {
+  off: "off: no per-edge request series and no tap (the sidecar still reports its errors)",
+  golden: "golden: requests, status classes and latency per edge, without routes; no tap",
+  routes: "routes: per-route series and tap (the default)",
+};
+
+// The monitoring switch of a namespace or a Deployment (absent when the server has no levels).
+function monitoringSection(target, item, { onLevel, levelError }) {
+  const section = el("section", { id: "monitoring" }, el("h3", {}, "monitoring"));
+  const select = el("select", { id: "monitoring-level", "aria-label": "monitoring level" });
+  for (const level of LEVELS) {
+    const option = new Option(level, level, false, level === item.level);
+    select.add(option);
+  }
+  select.addEventListener("change", () => { select.disabled = true; onLevel(target, select.value); });
+  const row = el("p", {}, "level ", select, " ");
+  if (item.annotation || item.overlay) {
+    const clear = el("button", { type: "button", id: "monitoring-clear" }, "clear");
+    clear.addEventListener("click", () => { clear.disabled = true; onLevel(target, null); });
+    row.append(clear);
+  }
+  section.append(row, el("p", { class: "hint", id: "monitoring-text" }, LEVEL_TEXT[item.level] || item.level),
+    el("p", { class: "hint" }, `set by: ${item.overlay ? "this page / smi monitor" : item.source}`));
+  if (item.problem) section.append(el("p", { class: "error" }, item.problem));
+  if (levelError) section.append(el("p", { class: "error" }, levelError));
+  return section;
+}
+
 function tapSection(feed) {
   const section = el("section", { id: "tap" }, el("h3", {}, "recent requests (tap)"));
+  if (feed.ended) section.append(el("p", { class: "hint", id: "tap-off" }, feed.ended));
   if (feed.error) section.append(el("p", { class: "error" }, `tap: ${feed.error}`));
+  else if (feed.ended && !feed.events.length) { /* said above */ }
   else if (!feed.events.length) section.append(el("p", { class: "hint" }, "waiting for requests…"));
   else section.append(table(["time", "dir", "from → to", "method", "path", "status", "latency", "mTLS"], tapRows(feed)));
   return section;
 }
 
-export function showDetails(panel, model, id, feed = null) {
+export function showDetails(panel, model, id, feed = null, { levels = null, onLevel = null, levelError = null } = {}) {
   panel.replaceChildren();
   if (!model || !id) {
     panel.append(el("p", { class: "hint" }, "Click a workload, a split or an edge for its details."));
@@ -56,8 +87,21 @@ export function showDetails(panel, model, id, feed = null) {
   const split = model.splits.find((s) => s.id === id);
   const edge = model.edges.find((e) => e.id === id);
   const headers = ["peer", "rps", "success", "p99", "denied", "mTLS", "measured"];
+  const switchable = (key, target) => levels && onLevel && levels.get(key)
+    ? monitoringSection(target, levels.get(key), { onLevel, levelError }) : null;
+  if (id.startsWith("ns/")) {
+    const name = id.slice(3);
+    panel.append(el("h2", {}, `Namespace ${name}`));
+    const inside = model.nodes.filter((n) => n.namespace === name);
+    panel.append(el("p", {}, `${inside.length} workloads on the map`));
+    const section = switchable(id, { kind: "Namespace", namespace: name, name });
+    if (section) panel.append(section);
+    return;
+  }
   if (node) {
     panel.append(el("h2", {}, `${node.kind} ${node.namespace}/${node.name}`));
+    const level = levels && levels.get(node.id);
+    if (level && level.level === "off") panel.append(el("p", { class: "unmonitored" }, "not monitored (level off): no request series from its sidecar"));
     panel.append(table(["", ""], figureRows(node.figures)));
     const out = model.edges.filter((e) => e.source === id);
     const into = model.edges.filter((e) => e.target === id);
@@ -65,6 +109,8 @@ export function showDetails(panel, model, id, feed = null) {
     panel.append(el("h3", {}, "called by"), table(headers, edgeRows(into, (e) => label(e.source))));
     const splits = model.splits.filter((s) => s.backends.some((b) => b.name === node.name) && s.namespace === node.namespace);
     if (splits.length) panel.append(el("h3", {}, "backend of"), table(["TrafficSplit", "weight"], splits.map((s) => [s.name, formatPercent(s.backends.find((b) => b.name === node.name).configured)])));
+    const section = node.kind === "Deployment" ? switchable(node.id, node) : null;
+    if (section) panel.append(section);
     if (feed) panel.append(tapSection(feed));
   } else if (split) {
     panel.append(el("h2", {}, `TrafficSplit ${split.namespace}/${split.name}`), el("p", {}, `root service: ${split.apex}`));

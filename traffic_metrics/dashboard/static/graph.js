@@ -119,11 +119,18 @@ export function formatMs(value) {
   return value >= 100 ? `${value.toFixed(0)} ms` : `${value.toFixed(1)} ms`;
 }
 
+// An edge gets the lock when (nearly) all of its requests went over mutual TLS: the metrics API's
+// `mtls_share` (0..1) at or above 0.999.  Without the metric (an older server): no lock.
+export const LOCK_SHARE = 0.999;
+export function hasLock(edge) {
+  return edge.tls !== null && edge.tls !== undefined && edge.tls >= LOCK_SHARE;
+}
+
 export function edgeLabel(edge) {
   const f = edge.figures;
   const parts = [];
   if (f.total > 0 || !edge.denied) parts.push(`${formatRate(f.rps)} rps`, formatPercent(f.success_rate), `p99 ${formatMs(f.p99)}`);
   if (edge.denied > 0) parts.push(`denied ${formatRate(edge.denied)}/s`);
-  if (edge.tls !== null && edge.tls > 0.999) parts.push("\u{1F512}");
+  if (hasLock(edge)) parts.push("\u{1F512}");
   return parts.join(" · ");
 }

@@ -2,7 +2,7 @@
 // node where it was (the layout runs only when the set of nodes changes).
 
 import cytoscape from "./vendor/cytoscape.esm.min.mjs";
-import { edgeLabel, formatPercent, keyOf } from "./graph.js";
+import { edgeLabel, formatPercent, hasLock, keyOf } from "./graph.js";
 
 const STYLE = [
   { selector: "node", style: { label: "data(label)", "font-size": 11, "text-valign": "bottom", "text-margin-y": 4,
@@ -20,6 +20,11 @@ const STYLE = [
   { selector: "edge.failing", style: { "line-color": "#d9822b", "target-arrow-color": "#d9822b" } },
   { selector: "edge.denied", style: { "line-color": "#c62828", "target-arrow-color": "#c62828", "line-style": "dashed", color: "#c62828" } },
   { selector: "edge.split", style: { "line-color": "#8a5cc7", "target-arrow-color": "#8a5cc7", "line-style": "dotted", width: 2 } },
+  { selector: "edge.mtls", style: { "source-arrow-shape": "square", "source-arrow-color": "#2e7d32" } },
+  { selector: "node.level-off", style: { "background-color": "#c3cad3", "border-width": 2, "border-style": "dashed",
+    "border-color": "#7d8b99", color: "#7d8b99" } },
+  { selector: "node.level-golden", style: { "border-width": 2, "border-color": "#d9a400" } },
+  { selector: "node.namespace.level-off", style: { "background-color": "#f4f5f7", "border-style": "dashed" } },
   { selector: "edge:selected", style: { width: 5 } },
 ];
 
@@ -60,19 +65,23 @@ export class TrafficMap {
   }
 
   // Elements of the model, as cytoscape element definitions (no positions).
-  static elements(model, namespaceFilter) {
+  // `levels`: the monitoring level of each namespace and workload by map id (or null: unknown).
+  static elements(model, namespaceFilter, levels = null) {
     const keep = (ns) => !namespaceFilter || ns === namespaceFilter;
     const out = [];
     const namespaces = new Set();
     const present = new Set();
+    const levelOf = (id) => (levels && levels.get(id) ? levels.get(id).level : "routes");
+    const levelClass = (id) => (levelOf(id) === "routes" ? "" : `level-${levelOf(id)}`);
+    const levelNote = { off: " · not monitored", golden: " · golden", routes: "" };
     for (const node of model.nodes) {
       if (!keep(node.namespace)) continue;
       namespaces.add(node.namespace);
       present.add(node.id);
       const f = node.figures;
       const failing = f && f.total > 0 && f.success_rate !== null && f.success_rate < 0.95;
-      out.push({ group: "nodes", data: { id: node.id, parent: `ns/${node.namespace}`, label: node.name },
-        classes: [node.kind === "Service" ? "service" : "workload", failing ? "failing" : ""].join(" ") });
+      out.push({ group: "nodes", data: { id: node.id, parent: `ns/${node.namespace}`, label: node.name + levelNote[levelOf(node.id)] },
+        classes: [node.kind === "Service" ? "service" : "workload", failing ? "failing" : "", levelClass(node.id)].join(" ") });
     }
     for (const split of model.splits) {
       if (!keep(split.namespace)) continue;
@@ -98,14 +107,18 @@ export class TrafficMap {
       const denied = edge.denied > 0;
       const failing = !denied && f.total > 0 && f.success_rate !== null && f.success_rate < 0.95;
       out.push({ group: "edges", data: { id: edge.id, source: edge.source, target: edge.target, label: edgeLabel(edge),
-        width: Math.min(8, 1.5 + Math.log10(1 + f.rps) * 2) }, classes: [denied ? "denied" : "", failing ? "failing" : ""].join(" ") });
+        width: Math.min(8, 1.5 + Math.log10(1 + f.rps) * 2) },
+        classes: [denied ? "denied" : "", failing ? "failing" : "", hasLock(edge) ? "mtls" : ""].join(" ") });
     }
-    for (const ns of namespaces) out.unshift({ group: "nodes", data: { id: `ns/${ns}`, label: ns }, classes: "namespace" });
+    for (const ns of namespaces) {
+      const id = `ns/${ns}`;
+      out.unshift({ group: "nodes", data: { id, label: ns + levelNote[levelOf(id)] }, classes: `namespace ${levelClass(id)}` });
+    }
     return out;
   }
 
-  render(model, namespaceFilter) {
-    const wanted = TrafficMap.elements(model, namespaceFilter);
+  render(model, namespaceFilter, levels = null) {
+    const wanted = TrafficMap.elements(model, namespaceFilter, levels);
     const cy = this.cy;
     const ids = new Set(wanted.map((e) => e.data.id));
     cy.batch(() => {

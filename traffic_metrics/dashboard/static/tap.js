@@ -17,17 +17,20 @@ export class TapFeed {
     this.key = null;
     this.events = [];
     this.error = null;
+    this.ended = null; // the sidecar's end line: tap is off at the workload's monitoring level
     this.controller = null;
   }
 
-  // Follow `node` (a model node) or stop following (null); a no-op when already on it.
-  follow(node) {
+  // Follow `node` (a model node) or stop following (null); a no-op when already on it, unless
+  // the stream was ended by the monitoring level and `level` (the node's, when known) is routes again.
+  follow(node, level = null) {
     const path = node ? tapPath(node) : null;
-    if (path === this.key) return;
+    if (path === this.key && !(this.ended && level === "routes")) return;
     this.stop();
     this.key = path;
     this.events = [];
     this.error = null;
+    this.ended = null;
     if (path) this.read(path, new AbortController());
   }
 
@@ -58,7 +61,9 @@ export class TapFeed {
           const line = buffer.slice(0, newline).trim();
           buffer = buffer.slice(newline + 1);
           if (!line) continue;
-          this.events.unshift(JSON.parse(line));
+          const parsed = JSON.parse(line);
+          if (parsed.end) { this.ended = parsed.end; continue; } // not an event: why the stream ends
+          this.events.unshift(parsed);
           if (this.events.length > LIMIT) this.events.pop();
         }
         if (this.controller === controller) this.onChange();
