@@ -1,7 +1,10 @@
 """The traffic map in a real browser: headless Chromium (Playwright) against ``smi up`` with the demo.
 
 What a user sees: the demo's edges with the numbers the metrics API gives, the split's
-configured weights following an edit of the manifest, bookthief's edge drawn as denied,
+configured weights following an edit of the manifest within 5 s (the issue's bound; the
+page redraws every 2 s and reads the configured weights from the API), bookthief's edge
+drawn as denied, a workload switched to monitoring level ``off`` from its details panel
+(drawn as not monitored, its sidecar exporting no request series, its tap ended) and back,
 and a screenshot of it all (written under the test's tmp_path; the path is printed).
 
 Needs the Debian ``chromium``, the Python ``playwright`` package (driving the system
@@ -190,7 +193,7 @@ def test_editing_the_split_weights_shows_on_the_map(demo: tuple[Mesh, Browser, P
     path = work / "manifests" / "30-split.yaml"
     path.write_text(path.read_text().replace("weight: 75", "weight: 10").replace("weight: 25", "weight: 90"))
     wait_for(
-        "the map to show the new weights", lambda: weights() == {"bookstore-v1": 0.1, "bookstore-v2": 0.9}, within=10
+        "the map to show the new weights", lambda: weights() == {"bookstore-v1": 0.1, "bookstore-v2": 0.9}, within=5
     )
     label = browser.js("() => window.smiDashboard.map.cy.edges('.split').map((e) => e.data('label')).join(' | ')")
     assert re.search(r"weight 10(\.0)?% .* weight 90(\.0)?%", label), label
@@ -200,17 +203,22 @@ def test_editing_the_split_weights_shows_on_the_map(demo: tuple[Mesh, Browser, P
     print(f"screenshot of the traffic map: {shot}")
 
 
-def test_clicking_a_workload_shows_its_requests_as_they_happen(demo: tuple[Mesh, Browser, Path]) -> None:
-    _, browser, _ = demo
+def click_node(browser: Browser, node: str) -> None:
     wait_for(
-        "bookstore-v1 on the map",
-        lambda: browser.js("(id) => window.smiDashboard.map.cy.getElementById(id).nonempty()", V1),
+        f"{node} on the map",
+        lambda: browser.js("(id) => window.smiDashboard.map.cy.getElementById(id).nonempty()", node),
     )
     box = browser.page.locator("#map").bounding_box()
     assert box is not None
-    at = browser.js("(id) => window.smiDashboard.map.cy.getElementById(id).renderedPosition()", V1)
+    at = browser.js("(id) => window.smiDashboard.map.cy.getElementById(id).renderedPosition()", node)
     browser.page.mouse.click(box["x"] + at["x"], box["y"] + at["y"])
-    wait_for("the details of bookstore-v1", lambda: "bookstore-v1" in browser.page.inner_text("#details h2"))
+    name = node.rsplit("/", 1)[-1]
+    wait_for(f"the details of {name}", lambda: name in browser.page.inner_text("#details h2"))
+
+
+def test_clicking_a_workload_shows_its_requests_as_they_happen(demo: tuple[Mesh, Browser, Path]) -> None:
+    _, browser, _ = demo
+    click_node(browser, V1)
 
     def tapped() -> list[str] | None:
         rows = browser.page.locator("#tap tr").all_inner_texts()[1:]
@@ -235,3 +243,39 @@ def test_smi_tap_prints_the_requests_of_a_workload(demo: tuple[Mesh, Browser, Pa
     ] * 2
     refused = mesh.smi("tap", "deploy/bookthief", "-n", NS, "--status-class", "6xx", check=False)
     assert refused.returncode == 1 and "status_class" in refused.stderr
+
+
+def _request_series(mesh: Mesh, deployment: str) -> int:
+    """How many ``smi_requests_total`` samples the deployment's sidecar exports."""
+    pod = next(p for p in mesh.status()["pods"] if p["deployment"] == deployment)
+    with urllib.request.urlopen(pod["sidecar"]["admin"] + "/metrics", timeout=10) as response:
+        return sum(1 for line in response.read().decode().splitlines() if line.startswith("smi_requests_total{"))
+
+
+def _classes(browser: Browser, node: str) -> list[str]:
+    found: list[str] = browser.js("(id) => window.smiDashboard.map.cy.getElementById(id).classes()", node)
+    return found
+
+
+def test_switching_a_workload_off_from_the_page_and_back(demo: tuple[Mesh, Browser, Path]) -> None:
+    mesh, browser, _ = demo
+    click_node(browser, BUYER)
+    wait_for("the tap of bookbuyer", lambda: len(browser.page.locator("#tap tr").all()) > 1, within=30)
+    try:
+        browser.page.select_option("#monitoring-level", "off")
+        wait_for("bookbuyer drawn as not monitored", lambda: "level-off" in _classes(browser, BUYER), within=15)
+        wait_for("its sidecar to export no request series", lambda: _request_series(mesh, "bookbuyer") == 0, within=15)
+        wait_for("its tap to say tap is off", lambda: "tap is off" in browser.page.inner_text("#details"), within=15)
+        assert "not monitored" in browser.page.inner_text("#details")
+        levels = json.loads(mesh.smi("monitor", "-n", NS, "-o", "json").stdout)
+        buyer = next(i for i in levels if i["kind"] == "Deployment" and i["name"] == "bookbuyer")
+        assert (buyer["level"], buyer["overlay"]) == ("off", True)
+        assert "level-off" not in _classes(browser, V1)
+    finally:
+        browser.page.click("#monitoring-clear")
+    wait_for("bookbuyer monitored again", lambda: "level-off" not in _classes(browser, BUYER), within=15)
+    wait_for("its request series back", lambda: _request_series(mesh, "bookbuyer") > 0, within=30)
+    wait_for(
+        "tapped requests again", lambda: "tap is off" not in browser.page.inner_text("#details")
+        and len(browser.page.locator("#tap tr").all()) > 1, within=30,
+    )  # fmt: skip
