@@ -78,7 +78,11 @@ def run(args: argparse.Namespace) -> int:
                 line = raw.strip()
                 if not line:
                     continue
-                print(line.decode() if args.output == "json" else event_line(json.loads(line)), flush=True)
+                event = json.loads(line)
+                if "end" in event:  # not an event: the sidecar's monitoring level has tap off
+                    print(f"smi tap: {event['end']}", file=sys.stderr)
+                    continue
+                print(line.decode() if args.output == "json" else event_line(event), flush=True)
                 seen += 1
                 if args.max_events and seen >= args.max_events:
                     break
