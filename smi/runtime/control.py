@@ -27,6 +27,7 @@ from typing import Any
 
 from aiohttp import web
 
+from smi.compile.monitoring import monitoring_problems
 from smi.distribution import ProxyId
 from smi.model import CLUSTER_SCOPED, CORE_KINDS, SMI_KINDS, ObjectKey, Resource, key_of
 from smi.runtime.addresses import ADMIN_PORT
@@ -94,6 +95,7 @@ async def status(runtime: LocalRuntime) -> dict[str, Any]:
             }
         )
     snapshot = runtime.store.snapshot()
+    monitoring = list(monitoring_problems(runtime.compiler.index(snapshot)))  # invalid smi-mesh.io/monitoring
     try:
         statuses = {str(k): plain(v) for k, v in runtime.compiler.statuses(snapshot).items()}
     except Exception as exc:  # status is best effort; the mesh runs regardless
@@ -112,7 +114,7 @@ async def status(runtime: LocalRuntime) -> dict[str, Any]:
         },
         "pods": pods,
         "objects": statuses,
-        "problems": [*runtime.report.problems, *runtime.report.limits.values()],
+        "problems": [*runtime.report.problems, *runtime.report.limits.values(), *monitoring],
         "events": list(runtime.report.events),
     }
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -22,6 +22,9 @@ from smi.compile.monitoring import MONITORING_ANNOTATION, Level, namespace_level
 from smi.model import Deployment, Namespace, ObjectKey, ObjectMeta, Resource
 from smi.state import Snapshot
 from traffic_metrics.levels import LevelError, Target, item
+
+if TYPE_CHECKING:
+    from smi.runtime.running import LocalRuntime
 
 Overlay = Mapping[ObjectKey, str]
 
@@ -55,13 +58,13 @@ def _namespaces(snapshot: Snapshot) -> set[str]:
 class LocalLevels:
     """``traffic_metrics.levels.Levels`` over the runtime's store; ``apply`` sets the overlay and syncs."""
 
-    def __init__(self, runtime: Any, apply: Callable[[ObjectKey, str | None], None]) -> None:
-        self.runtime = runtime  # smi.runtime.running.LocalRuntime (its store and compiler)
+    def __init__(self, runtime: LocalRuntime, apply: Callable[[ObjectKey, str | None], None]) -> None:
+        self.runtime = runtime  # its store, compiler and overlay are read
         self.apply = apply
 
     def _item(self, target: Target, snapshot: Snapshot) -> dict[str, Any]:
         index = self.runtime.compiler.index(snapshot)
-        found = snapshot.objects.get(target.kind, {}).get((key_for(target).namespace, target.name))
+        found: Resource | None = snapshot.objects.get(target.kind, {}).get((key_for(target).namespace, target.name))
         if target.kind == Namespace.KIND:
             level: Level = namespace_level(index, target.name)
         else:

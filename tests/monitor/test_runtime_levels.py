@@ -143,5 +143,6 @@ def test_an_invalid_annotation_in_a_manifest_is_a_warning_and_the_default(mesh: 
         )
         listing = mesh.smi("monitor", "-n", "shop")
         assert "warning: Namespace shop: metadata.annotations[smi-mesh.io/monitoring]" in listing.stderr
+        assert found["problem"] in mesh.status()["problems"]  # `smi status` lists it too
     finally:
         ns_file.write_text(original)
