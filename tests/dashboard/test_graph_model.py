@@ -179,3 +179,12 @@ def test_quantities_with_suffixes_are_read_as_numbers() -> None:
     (node,) = result["model"]["nodes"]
     assert node["figures"]["total"] == pytest.approx(2001.5)
     assert node["figures"]["p99"] == pytest.approx(1.5)
+
+
+@pytest.mark.parametrize(("share", "locked"), [("1", True), ("999m", True), ("998m", False), (None, False)])
+def test_the_lock_needs_an_mtls_share_of_at_least_0_999(share: str | None, locked: bool) -> None:
+    extra = [{"name": "mtls_share", "value": share}] if share is not None else []
+    edge = {"direction": "to", "side": "client", "resource": STORE}
+    result = run_model({"edgeLists": [{"items": [item(BUYER, success="30", edge=edge, extra=extra)]}]})
+    (drawn,) = result["model"]["edges"]
+    assert ("\U0001f512" in result["labels"][drawn["id"]]) is locked
