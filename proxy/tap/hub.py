@@ -45,6 +45,12 @@ class Subscription:
             self._notify()
         return True
 
+    def end(self, level: str) -> None:
+        """No more events: tap went off at monitoring ``level``; the reader is woken to say so."""
+        self.ended = level
+        if self._notify is not None:
+            self._notify()
+
     def take(self) -> list[TapEvent]:
         events = list(self.queue)
         self.queue.clear()
@@ -68,9 +74,7 @@ class TapHub:
         ended, self.subscriptions = self.subscriptions, []
         self.listening = False
         for subscription in ended:
-            subscription.ended = level
-            if subscription._notify is not None:
-                subscription._notify()
+            subscription.end(level)
 
     def switch_on(self) -> None:
         self.off = ""
