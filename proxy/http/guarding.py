@@ -3,6 +3,9 @@
 Small pure helpers the core calls at its attempt points; the decisions themselves are the
 guard's objects (retry policy, budget, circuit breaker, outlier detector):
 
+The retry budget takes the core's clock (``now``, from the core's injected clock) at
+every call; nothing here reads the real time.
+
 * ``admit`` when a request is routed: the circuit's request limit (503 at once with
   ``x-smi-circuit: open`` when full), a budget deposit, and whether the request may be
   replayed (an idempotent method or a policy saying otherwise, a body within 64 KiB: the
@@ -34,7 +37,7 @@ from proxy.targets import LocalReply, Target
 RETRIED: Final = "retried"
 
 
-def admit(ex: Exchange, target: Target) -> LocalReply | None:
+def admit(ex: Exchange, target: Target, *, now: float) -> LocalReply | None:
     """Take the request's circuit slot; a 503 reply when the circuit is full (None: go ahead)."""
     guard = target.guard
     if guard is None:
@@ -43,7 +46,7 @@ def admit(ex: Exchange, target: Target) -> LocalReply | None:
         text = f"circuit open: {guard.name} has {guard.breaker.limits.max_requests} requests in flight"
         return LocalReply(503, text, target.stats, error="circuit_open", headers=CIRCUIT_HEADER)
     ex.guard = guard
-    guard.budget.deposit()
+    guard.budget.deposit(now)
     policy = guard.retry
     if guard.routes and ex.head is not None:
         for route in guard.routes:
@@ -125,7 +128,7 @@ def may_retry(ex: Exchange, outcome: int | Failure, *, now: float) -> Destinatio
         return None
     if not guard.breaker.try_retry():
         return None
-    if not guard.budget.try_withdraw():
+    if not guard.budget.try_withdraw(now):
         guard.breaker.release_retry()
         return None
     ex.retry_held = True

@@ -112,7 +112,7 @@ class Relay(CoreState):
             self._reply_local(ex, decision)
             return
         if decision.guard is not None:
-            refused = guarding.admit(ex, decision)
+            refused = guarding.admit(ex, decision, now=ex.started)
             if refused is not None:
                 self._reply_local(ex, refused)
                 return

@@ -109,8 +109,7 @@ class DestinationGuard:
         self.budget = RetryBudget(
             RetryBudgetSpec(retry_ratio=b.retry_ratio, min_retries_per_second=b.min_retries_per_second,
                             ttl=max(1, b.ttl_ms) / 1000),
-            clock=clock,
-        )  # fmt: skip
+        )  # fmt: skip  # the core passes its clock's ``now`` to every call (sans-IO)
         self.breaker = CircuitBreaker(
             CircuitLimits(
                 max_connections=c.max_connections,

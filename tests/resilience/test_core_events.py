@@ -95,3 +95,29 @@ def test_the_pending_limit_refuses_at_once_with_the_circuit_header() -> None:
     one.connect()  # connected: the pending slot is given back
     two.send(GET)
     assert of(two.last, c.OpenUpstream)
+
+
+def test_the_retry_budget_runs_on_the_cores_clock() -> None:
+    """No deposits (ratio 0): only the reserve pays, and it fills as the core's clock moves, not the real one."""
+    policy = ClusterResilience(
+        policy="default/web",
+        budget=RetryBudgetConfig(retry_ratio=0.0, min_retries_per_second=10),
+        retry=RetryConfig(retry_on=("5xx",), max_retries=1, backoff_base_ms=0, backoff_max_ms=0),
+    )
+    (core,) = _cores(policy)
+    core.send(GET)
+    core(ev.UpstreamData(core.connect(), BAD))
+    assert status_of(core.written()) == 503  # the reserve starts empty: no retry
+    assert core.errors("retried") == 0
+
+    core.clock.now += 0.15  # 1.5 retries' worth of reserve at 10 per second
+    core.send(GET)
+    core(ev.UpstreamData(core.connect(), BAD))
+    core(ev.UpstreamData(core.connect(), OK))
+    assert status_of(core.written()) == 200
+    assert core.errors("retried") == 1
+
+    core.send(GET)  # the clock has not moved: half a retry left, not enough
+    core(ev.UpstreamData(core.connect(), BAD))
+    assert status_of(core.written()) == 503
+    assert core.errors("retried") == 1
