@@ -5,6 +5,7 @@ from __future__ import annotations
 from proxy.holder import ConfigHolder
 from proxy.http import commands as c
 from proxy.http import events as ev
+from proxy.http.attempts import ConnectFailure
 from proxy.http.connection import HttpConnection
 from proxy.metrics import Metrics
 from proxy.outbound import OutboundRouter
@@ -121,3 +122,21 @@ def test_the_retry_budget_runs_on_the_cores_clock() -> None:
     core(ev.UpstreamData(core.connect(), BAD))
     assert status_of(core.written()) == 503
     assert core.errors("retried") == 1
+
+
+def test_a_failed_connect_is_retried_for_idempotent_requests_only_unless_the_policy_widens_it() -> None:
+    refused = ConnectFailure("connect_failed", "upstream unreachable: refused")
+    (core,) = _cores(ClusterResilience())  # the mesh defaults
+    core.send(POST)
+    core(ev.UpstreamConnectFailed(core.attempt(), refused))
+    assert status_of(core.written()) == 503  # a POST is sent once, even when nothing was sent
+    core.send(GET)
+    core(ev.UpstreamConnectFailed(core.attempt(), refused))
+    assert core.attempt().number == 2  # a GET goes to the other endpoint
+
+    widened = ClusterResilience(policy="default/web", retry=RetryConfig(retry_non_idempotent=True))
+    (core,) = _cores(widened)
+    core.send(POST)
+    core(ev.UpstreamConnectFailed(core.attempt(), refused))
+    second = core.connect()
+    assert core.sent_upstream(second).endswith(b"\r\n\r\nabc")
