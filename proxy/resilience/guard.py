@@ -37,6 +37,7 @@ def retry_policy(config: RetryConfig) -> RetryPolicy:
         backoff_base=config.backoff_base_ms / 1000,
         backoff_max=max(config.backoff_base_ms, config.backoff_max_ms) / 1000,
         retry_non_idempotent=config.retry_non_idempotent,
+        grpc_statuses=frozenset(config.grpc_status_codes),
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from smi.proxyconfig.codec_marks import OMIT_DEFAULT
 from smi.proxyconfig.types_base import HttpMatch
 
 
@@ -22,6 +23,8 @@ class RetryConfig:
     backoff_base_ms: int = 25
     backoff_max_ms: int = 250
     retry_non_idempotent: bool = False
+    # gRPC statuses retried when a gRPC answer is trailers-only (grpc-status in the response head)
+    grpc_status_codes: tuple[int, ...] = field(default=(), metadata={OMIT_DEFAULT: True})
 
 
 @dataclass(frozen=True, slots=True)
