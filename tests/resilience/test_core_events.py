@@ -25,6 +25,9 @@ def _cores(policy: ClusterResilience, n: int = 1) -> list[Core]:
     metrics = Metrics()
     holder = ConfigHolder(metrics)
     holder.swap(config, version=1)
+    assert holder.runtime is not None
+    for guard in holder.runtime.guards:
+        guard.uniform = lambda: 0.5  # the backoff's jitter, fixed: half the ceiling
     clock = Clock()
     cores = []
     for _ in range(n):
