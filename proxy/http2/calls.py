@@ -29,8 +29,9 @@ import ssl
 from typing import Protocol
 
 from proxy.headers import RequestHead
-from proxy.http.attempts import Attempt, ConnectFailure, ConnectRetry
+from proxy.http.attempts import ConnectFailure
 from proxy.http2 import grpc
+from proxy.http2.attempting import CallAttempts
 from proxy.http2.messages import Message
 from proxy.http2.retries import CallGuard, admit
 from proxy.http2.upsides import H1Side, H2Side, UpSide, Upstreams
@@ -39,7 +40,6 @@ from proxy.tap.publishing import publish
 from proxy.targets import Router, Target
 
 logger = logging.getLogger(__name__)
-CONNECT_RETRY = ConnectRetry()
 CIRCUIT_OPEN = [(b"x-smi-circuit", b"open")]
 
 
@@ -69,8 +69,10 @@ class CallHost(Protocol):
     def cancel_stream(self, sid: int) -> None: ...
 
 
-class Call:
+class Call(CallAttempts):
     """See the module docstring."""
+
+    server: CallHost
 
     def __init__(self, server: CallHost, sid: int, message: Message, target: Target, *,
                  grpc_call: bool, app_h2: bool) -> None:  # fmt: skip
@@ -132,12 +134,6 @@ class Call:
             route_timeout = self.guard.request_timeout if self.guard is not None else 0.0
             self.timer = self.loop.call_later(route_timeout or self.target.request_timeout, self._on_timeout)
 
-    def _arm_try_timer(self) -> None:
-        """The per-try timeout runs from the end of the request (on this attempt) to the response head."""
-        guard = self.guard
-        if guard is not None and guard.policy.per_try_timeout and self.try_timer is None and not self.done:
-            self.try_timer = self.loop.call_later(guard.policy.per_try_timeout, self._on_try_timeout)
-
     async def _connect(self) -> None:
         target = self.target
         try:
@@ -187,31 +183,6 @@ class Call:
         if self.request_ended:
             self._arm_try_timer()
         self.server.flush()
-
-    def _connect_failed(self, failure: ConnectFailure) -> None:
-        """No connection: nothing of the request was sent, so another attempt is safe where allowed."""
-        if self.done:
-            return
-        failed, guard, head = self.target, self.guard, self.head
-        if guard is not None:
-            guard.record(failed.endpoint, ok=False)
-            now = self.loop.time()
-            any_method = guard.policy.retry_non_idempotent or (self.grpc_call and guard.replayable)
-            attempt = Attempt(failed, self.number, now, 0.0, self.tried)
-            target = CONNECT_RETRY.after_connect_failure(
-                head=head, attempt=attempt, failure=failure, now=now, another=self.server.router.another,
-                any_method=any_method,
-            ) if head is not None else None  # fmt: skip
-            if target is not None:
-                if failed.feedback is not None and failed.endpoint is not None:
-                    failed.feedback.done(failed.endpoint, seconds=now - self.started, ok=False)
-                logger.info("%s; trying again (attempt %d)", failure.text, self.number + 1)
-                self.tried = (*self.tried, failed)
-                self.target = target
-                self.number += 1
-                self.task = self.loop.create_task(self._connect())
-                return
-        self.fail(failure.status, failure.text, failure.reason)
 
     # ------------------------------------------------------------------ downstream (request) side
     def down_body(self, data: bytes, flow: int) -> None:
@@ -339,60 +310,6 @@ class Call:
             return
         self.server.cancel_stream(self.sid)
         self._finish(error="upstream_reset")
-
-    # ------------------------------------------------------------------ retries (proxy.http2.retries)
-    def _on_try_timeout(self) -> None:
-        self.try_timer = None
-        guard = self.guard
-        if self.done or self.response_started or guard is None:
-            return
-        up, self.up = self.up, None
-        if up is not None:
-            up.cancel()
-        guard.record(self.target.endpoint, ok=False)
-        if guard.retry_failure(Failure.RESET, now=self.loop.time(), ended=self.request_ended):
-            self._retry()
-            return
-        where = f"{self.target.address}:{self.target.port}"
-        self.fail(504, f"upstream timeout: no response from {where} within the per-try timeout", "timeout")
-
-    def _retry(self) -> None:
-        """Drop the failed attempt and make another after the backoff (the guard has granted it)."""
-        guard = self.guard
-        assert guard is not None and guard.replay is not None
-        up, self.up = self.up, None
-        if up is not None:
-            up.cancel()  # the failed answer is not relayed
-        if self.try_timer is not None:
-            self.try_timer.cancel()
-            self.try_timer = None
-        if self.task is not None and not self.task.done():
-            self.task.cancel()
-        if self.unacked_down:  # bytes the dropped upstream never took: give the caller its window back
-            size, self.unacked_down = self.unacked_down, 0
-            self.server.conn.consumed(self.sid, size)
-        failed = self.target
-        failed.stats.error("retried")
-        if failed.feedback is not None and failed.endpoint is not None:
-            failed.feedback.done(failed.endpoint, seconds=self.loop.time() - self.started, ok=False)
-        self.tried = (*self.tried, failed)
-        self.pending = [(data, 0) for data in guard.replay]  # acknowledged to the caller already
-        self.pending_trailers = guard.trailers
-        delay = guard.backoff()
-        if delay <= 0.001:
-            self._next_attempt()
-        else:
-            self.backoff_timer = self.loop.call_later(delay, self._next_attempt)
-
-    def _next_attempt(self) -> None:
-        self.backoff_timer = None
-        if self.done:
-            return
-        failed, head = self.tried[-1], self.head
-        another = self.server.router.another(head, failed, self.tried) if head is not None else None
-        self.target = another or failed
-        self.number += 1
-        self.task = self.loop.create_task(self._connect())
 
     # ------------------------------------------------------------------ endings
     def _on_timeout(self) -> None:
