@@ -411,6 +411,8 @@ class HttpConnection(Responding):
             self._on_timeout(ex)  # timers may fire up to a millisecond early
             if self.closing:
                 return
+        if self._idle_over(now) and self.closing:  # the destination's idle timeout (proxy.http.guarding)
+            return
         if now >= self._check_at - 0.001:
             self._check_limits(now)
             if self.closing:

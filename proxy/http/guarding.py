@@ -18,6 +18,10 @@ every call; nothing here reads the real time.
   (so a refused retry spends nothing);
 * ``release`` when the exchange ends, however it ends.
 
+``admit`` also hands the exchange its destination's idle timeout (``timeouts.idle``): the
+core ends an exchange with no byte either way for that long (504 before a response, a reset
+after; error reason ``idle_timeout``).
+
 Metrics: the request is counted once (as the app made it) on its first edge; every retry
 sent is counted as the error reason ``retried`` on the edge it left (attempts as sent =
 requests + retried); a circuit refusal as ``circuit_open``.
@@ -46,6 +50,7 @@ def admit(ex: Exchange, target: Target, *, now: float) -> LocalReply | None:
         text = f"circuit open: {guard.name} has {guard.breaker.limits.max_requests} requests in flight"
         return LocalReply(503, text, target.stats, error="circuit_open", headers=CIRCUIT_HEADER)
     ex.guard = guard
+    ex.idle_timeout = guard.idle_timeout
     guard.budget.deposit(now)
     policy = guard.retry
     if guard.routes and ex.head is not None:
