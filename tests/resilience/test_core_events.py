@@ -143,3 +143,39 @@ def test_a_failed_connect_is_retried_for_idempotent_requests_only_unless_the_pol
     core(ev.UpstreamConnectFailed(core.attempt(), refused))
     second = core.connect()
     assert core.sent_upstream(second).endswith(b"\r\n\r\nabc")
+
+
+def test_bytes_either_way_keep_an_exchange_alive_and_silence_ends_it_after_the_idle_timeout() -> None:
+    (core,) = _cores(ClusterResilience(policy="default/web", idle_timeout_ms=1000))
+
+    def later(seconds: float) -> None:
+        core.clock.now += seconds
+        core(ev.DeadlineReached())
+
+    core.send(b"POST /up HTTP/1.1\r\nHost: web\r\ncontent-length: 3\r\n\r\na")
+    upstream = core.connect()
+    later(0.8)
+    core.send(b"b")  # a client byte, 0.8 s after the last one
+    later(0.8)
+    core.send(b"c")  # the request is complete
+    later(0.8)
+    assert core.written() == b""  # 2.4 s in all, never 1 s without a byte: still waiting
+    core(ev.UpstreamData(upstream, b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\nhello"))
+    assert status_of(core.written()) == 200
+    later(0.8)
+    assert not of(core.last, c.CloseClient)
+    later(0.2)  # 1 s without a byte either way, the response under way: the client connection is reset
+    assert of(core.last, c.CloseClient) and of(core.last, c.CloseUpstream)
+    assert core.errors("idle_timeout") == 1
+
+
+def test_an_exchange_silent_before_its_response_gets_504_at_the_idle_timeout() -> None:
+    (core,) = _cores(ClusterResilience(policy="default/web", idle_timeout_ms=1000))
+    timers = of(core.send(GET), c.SetTimer)
+    assert timers and timers[-1].at <= core.clock.now + 1.0  # the shell's timer fires by the idle timeout
+    core.connect()
+    core.clock.now += 1.0
+    core(ev.DeadlineReached())
+    answer = core.written()
+    assert status_of(answer) == 504 and b"upstream idle" in answer
+    assert core.errors("idle_timeout") == 1 and core.errors("timeout") == 0
