@@ -38,6 +38,8 @@ class AttemptHost(Protocol):
     @property
     def conn(self) -> _Window: ...
 
+    def cancel_stream(self, sid: int) -> None: ...
+
 
 class CallAttempts:
     """Another attempt of a call (see the module docstring); ``Call`` has the state."""
@@ -62,12 +64,43 @@ class CallAttempts:
     tried: tuple[Target, ...]
     try_timer: asyncio.TimerHandle | None
     backoff_timer: asyncio.TimerHandle | None
+    idle_timer: asyncio.TimerHandle | None
+    active_at: float
 
     async def _connect(self) -> None:
         raise NotImplementedError
 
     def fail(self, status: int, text: str, reason: str, *, extra: list[tuple[bytes, bytes]] | None = None) -> None:
         raise NotImplementedError
+
+    def _finish(self, *, error: str = "") -> None:
+        raise NotImplementedError
+
+    def _arm_idle(self) -> None:
+        """The destination's idle timeout (``timeouts.idle``): one lazy timer, moved on when bytes flowed."""
+        guard = self.guard
+        if guard is not None and guard.idle_timeout > 0:
+            self.idle_timer = self.loop.call_later(guard.idle_timeout, self._on_idle)
+
+    def _on_idle(self) -> None:
+        self.idle_timer = None
+        guard = self.guard
+        if self.done or guard is None:
+            return
+        now = self.loop.time()
+        due = self.active_at + guard.idle_timeout
+        if now < due - 0.001:  # bytes moved since it was set: wait for the rest
+            self.idle_timer = self.loop.call_later(due - now, self._on_idle)
+            return
+        up, self.up = self.up, None
+        if up is not None:
+            up.cancel()
+        if self.response_started:
+            self.server.cancel_stream(self.sid)  # the response has begun: reset the caller's stream
+            self._finish(error="idle_timeout")
+            return
+        guard.record(self.target.endpoint, ok=False)
+        self.fail(504, f"upstream idle: no byte either way for {guard.idle_timeout:g} s", "idle_timeout")
 
     def _arm_try_timer(self) -> None:
         """The per-try timeout runs from the end of the request (on this attempt) to the response head."""

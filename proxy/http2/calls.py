@@ -107,6 +107,8 @@ class Call(CallAttempts):
         self.tried: tuple[Target, ...] = ()  # the targets of the earlier attempts
         self.try_timer: asyncio.TimerHandle | None = None
         self.backoff_timer: asyncio.TimerHandle | None = None
+        self.idle_timer: asyncio.TimerHandle | None = None
+        self.active_at = self.started  # the clock when a byte last moved either way (the idle timeout)
 
     # ------------------------------------------------------------------ start and connect
     def start(self, *, ended: bool, head: RequestHead | None = None) -> None:
@@ -121,6 +123,7 @@ class Call(CallAttempts):
                 self.fail(503, text, "circuit_open", extra=CIRCUIT_OPEN)
                 return
             self.guard = guard
+            self._arm_idle()
         if self.grpc_call:
             self.deadline = grpc.parse_timeout(self.message.header(b"grpc-timeout"))
         if self.deadline is not None:
@@ -186,6 +189,7 @@ class Call(CallAttempts):
 
     # ------------------------------------------------------------------ downstream (request) side
     def down_body(self, data: bytes, flow: int) -> None:
+        self.active_at = self.loop.time()
         self.req_bytes += len(data)
         if self.guard is not None:
             self.guard.keep(data)
@@ -252,6 +256,7 @@ class Call(CallAttempts):
         if self.try_timer is not None:
             self.try_timer.cancel()
             self.try_timer = None
+        self.active_at = self.loop.time()
         self.response_started = True
         self.status = message.status
         if self.timer is not None and self.deadline is None:
@@ -265,6 +270,7 @@ class Call(CallAttempts):
     def up_body(self, data: bytes, flow: int) -> None:
         if self.done:
             return
+        self.active_at = self.loop.time()
         self.resp_bytes += len(data)
         ok = self.server.conn.send_body(self.sid, data)
         self.server.flush()
@@ -349,12 +355,10 @@ class Call(CallAttempts):
             self.timer = None
         if self.guard is not None:
             self.guard.release()
-            if self.try_timer is not None:
-                self.try_timer.cancel()
-                self.try_timer = None
-            if self.backoff_timer is not None:
-                self.backoff_timer.cancel()
-                self.backoff_timer = None
+            for handle in (self.try_timer, self.backoff_timer, self.idle_timer):
+                if handle is not None:
+                    handle.cancel()
+            self.try_timer = self.backoff_timer = self.idle_timer = None
         if self.task is not None and not self.task.done():
             self.task.cancel()
         stats = self.target.stats

@@ -69,6 +69,11 @@ class CallGuard:
     def replayable(self) -> bool:
         return self.replay is not None
 
+    @property
+    def idle_timeout(self) -> float:
+        """The destination's idle timeout (``timeouts.idle``, 300 s unless a policy sets it)."""
+        return self.guard.idle_timeout
+
     # ------------------------------------------------------------------ decisions
     def retry_response(self, status: int, trailers_only_grpc: int | None, *, now: float, ended: bool) -> bool:
         """A response head arrived: may the call be retried instead of relaying it?

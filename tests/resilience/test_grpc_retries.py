@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import random
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from concurrent import futures
 from contextlib import asynccontextmanager
@@ -43,7 +44,9 @@ class FlakyServer:
     """A grpcio server whose ``Unary`` fails a seeded random share of calls with UNAVAILABLE.
 
     ``Down`` always answers UNAVAILABLE (trailers-only); ``StreamThenDown`` sends one message,
-    then UNAVAILABLE in the trailers.  ``counts`` has the calls each method received.
+    then UNAVAILABLE in the trailers.  ``Slow`` answers after 2 s of silence; ``StreamThenSlow``
+    sends one message, then nothing for 2 s, then one more.  ``counts`` has the calls each
+    ``Down``-like method received.
     """
 
     def __init__(self, share: float) -> None:
@@ -59,6 +62,8 @@ class FlakyServer:
                 "Unary": grpc.unary_unary_rpc_method_handler(self.unary),
                 "Down": grpc.unary_unary_rpc_method_handler(self.down),
                 "StreamThenDown": grpc.unary_stream_rpc_method_handler(self.stream_then_down),
+                "Slow": grpc.unary_unary_rpc_method_handler(self.slow),
+                "StreamThenSlow": grpc.unary_stream_rpc_method_handler(self.stream_then_slow),
             },
         )
         self.server.add_generic_rpc_handlers((handler,))
@@ -78,6 +83,15 @@ class FlakyServer:
             self.counts["Down"] += 1
         context.abort(grpc.StatusCode.UNAVAILABLE, "down")
         return b""  # not reached: abort raises
+
+    def slow(self, request: bytes, context: Any) -> bytes:
+        time.sleep(2.0)  # the fault: silence longer than the policy's idle timeout
+        return b"late"
+
+    def stream_then_slow(self, request: bytes, context: Any) -> Iterator[bytes]:
+        yield b"first"
+        time.sleep(2.0)  # the fault: silence in the middle of the response
+        yield b"second"
 
     def stream_then_down(self, request: bytes, context: Any) -> Iterator[bytes]:
         with self.lock:
@@ -189,3 +203,15 @@ async def test_what_is_not_retried_a_status_after_response_data_and_a_request_ov
         answer = await asyncio.to_thread(_once, client, "StreamThenDown", b"x", stream=True)
         assert answer == (grpc.StatusCode.UNAVAILABLE, 1)
         assert flaky_grpc.counts["StreamThenDown"] == 1
+
+
+async def test_a_silent_call_ends_at_the_idle_timeout_504_before_the_response_reset_after(
+    cp: ControlPlane, flaky_grpc: FlakyServer
+) -> None:
+    idle = dataclasses.replace(UNAVAILABLE_RETRIED, idle_timeout_ms=500)
+    async with grpc_mesh(cp, flaky_grpc, idle) as client:
+        code, received = await asyncio.to_thread(_once, client, "Slow", b"x")
+        assert (code, received) == (grpc.StatusCode.DEADLINE_EXCEEDED, 0)  # the sidecar's 504, gRPC-shaped
+        code, received = await asyncio.to_thread(_once, client, "StreamThenSlow", b"x", stream=True)
+        assert received == 1 and code != grpc.StatusCode.OK  # the stream is reset after its first message
+        assert client.metrics.error_total("idle_timeout") == 2
