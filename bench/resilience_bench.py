@@ -11,7 +11,9 @@ helpers it imports: HAProxy origin, ``wrk -t1 -c32``, the sidecar's CPU time fro
   retry budget, every circuit limit, outlier detection, a per-route retry override; none of
   it triggers (the origin answers 200 within the timeouts, far below the limits);
 * ``inbound_plain`` / ``inbound_ratelimited``: the inbound listener without and with a
-  RateLimitPolicy (total, per identity, an override) set far above the load.
+  RateLimitPolicy (total, per identity, an override) set far above the load;
+* ``haproxy``: HAProxy (nbthread 1, one hop, ``http-reuse always``) in the sidecar's place, the
+  anchor of ``proxy_bench``: the summary gives the sidecar's CPU per request over HAProxy's.
 
 The issue's target: ``outbound_resilience`` at most 10% more CPU per request than
 ``outbound_plain``.  Writes ``bench/results/resilience.json``; every figure is the median of
@@ -127,11 +129,20 @@ def main() -> int:
         "repeat": args.repeat,
         "cases": cases,
     }
+    lb_port = pb.free_port()
+    (tmp / "lb.cfg").write_text(
+        pb.haproxy_cfg(
+            f"frontend fe\n  bind 127.0.0.1:{lb_port}\n  default_backend be\n"
+            f"backend be\n  http-reuse always\n  server s1 127.0.0.1:{origin_port}\n"
+        )
+    )
     origin = ["haproxy", "-db", "-f", str(tmp / "origin.cfg")]
     with pb.process(origin, cpu=args.load_cpu, port=("127.0.0.1", origin_port)):
-        for name in ("outbound_plain", "outbound_resilience", "inbound_plain", "inbound_ratelimited"):
+        for name in ("haproxy", "outbound_plain", "outbound_resilience", "inbound_plain", "inbound_ratelimited"):
             listen = pb.free_port()
-            if name.startswith("outbound"):
+            if name == "haproxy":
+                listen, cmd = lb_port, ["haproxy", "-db", "-f", str(tmp / "lb.cfg")]
+            elif name.startswith("outbound"):
                 cmd = pb.smi_proxy(
                     tmp / f"{name}.json", outbound=listen, inbound=("127.0.0.1", 0), admin=pb.free_port()
                 )
@@ -167,6 +178,8 @@ def main() -> int:
     results["summary"] = {
         "outbound_resilience_vs_plain_cpu": ratio("outbound_resilience", "outbound_plain"),
         "inbound_ratelimited_vs_plain_cpu": ratio("inbound_ratelimited", "inbound_plain"),
+        "outbound_plain_vs_haproxy_cpu": ratio("outbound_plain", "haproxy"),
+        "outbound_resilience_vs_haproxy_cpu": ratio("outbound_resilience", "haproxy"),
         "target": "outbound_resilience_vs_plain_cpu <= 1.10",
     }
     print(json.dumps(results["summary"]), flush=True)

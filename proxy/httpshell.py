@@ -51,6 +51,8 @@ class UpstreamProtocol(asyncio.Protocol):
         self.pool = pool
         self.guard = guard  # holds one of the destination's circuit connection slots while open
         self.upstream = upstream
+        if guard is not None:
+            upstream.idle_timeout = guard.pool_idle_timeout  # the policy's timeouts.idle, if set
         upstream.io = self
         self.transport: asyncio.Transport | None = None
         self.owner: HttpServerProtocol | None = None

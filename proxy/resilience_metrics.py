@@ -23,6 +23,7 @@ circuit are also counted per edge in ``smi_proxy_errors_total`` (reasons ``retri
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -57,7 +58,7 @@ class ResilienceCollector:
                 unhealthy.add(values, sum(1 for ep in guard.endpoints if not guard.health.is_healthy(ep)))
             opened.add(values, guard.breaker.opened)
             in_flight.add(values, guard.breaker.requests)
-            budget.add(values, round(guard.budget.available(), 3))
+            budget.add(values, round(guard.budget.available(time.monotonic()), 3))
         yield from (ejected, ejections, unhealthy, opened, in_flight, budget)
         if runtime.rate_limits is not None:
             yield counter("smi_rate_limited", "Inbound requests/connections over a RateLimitPolicy",

@@ -5,7 +5,8 @@ whose ``io`` is the shell's ``UpstreamProtocol`` (``proxy.httpshell``).  Idle co
 wait in ``UpstreamPool`` per destination endpoint (address, port, announced port, bind
 address), across client connections and config versions, and are reused only after a
 complete response with keep-alive.  An idle connection that the server closes leaves the
-pool; one idle longer than ``idle_timeout`` is closed.
+pool; one idle longer than its destination's idle timeout (``Upstream.idle_timeout``, an
+UpstreamTrafficPolicy's ``timeouts.idle``), else the pool's ``idle_timeout``, is closed.
 
 Mutual TLS (``UpstreamPool(tls=...)``): a connection to a peer sidecar (a target with an
 announced port) is TLS 1.3 with the workload certificate, and the server must prove the
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 
 
 _monotonic = time.monotonic
+_SWEEP_GAP = 0.25  # sweeps at most this often: connections close up to this much after their idle timeout
 
 
 class UpstreamIo(Protocol):
@@ -105,6 +107,7 @@ class UpstreamPool:
         self.tls_failures: collections.Counter[str] = collections.Counter()
         self.idle_timeout = idle_timeout
         self._sweeper: asyncio.TimerHandle | None = None
+        self._sweep_at = 0.0  # when the sweeper runs (time.monotonic); 0: not scheduled
         self._alpn_contexts: dict[tuple[str, ...], tuple[object, ResumingClientContext]] = {}
 
     def acquire(self, key: PoolKey) -> Upstream | None:
@@ -137,9 +140,10 @@ class UpstreamPool:
             return
         io.resume_reading()
         conns.append(conn)
-        conn.idle_since = _monotonic()
-        if self._sweeper is None and self.idle_timeout > 0:
-            self._sweeper = asyncio.get_running_loop().call_later(self.idle_timeout / 2, self._sweep)
+        now = conn.idle_since = _monotonic()
+        timeout = conn.idle_timeout or self.idle_timeout
+        if timeout > 0 and (self._sweeper is None or now + timeout < self._sweep_at):
+            self._schedule_sweep(now, now + timeout)
 
     def close(self, conn: Upstream) -> None:
         conn.sink = None
@@ -155,14 +159,33 @@ class UpstreamPool:
             if not conns:
                 del self.idle[conn.key]
 
+    def _schedule_sweep(self, now: float, at: float) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        self._sweep_at = at
+        self._sweeper = asyncio.get_running_loop().call_later(max(0.0, at - now), self._sweep)
+
     def _sweep(self) -> None:
-        """Close connections idle longer than ``idle_timeout`` (one timer for the whole pool)."""
+        """Close the connections idle for their timeout; one timer for the whole pool, at the next expiry."""
         self._sweeper = None
-        cutoff = time.monotonic() - self.idle_timeout
-        for conn in [c for conns in self.idle.values() for c in conns if c.idle_since <= cutoff]:
+        now = time.monotonic()
+        default = self.idle_timeout
+        doomed: list[Upstream] = []
+        following = 0.0
+        for conns in self.idle.values():
+            for conn in conns:
+                timeout = conn.idle_timeout or default
+                if timeout <= 0:
+                    continue
+                expiry = conn.idle_since + timeout
+                if expiry <= now + 0.001:
+                    doomed.append(conn)
+                elif not following or expiry < following:
+                    following = expiry
+        for conn in doomed:
             self.close(conn)
-        if self.idle:
-            self._sweeper = asyncio.get_running_loop().call_later(self.idle_timeout / 2, self._sweep)
+        if following:
+            self._schedule_sweep(now, max(following, now + _SWEEP_GAP))
 
     async def connect(self, target: Target, factory: Callable[[], H]) -> H:
         """Open a new HTTP upstream connection (the caller applies the connect timeout).

@@ -3,9 +3,11 @@
 The core makes an ``Attempt`` for every try (``OpenUpstream(attempt)``); the shell answers
 with ``UpstreamConnected`` or ``UpstreamConnectFailed``.  When a try fails, the core asks
 its ``RetryPolicy`` (pure: no I/O, no clock of its own) whether to try again and where.
-The default policy (``ConnectRetry``) retries only what is always safe: a connect that
-failed before any request byte was sent, on another endpoint (or once more on the same one
-when it is the only one), while the request's deadline allows.  A policy with budgets,
+The default policy (``ConnectRetry``) retries only a connect that failed before any request
+byte was sent, of an idempotent request (GET, HEAD, OPTIONS, TRACE, PUT, DELETE: the
+mesh's defaults, docs/resilience.md; a policy with ``retryNonIdempotent`` widens it to any
+method), on another endpoint (or once more on the same one when it is the only one), while
+the request's deadline allows.  A policy with budgets,
 per-try timeouts and circuit breaking (``proxy.resilience``) plugs in at the same point.
 """
 
@@ -15,7 +17,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from proxy.headers import RequestHead
+from proxy.resilience.retrying import IDEMPOTENT_METHODS
 from proxy.targets import Target
+
+IDEMPOTENT_METHOD_NAMES = frozenset(m.decode() for m in IDEMPOTENT_METHODS)
 
 
 @dataclass(slots=True)
@@ -43,9 +48,13 @@ class RetryPolicy(Protocol):
     """Whether (and where) to make another attempt after a failed one; pure, no I/O."""
 
     def after_connect_failure(
-        self, *, head: RequestHead, attempt: Attempt, failure: ConnectFailure, now: float, another: AnotherTarget
-    ) -> Target | None:
-        """The target of the next attempt, or None to answer with ``failure``."""
+        self, *, head: RequestHead, attempt: Attempt, failure: ConnectFailure, now: float, another: AnotherTarget,
+        any_method: bool = False,
+    ) -> Target | None:  # fmt: skip
+        """The target of the next attempt, or None to answer with ``failure``.
+
+        ``any_method``: the destination's policy allows repeating non-idempotent requests.
+        """
         ...
 
 
@@ -58,7 +67,8 @@ class AnotherTarget(Protocol):
 class ConnectRetry:
     """Retry a failed connect (nothing sent yet) on another endpoint, or once on the only one.
 
-    At most ``max_attempts`` tries in all, and none once the request's deadline has passed.
+    Only idempotent requests unless ``any_method``; at most ``max_attempts`` tries in all,
+    and none once the request's deadline has passed.
     """
 
     __slots__ = ("max_attempts",)
@@ -67,9 +77,12 @@ class ConnectRetry:
         self.max_attempts = max_attempts
 
     def after_connect_failure(
-        self, *, head: RequestHead, attempt: Attempt, failure: ConnectFailure, now: float, another: AnotherTarget
-    ) -> Target | None:
+        self, *, head: RequestHead, attempt: Attempt, failure: ConnectFailure, now: float, another: AnotherTarget,
+        any_method: bool = False,
+    ) -> Target | None:  # fmt: skip
         if not failure.retryable or attempt.number >= self.max_attempts:
+            return None
+        if not any_method and head.method not in IDEMPOTENT_METHOD_NAMES:
             return None
         if attempt.deadline and now >= attempt.deadline:
             return None
@@ -88,8 +101,9 @@ class NoRetry:
     __slots__ = ()
 
     def after_connect_failure(
-        self, *, head: RequestHead, attempt: Attempt, failure: ConnectFailure, now: float, another: AnotherTarget
-    ) -> Target | None:
+        self, *, head: RequestHead, attempt: Attempt, failure: ConnectFailure, now: float, another: AnotherTarget,
+        any_method: bool = False,
+    ) -> Target | None:  # fmt: skip
         return None
 
 

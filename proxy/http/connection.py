@@ -12,8 +12,8 @@ it never touches a socket, a timer or the event loop.  What it does:
   full upstream write buffer pauses the client's.  Reasons for pausing the client are bits
   in ``_paused``, so they never cancel each other out.
 * The ``Router`` decides per request; the core counts the request on the decision's edge
-  after it.  An ``Attempt`` is made per try (``OpenUpstream``); a connect that failed before
-  any byte was sent may be tried again where the ``RetryPolicy`` says.  A request without
+  after it.  An ``Attempt`` is made per try (``OpenUpstream``); a connect of an idempotent
+  request that failed before any byte was sent may be tried again where the ``RetryPolicy`` says.  A request without
   a body that meets a reused connection closed by the server before any response byte is
   sent once more on a new connection.
 * Upgrade (WebSocket): after a 101 the shell splices both sockets (``StartTunnel``).
@@ -333,8 +333,9 @@ class HttpConnection(Responding):
         head = ex.head
         if head is not None and not ex.response_started:
             target = self.retry.after_connect_failure(
-                head=head, attempt=attempt, failure=failure, now=self.clock(), another=self.router.another
-            )
+                head=head, attempt=attempt, failure=failure, now=self.clock(), another=self.router.another,
+                any_method=ex.policy is not None and ex.policy.retry_non_idempotent,
+            )  # fmt: skip
             if target is not None:
                 failed = attempt.target
                 if failed.feedback is not None and failed.endpoint is not None:
@@ -410,6 +411,8 @@ class HttpConnection(Responding):
             self._on_timeout(ex)  # timers may fire up to a millisecond early
             if self.closing:
                 return
+        if self._idle_over(now) and self.closing:  # the destination's idle timeout (proxy.http.guarding)
+            return
         if now >= self._check_at - 0.001:
             self._check_limits(now)
             if self.closing:

@@ -35,6 +35,7 @@ class Exchange:
         "head",
         "head_bytes",
         "head_done",
+        "idle_timeout",
         "is_head",
         "keep_alive",
         "method",
@@ -111,6 +112,7 @@ class Exchange:
         self.overall_deadline = 0.0  # the whole request's response-head deadline, across attempts
         self.policy: RetryPolicy | None = None  # the retry policy in force (a route's or the destination's)
         self.request_timeout = 0.0  # a route's request timeout; 0: the target's
+        self.idle_timeout = 0.0  # the destination's: no byte either way this long ends the exchange; 0: none
 
 
 __all__ = ["CHUNKED", "LENGTH", "NO_BODY", "Exchange"]

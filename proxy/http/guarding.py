@@ -3,6 +3,9 @@
 Small pure helpers the core calls at its attempt points; the decisions themselves are the
 guard's objects (retry policy, budget, circuit breaker, outlier detector):
 
+The retry budget takes the core's clock (``now``, from the core's injected clock) at
+every call; nothing here reads the real time.
+
 * ``admit`` when a request is routed: the circuit's request limit (503 at once with
   ``x-smi-circuit: open`` when full), a budget deposit, and whether the request may be
   replayed (an idempotent method or a policy saying otherwise, a body within 64 KiB: the
@@ -14,6 +17,10 @@ guard's objects (retry policy, budget, circuit breaker, outlier detector):
   deadline, the circuit's retry limit and the destination's retry budget, in that order
   (so a refused retry spends nothing);
 * ``release`` when the exchange ends, however it ends.
+
+``admit`` also hands the exchange its destination's idle timeout (``timeouts.idle``): the
+core ends an exchange with no byte either way for that long (504 before a response, a reset
+after; error reason ``idle_timeout``).
 
 Metrics: the request is counted once (as the app made it) on its first edge; every retry
 sent is counted as the error reason ``retried`` on the edge it left (attempts as sent =
@@ -34,7 +41,7 @@ from proxy.targets import LocalReply, Target
 RETRIED: Final = "retried"
 
 
-def admit(ex: Exchange, target: Target) -> LocalReply | None:
+def admit(ex: Exchange, target: Target, *, now: float) -> LocalReply | None:
     """Take the request's circuit slot; a 503 reply when the circuit is full (None: go ahead)."""
     guard = target.guard
     if guard is None:
@@ -43,7 +50,8 @@ def admit(ex: Exchange, target: Target) -> LocalReply | None:
         text = f"circuit open: {guard.name} has {guard.breaker.limits.max_requests} requests in flight"
         return LocalReply(503, text, target.stats, error="circuit_open", headers=CIRCUIT_HEADER)
     ex.guard = guard
-    guard.budget.deposit()
+    ex.idle_timeout = guard.idle_timeout
+    guard.budget.deposit(now)
     policy = guard.retry
     if guard.routes and ex.head is not None:
         for route in guard.routes:
@@ -125,7 +133,7 @@ def may_retry(ex: Exchange, outcome: int | Failure, *, now: float) -> Destinatio
         return None
     if not guard.breaker.try_retry():
         return None
-    if not guard.budget.try_withdraw():
+    if not guard.budget.try_withdraw(now):
         guard.breaker.release_retry()
         return None
     ex.retry_held = True

@@ -112,10 +112,11 @@ class Relay(CoreState):
             self._reply_local(ex, decision)
             return
         if decision.guard is not None:
-            refused = guarding.admit(ex, decision)
+            refused = guarding.admit(ex, decision, now=ex.started)
             if refused is not None:
                 self._reply_local(ex, refused)
                 return
+            self._arm_idle(ex)
         decision.stats.requests += 1
         ex.head_bytes = request_head(ex.method, origin, url, clean, authority, ex.framing == CHUNKED, ex.upgrade)
         if ex.upgrade:
@@ -192,6 +193,27 @@ class Relay(CoreState):
         where = f"{target.address}:{target.port}" if target else "?"
         ex.attempt = None  # a connect still running for it is not waited for
         self._upstream_failed(ex, 504, f"upstream timeout: no response from {where}", "timeout")
+        self._advance()
+
+    def _idle_over(self, now: float) -> bool:
+        """End the exchange at the head of the queue if it has been idle for its destination's idle timeout."""
+        ex = self.queue[0] if self.queue else None
+        if ex is None or not ex.idle_timeout or not ex.activated or ex.response_done:
+            return False
+        if now < self._idle_since(ex) + ex.idle_timeout - 0.001:  # timers may fire up to a millisecond early
+            return False
+        self._on_idle(ex)
+        return True
+
+    def _on_idle(self, ex: Exchange) -> None:
+        """No byte either way for the destination's idle timeout: 504 before a response, else a reset."""
+        ex.deadline = ex.retry_at = 0.0
+        if ex.upstream is not None:
+            self._abort_upstream(ex)
+        if ex.guard is not None:
+            guarding.record(ex, ok=False)
+        ex.attempt = None
+        self._upstream_failed(ex, 504, f"upstream idle: no byte either way for {ex.idle_timeout:g} s", "idle_timeout")
         self._advance()
 
     def _reply_local(self, ex: Exchange, reply: LocalReply) -> None:

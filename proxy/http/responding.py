@@ -33,6 +33,7 @@ class Responding(Relay):
         if upstream.sink is not self:
             self._cmds.append(c.CloseUpstream(upstream, abort=False))  # a response nobody asked for
             return
+        self._up_progress = self.clock()  # for the destination's idle timeout
         try:
             upstream.parser.feed_data(data)  # what Upstream.feed does, one call less on the hot path
         except httptools.HttpParserUpgrade as e:

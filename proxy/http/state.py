@@ -49,6 +49,7 @@ class CoreState:
         "_paused",
         "_progress",
         "_timer_at",
+        "_up_progress",
         "_write_paused",
         "clock",
         "current",
@@ -85,6 +86,7 @@ class CoreState:
         self._timer_at = 0.0  # the time of the timer the shell holds; 0: none
         self._check_at = 0.0  # the next limits check
         self._progress = 0.0  # the clock when the client last sent a byte
+        self._up_progress = 0.0  # the clock when an upstream last sent a byte
         self._head_since = 0.0  # the clock when the head being parsed began
 
     @property
@@ -146,7 +148,21 @@ class CoreState:
             at = ex.deadline
         if ex is not None and ex.retry_at and ex.retry_at < at:
             at = ex.retry_at
+        if ex is not None and ex.idle_timeout and ex.activated and not ex.response_done:
+            idle_at = self._idle_since(ex) + ex.idle_timeout
+            if idle_at < at:
+                at = idle_at
         self._set_timer(at)
+
+    def _idle_since(self, ex: Exchange) -> float:
+        """The clock when a byte last moved either way for ``ex`` (its start at the earliest)."""
+        return max(self._progress, self._up_progress, ex.started)
+
+    def _arm_idle(self, ex: Exchange) -> None:
+        """The destination's idle timeout for a new exchange: the lazy timer fires by then at the latest."""
+        at = ex.started + ex.idle_timeout
+        if not self._timer_at or at < self._timer_at:
+            self._set_timer(at)
 
     def _set_timer(self, at: float) -> None:
         if at == self._timer_at:

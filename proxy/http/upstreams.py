@@ -46,6 +46,7 @@ class Upstream:
         "closed",
         "headers",
         "idle_since",
+        "idle_timeout",
         "informational",
         "io",
         "keep_alive",
@@ -77,6 +78,7 @@ class Upstream:
         self.tls_context: object = None  # mTLS: the client context, to keep the session ticket (pool's business)
         self.remembered = False  # the session ticket was kept
         self.idle_since = 0.0  # when it went idle in the pool (time.monotonic)
+        self.idle_timeout = 0.0  # closed after idle this long in the pool (its destination's); 0: the pool's
 
     @property
     def reusable(self) -> bool:

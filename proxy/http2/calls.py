@@ -11,6 +11,14 @@ otherwise the route's request timeout bounds the wait for the response head afte
 request ended (504), as for HTTP/1.1.  Metrics: the edge of the ``Target`` counts the
 request, its response status, duration and bytes, and for gRPC the ``grpc-status`` (a
 non-zero status is a failure even with HTTP 200).
+
+Resilience (``proxy.http2.retries``, the destination's guard as for HTTP/1.1): the circuit's
+request limit (503 with ``x-smi-circuit: open``), retries of a call whose request is complete
+and buffered (64 KiB) on the policy's conditions, a trailers-only gRPC status among them, each
+after a backoff and within the budget and the circuit's retry limit, on another endpoint when
+there is one; a per-try timeout; a failed connect tried again as ``ConnectRetry`` says (nothing
+was sent).  Metrics: the call is counted once on its first edge (as the app made it), each
+retry as the error reason ``retried`` on the edge it left (attempts as sent).
 """
 
 from __future__ import annotations
@@ -20,13 +28,19 @@ import logging
 import ssl
 from typing import Protocol
 
+from proxy.headers import RequestHead
+from proxy.http.attempts import ConnectFailure
 from proxy.http2 import grpc
+from proxy.http2.attempting import CallAttempts
 from proxy.http2.messages import Message
+from proxy.http2.retries import CallGuard, admit
 from proxy.http2.upsides import H1Side, H2Side, UpSide, Upstreams
+from proxy.resilience.retrying import Failure
 from proxy.tap.publishing import publish
-from proxy.targets import Target
+from proxy.targets import Router, Target
 
 logger = logging.getLogger(__name__)
+CIRCUIT_OPEN = [(b"x-smi-circuit", b"open")]
 
 
 class CallConn(Protocol):
@@ -44,6 +58,7 @@ class CallHost(Protocol):
 
     loop: asyncio.AbstractEventLoop
     upstreams: Upstreams
+    router: Router
 
     @property
     def conn(self) -> CallConn: ...
@@ -54,8 +69,10 @@ class CallHost(Protocol):
     def cancel_stream(self, sid: int) -> None: ...
 
 
-class Call:
+class Call(CallAttempts):
     """See the module docstring."""
+
+    server: CallHost
 
     def __init__(self, server: CallHost, sid: int, message: Message, target: Target, *,
                  grpc_call: bool, app_h2: bool) -> None:  # fmt: skip
@@ -83,11 +100,30 @@ class Call:
         self.deadline: float | None = None
         self.task: asyncio.Task[None] | None = None
         self.retried = False
+        # resilience (proxy.http2.retries): the guard's state while the call holds a circuit slot
+        self.guard: CallGuard | None = None
+        self.head: RequestHead | None = None
+        self.number = 1  # the attempt in flight, from 1
+        self.tried: tuple[Target, ...] = ()  # the targets of the earlier attempts
+        self.try_timer: asyncio.TimerHandle | None = None
+        self.backoff_timer: asyncio.TimerHandle | None = None
+        self.idle_timer: asyncio.TimerHandle | None = None
+        self.active_at = self.started  # the clock when a byte last moved either way (the idle timeout)
 
     # ------------------------------------------------------------------ start and connect
-    def start(self, *, ended: bool) -> None:
-        self.target.stats.requests += 1
+    def start(self, *, ended: bool, head: RequestHead | None = None) -> None:
+        target = self.target
+        target.stats.requests += 1
         self.request_ended = ended
+        if target.guard is not None:
+            self.head = head = head or self.message.request_head()
+            guard = admit(target.guard, head, grpc_call=self.grpc_call, now=self.started) if head else None
+            if guard is None:
+                text = f"circuit open: {target.guard.name} has {target.guard.breaker.limits.max_requests} in flight"
+                self.fail(503, text, "circuit_open", extra=CIRCUIT_OPEN)
+                return
+            self.guard = guard
+            self._arm_idle()
         if self.grpc_call:
             self.deadline = grpc.parse_timeout(self.message.header(b"grpc-timeout"))
         if self.deadline is not None:
@@ -98,7 +134,8 @@ class Call:
 
     def _arm_head_timer(self) -> None:
         if self.timer is None and not self.response_started:
-            self.timer = self.loop.call_later(self.target.request_timeout, self._on_timeout)
+            route_timeout = self.guard.request_timeout if self.guard is not None else 0.0
+            self.timer = self.loop.call_later(route_timeout or self.target.request_timeout, self._on_timeout)
 
     async def _connect(self) -> None:
         target = self.target
@@ -128,10 +165,12 @@ class Call:
                 side.begin(self.message, ended=self.request_ended and not self.pending)
                 self.up = side
         except TimeoutError:
-            self.fail(504, f"upstream connect timeout: {target.address}:{target.port}", "connect_timeout")
+            text = f"upstream connect timeout: {target.address}:{target.port}"
+            self._connect_failed(ConnectFailure("connect_timeout", text, 504))
             return
         except (OSError, ssl.SSLError) as e:
-            self.fail(503, f"upstream unreachable: {target.address}:{target.port}: {e}", "connect_failed")
+            text = f"upstream unreachable: {target.address}:{target.port}: {e}"
+            self._connect_failed(ConnectFailure("connect_failed", text, retryable=not isinstance(e, ssl.SSLError)))
             return
         except Exception:
             logger.exception("HTTP/2 call to %s:%s: cannot connect", target.address, target.port)
@@ -144,11 +183,16 @@ class Call:
             self.up.send_trailers(self.pending_trailers)
         elif self.request_ended:
             self.up.send_body(b"", end=True)
+        if self.request_ended:
+            self._arm_try_timer()
         self.server.flush()
 
     # ------------------------------------------------------------------ downstream (request) side
     def down_body(self, data: bytes, flow: int) -> None:
+        self.active_at = self.loop.time()
         self.req_bytes += len(data)
+        if self.guard is not None:
+            self.guard.keep(data)
         if self.up is None:
             self.pending.append((data, flow))
             return
@@ -162,6 +206,8 @@ class Call:
             self.unacked_down += flow
 
     def down_trailers(self, trailers: list[tuple[bytes, bytes]]) -> None:
+        if self.guard is not None:
+            self.guard.keep_trailers(trailers)
         if self.up is None:
             self.pending_trailers = trailers
         else:
@@ -173,6 +219,8 @@ class Call:
             self.up.send_body(b"", end=True)
         if self.deadline is None:
             self._arm_head_timer()
+        if self.up is not None:
+            self._arm_try_timer()
 
     def down_reset(self) -> None:
         if not self.done:
@@ -195,6 +243,20 @@ class Call:
     def up_response(self, message: Message, ended: bool) -> None:
         if self.done:
             return
+        guard = self.guard
+        if guard is not None:
+            trailers_only = grpc.status_of(message.headers) if self.grpc_call and ended else None
+            failed = message.status >= 500 or (bool(trailers_only) and guard.policy.matches_grpc(trailers_only or 0))
+            guard.record(self.target.endpoint, ok=not failed)
+            if failed or message.status >= 300:
+                now = self.loop.time()
+                if guard.retry_response(message.status, trailers_only, now=now, ended=self.request_ended):
+                    self._retry()
+                    return
+        if self.try_timer is not None:
+            self.try_timer.cancel()
+            self.try_timer = None
+        self.active_at = self.loop.time()
         self.response_started = True
         self.status = message.status
         if self.timer is not None and self.deadline is None:
@@ -208,6 +270,7 @@ class Call:
     def up_body(self, data: bytes, flow: int) -> None:
         if self.done:
             return
+        self.active_at = self.loop.time()
         self.resp_bytes += len(data)
         ok = self.server.conn.send_body(self.sid, data)
         self.server.flush()
@@ -242,6 +305,13 @@ class Call:
             self.task = self.loop.create_task(self._connect())
             return
         if not self.response_started:
+            guard = self.guard
+            if guard is not None:
+                self.up = None  # the stream (or connection) is gone
+                guard.record(self.target.endpoint, ok=False)
+                if guard.retry_failure(Failure.RESET, now=self.loop.time(), ended=self.request_ended):
+                    self._retry()
+                    return
             self.fail(503, "upstream connection closed before a response", "upstream_reset")
             return
         self.server.cancel_stream(self.sid)
@@ -261,7 +331,7 @@ class Call:
         else:
             self.fail(504, f"upstream timeout: no response from {where}", "timeout")
 
-    def fail(self, status: int, text: str, reason: str) -> None:
+    def fail(self, status: int, text: str, reason: str, *, extra: list[tuple[bytes, bytes]] | None = None) -> None:
         """Answer locally (the upstream failed before a response head)."""
         if self.done:
             return
@@ -269,7 +339,7 @@ class Call:
             self.up.cancel()
         self.status = status
         self.grpc_status = None  # counted by its HTTP status, like any reply the proxy makes (no double count)
-        self.server.reply_local(self.sid, status, text, grpc_call=self.grpc_call)
+        self.server.reply_local(self.sid, status, text, grpc_call=self.grpc_call, extra=extra)
         self._finish(error=reason)
 
     def abort(self, reason: str) -> None:
@@ -283,6 +353,12 @@ class Call:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
+        if self.guard is not None:
+            self.guard.release()
+            for handle in (self.try_timer, self.backoff_timer, self.idle_timer):
+                if handle is not None:
+                    handle.cancel()
+            self.try_timer = self.backoff_timer = self.idle_timer = None
         if self.task is not None and not self.task.done():
             self.task.cancel()
         stats = self.target.stats

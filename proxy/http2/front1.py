@@ -214,7 +214,7 @@ class Http1Front(asyncio.Protocol):
         call = Call(self, req.sid, message, decision, grpc_call=is_grpc, app_h2=self.app_h2())
         self.calls[req.sid] = call
         body, req.body = req.body, []
-        call.start(ended=req.ended and not body)
+        call.start(ended=req.ended and not body, head=head)
         for piece in body:
             call.down_body(piece, 0)
         if req.ended and body:

@@ -140,7 +140,7 @@ class Http2Server(asyncio.Protocol):
             return
         call = Call(self, sid, message, decision, grpc_call=is_grpc, app_h2=self.app_h2())
         self.calls[sid] = call
-        call.start(ended=ended)
+        call.start(ended=ended, head=head)
 
     # ------------------------------------------------------------------ replies and writes
     def reply_local(self, sid: int, status: int, text: str, *, grpc_call: bool,

@@ -12,6 +12,11 @@ How it counts, chosen so the bound a user reads is the bound that holds:
   struggling service);
 * a retry withdraws one whole retry, from the oldest deposit first, then from the reserve.
 
+Sans-IO: the budget has no clock of its own.  Every call takes ``now`` (monotonic seconds)
+from its caller, in the sidecar the HTTP core's injected clock (the event loop's), so a test
+drives it event by event and the budget and the core never disagree about time.  The
+reserve starts filling at the first call (the destination's first request).
+
 So over any run of ``T`` seconds with ``N`` requests the destination receives at most
 ``retry_ratio * N + min_retries_per_second * T`` retries, whatever the retry policies ask.
 """
@@ -20,8 +25,6 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-
-from proxy.resilience.clocks import MONOTONIC, Clock
 
 _EPSILON = 1e-9
 
@@ -40,36 +43,36 @@ class RetryBudgetSpec:
 class RetryBudget:
     """Deposits per request, a reserve refilled over time, one withdrawal per retry."""
 
-    __slots__ = ("_bucket_second", "_clock", "_deposits", "_ratio", "_reserve", "_reserve_at", "_spec")
+    __slots__ = ("_bucket_second", "_deposits", "_ratio", "_reserve", "_reserve_at", "_spec")
 
-    def __init__(self, spec: RetryBudgetSpec = RetryBudgetSpec(), *, clock: Clock = MONOTONIC) -> None:
+    def __init__(self, spec: RetryBudgetSpec = RetryBudgetSpec()) -> None:
         self._spec = spec
-        self._clock = clock
         self._ratio = spec.retry_ratio
         # (whole second the deposits were made in, retries left of them), oldest first
         self._deposits: deque[list[float]] = deque()
         self._bucket_second = -1.0
         self._reserve = 0.0
-        self._reserve_at = clock()
+        self._reserve_at: float | None = None  # the reserve fills from the first call on
 
     @property
     def spec(self) -> RetryBudgetSpec:
         return self._spec
 
-    def deposit(self) -> None:
-        """One original request was made (called once per request, not per attempt)."""
+    def deposit(self, now: float) -> None:
+        """One original request was made at ``now`` (called once per request, not per attempt)."""
+        if self._reserve_at is None:
+            self._reserve_at = now
         if not self._ratio:
             return
-        second = self._clock() // 1
+        second = now // 1
         if second == self._bucket_second:
             self._deposits[-1][1] += self._ratio
         else:
             self._deposits.append([second, self._ratio])
             self._bucket_second = second
 
-    def try_withdraw(self) -> bool:
-        """Take one retry from the budget; False (nothing taken) when it is exhausted."""
-        now = self._clock()
+    def try_withdraw(self, now: float) -> bool:
+        """Take one retry from the budget at ``now``; False (nothing taken) when it is exhausted."""
         self._expire(now)
         deposits = self._deposits
         if deposits and sum(b[1] for b in deposits) >= 1.0 - _EPSILON:
@@ -88,12 +91,11 @@ class RetryBudget:
             return True
         return False
 
-    def available(self) -> float:
-        """Retries that could be taken now (for metrics and tests)."""
-        now = self._clock()
-        self._expire(now)
-        self._refill(now)
-        return sum(b[1] for b in self._deposits) + self._reserve
+    def available(self, now: float) -> float:
+        """Retries that could be taken at ``now`` (for metrics and tests); changes nothing."""
+        oldest = now - self._spec.ttl
+        deposits = sum(b[1] for b in self._deposits if b[0] + 1.0 > oldest)
+        return deposits + self._reserve_after(now)
 
     def _expire(self, now: float) -> None:
         oldest = now - self._spec.ttl
@@ -103,9 +105,15 @@ class RetryBudget:
         if not deposits:
             self._bucket_second = -1.0
 
-    def _refill(self, now: float) -> None:
+    def _reserve_after(self, now: float) -> float:
         spec = self._spec
-        elapsed = max(0.0, now - self._reserve_at)
-        self._reserve_at = now
-        cap = spec.min_retries_per_second * spec.ttl
-        self._reserve = min(cap, self._reserve + elapsed * spec.min_retries_per_second)
+        start = self._reserve_at
+        elapsed = 0.0 if start is None else max(0.0, now - start)
+        return min(spec.min_retries_per_second * spec.ttl, self._reserve + elapsed * spec.min_retries_per_second)
+
+    def _refill(self, now: float) -> None:
+        if self._reserve_at is None:
+            self._reserve_at = now
+            return
+        self._reserve = self._reserve_after(now)
+        self._reserve_at = max(now, self._reserve_at)

@@ -33,7 +33,10 @@ DEFAULTS_TABLE: tuple[tuple[str, str], ...] = (
     ("connect timeout", "1s"),
     ("request timeout (whole request, retries included)", "15s"),
     ("per-try timeout", "none (bounded by the request timeout)"),
-    ("idle connection timeout", "300s"),
+    (
+        "idle timeout (no byte either way in an exchange; `timeouts.idle`)",
+        "300s; pooled upstream connections: the sidecar's own 60s unless a policy sets it",
+    ),
     ("retries", "1, only on connect-failure, only idempotent methods, body <= 64 KiB"),
     ("retry backoff", "25ms doubling to 250ms, full jitter"),
     ("retry budget", "ratio 0.2, min 10 retries/s, ttl 10s"),

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from proxy.resilience.breaking import CircuitBreaker, CircuitLimits
 from proxy.resilience.budgets import RetryBudget, RetryBudgetSpec
 from proxy.resilience.clocks import MONOTONIC, RANDOM, Clock, Uniform
+from proxy.resilience.defaults import DEFAULT_TIMEOUTS
 from proxy.resilience.health import HealthChecker, HealthCheckSpec
 from proxy.resilience.outliers import OutlierDetector, OutlierSpec, key_pairs
 from proxy.resilience.retrying import DEFAULT_RETRY_POLICY, RetryPolicy
@@ -37,6 +38,7 @@ def retry_policy(config: RetryConfig) -> RetryPolicy:
         backoff_base=config.backoff_base_ms / 1000,
         backoff_max=max(config.backoff_base_ms, config.backoff_max_ms) / 1000,
         retry_non_idempotent=config.retry_non_idempotent,
+        grpc_statuses=frozenset(config.grpc_status_codes),
     )
 
 
@@ -83,6 +85,7 @@ class DestinationGuard:
         "name",
         "outliers",
         "policy",
+        "pool_idle_timeout",
         "retry",
         "routes",
         "uniform",
@@ -103,14 +106,16 @@ class DestinationGuard:
         self.endpoints = tuple(endpoints)
         self.uniform = uniform
         self.retry = retry_policy(res.retry) if config is not None else DEFAULT_RETRY_POLICY
-        self.idle_timeout = res.idle_timeout_ms / 1000
+        # timeouts.idle: an exchange idle this long (no byte either way) ends; pooled connections close.
+        # Not set: exchanges get the mesh default (300 s) and the pool keeps the sidecar's own (0 here).
+        self.idle_timeout = (res.idle_timeout_ms / 1000) or DEFAULT_TIMEOUTS.idle
+        self.pool_idle_timeout = res.idle_timeout_ms / 1000
         self.routes = tuple(RouteOverride.build(route, self.retry) for route in res.routes)
         b, c, o = res.budget, res.circuit, res.outliers
         self.budget = RetryBudget(
             RetryBudgetSpec(retry_ratio=b.retry_ratio, min_retries_per_second=b.min_retries_per_second,
                             ttl=max(1, b.ttl_ms) / 1000),
-            clock=clock,
-        )  # fmt: skip
+        )  # fmt: skip  # the core passes its clock's ``now`` to every call (sans-IO)
         self.breaker = CircuitBreaker(
             CircuitLimits(
                 max_connections=c.max_connections,

@@ -25,6 +25,13 @@ Conditions (``retry_on``), Envoy's names, which OSM and Linkerd users already kn
 ==========================  ==========================================================
 
 A per-try timeout counts as a ``reset`` (the attempt is abandoned before a response).
+
+gRPC (``grpc_statuses``, from Envoy's names ``cancelled`` 1, ``deadline-exceeded`` 4,
+``resource-exhausted`` 8, ``internal`` 13, ``unavailable`` 14, or numeric codes): a gRPC call
+is retried when its answer is *trailers-only* (``grpc-status`` in the response head, no
+message) with a listed status, see :meth:`RetryPolicy.matches_grpc`.  A status that arrives
+in trailers after response messages is never retried: the response has begun reaching the
+caller.
 """
 
 from __future__ import annotations
@@ -69,6 +76,7 @@ class RetryPolicy:
     backoff_max: float = 0.25
     retry_non_idempotent: bool = False
     buffer_bytes: int = RETRY_BUFFER_BYTES
+    grpc_statuses: frozenset[int] = frozenset()
 
     def __post_init__(self) -> None:
         unknown = self.retry_on - set(CONDITIONS)
@@ -79,7 +87,7 @@ class RetryPolicy:
 
     @property
     def enabled(self) -> bool:
-        return self.max_retries > 0 and bool(self.retry_on)
+        return self.max_retries > 0 and bool(self.retry_on or self.grpc_statuses)
 
     def replayable(self, method: bytes, *, body_bytes: int | None) -> bool:
         """May this request be sent more than once?  ``body_bytes`` None: length unknown (chunked).
@@ -105,6 +113,10 @@ class RetryPolicy:
         if ON_GATEWAY_ERROR in on and outcome in (502, 503, 504):
             return True
         return ON_STATUS_CODES in on and outcome in self.status_codes
+
+    def matches_grpc(self, status: int) -> bool:
+        """Does a trailers-only gRPC answer with ``status`` match a listed gRPC status?"""
+        return status in self.grpc_statuses
 
     def should_retry(self, outcome: int | Failure, *, retries_done: int) -> bool:
         """Whether another attempt is allowed by this policy (the budget is asked separately)."""

@@ -45,6 +45,7 @@ class RetryPolicy:
 
     retry_on: tuple[str, ...] = ()  # conditions: 5xx, gateway-error, connect-failure, reset
     status_codes: tuple[int, ...] = ()  # listed status codes and ranges, expanded
+    grpc_status_codes: tuple[int, ...] = ()  # gRPC statuses (names in retryOn + grpcStatusCodes), sorted
     num_retries: int | None = None
     per_try_timeout_ms: int | None = None
     backoff_base_ms: int | None = None

@@ -187,6 +187,7 @@ def retry_config(retry: RetryPolicy) -> RetryConfig:
     return RetryConfig(
         retry_on=retry.retry_on + (("retriable-status-codes",) if retry.status_codes else ()),
         status_codes=retry.status_codes,
+        grpc_status_codes=retry.grpc_status_codes,
         max_retries=_or(retry.num_retries, d.max_retries),
         per_try_timeout_ms=_or(retry.per_try_timeout_ms, 0),
         backoff_base_ms=base,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from smi.proxyconfig.codec_marks import OMIT_DEFAULT
 from smi.proxyconfig.types_base import HttpMatch
 
 
@@ -22,6 +23,8 @@ class RetryConfig:
     backoff_base_ms: int = 25
     backoff_max_ms: int = 250
     retry_non_idempotent: bool = False
+    # gRPC statuses retried when a gRPC answer is trailers-only (grpc-status in the response head)
+    grpc_status_codes: tuple[int, ...] = field(default=(), metadata={OMIT_DEFAULT: True})
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +76,9 @@ class ClusterResilience:
     policy: str = ""  # <ns>/<UpstreamTrafficPolicy name>, "" for the defaults
     request_timeout_ms: int = 0  # 0: the mesh's (the compile writes it into Cluster.request_timeout_ms)
     connect_timeout_ms: int = 0  # 0: the mesh's (into Cluster.connect_timeout_ms)
-    idle_timeout_ms: int = 300_000
+    # timeouts.idle: an exchange with no byte either way this long gets 504 (reset once answered) and a
+    # pooled upstream connection idle this long is closed; 0: not set (exchanges 300 s, the pool its own)
+    idle_timeout_ms: int = 0
     retry: RetryConfig = field(default_factory=RetryConfig)
     budget: RetryBudgetConfig = field(default_factory=RetryBudgetConfig)
     circuit: CircuitConfig = field(default_factory=CircuitConfig)

@@ -52,8 +52,10 @@ def _retry_policy() -> Schema:
     return closed(
         {
             "retryOn": string(
-                "Comma-separated conditions (5xx, gateway-error, connect-failure, reset) and status codes or "
-                "ranges (429, 500-504), as OSM's retryOn and Linkerd's retry.linkerd.io/http.",
+                "Comma-separated conditions (5xx, gateway-error, connect-failure, reset), status codes or "
+                "ranges (429, 500-504), as OSM's retryOn and Linkerd's retry.linkerd.io/http, and gRPC statuses "
+                "(cancelled, deadline-exceeded, internal, resource-exhausted, unavailable), as Envoy's retry_on "
+                "and Linkerd's retry.linkerd.io/grpc.",
                 pattern=RETRY_ON_PATTERN,
                 **{"x-smi-message": "must be a comma-separated list such as '5xx,429' (no spaces)"},
             ),
@@ -64,6 +66,11 @@ def _retry_policy() -> Schema:
             "retryBackoffBaseInterval": duration("First backoff; doubles per retry, full jitter."),
             "retryBackoffMaxInterval": duration("Largest backoff."),
             "retryNonIdempotent": boolean("Also retry POST, PATCH and other non-idempotent requests."),
+            "grpcStatusCodes": array(
+                integer(minimum=1, maximum=16, **{"x-smi-message": "must be a gRPC status code from 1 to 16"}),
+                "More gRPC status codes to retry (numeric, 1-16), for a trailers-only gRPC answer.",
+                maxItems=16,
+            ),
         },
         required=("retryOn",),
     )

@@ -62,3 +62,14 @@ def test_route_overrides_match_with_the_proxys_semantics() -> None:
     assert any_match(route.matches, RequestHead("POST", "/buy/now"))
     assert not any_match(route.matches, RequestHead("GET", "/buy"))
     assert route.retry.max_retries == 2 and route.request_timeout == 1.5
+
+
+def test_the_defaults_table_in_the_docs_is_the_code_table() -> None:
+    from pathlib import Path
+
+    from proxy.resilience.defaults import DEFAULTS_TABLE
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "resilience.md").read_text()
+    section = text.split("## Defaults (no policy written)", 1)[1].split("\n## ", 1)[0]
+    rows = [line.strip("|").split(" | ") for line in section.splitlines() if line.startswith("| ")]
+    assert [(what.strip(), value.strip()) for what, value in rows[2:]] == list(DEFAULTS_TABLE)

@@ -48,6 +48,17 @@ def test_upstream_policy_reaches_the_callers_cluster_over_the_defaults() -> None
     assert res.circuit.max_requests == 5 and res.circuit.max_retries == 3  # the rest: defaults
     assert res.outliers.enabled and res.outliers.consecutive_failures == 7
     assert decode(ProxyConfig, encode(config)) == config  # the stream carries it as is
+
+
+def test_grpc_statuses_reach_the_callers_retry_config() -> None:
+    compiler, snap = _compile(upstream(retryPolicy={"retryOn": "unavailable,internal", "grpcStatusCodes": [8]}))
+    config = compiler.compile_proxy(snap, namespace="shop", pod="buyer-1")
+    assert config is not None
+    (cluster,) = [c for c in config.outbound.clusters if c.service == "bookstore"]
+    assert cluster.resilience is not None
+    assert cluster.resilience.retry.grpc_status_codes == (8, 13, 14)
+    assert cluster.resilience.retry.retry_on == ()
+    assert decode(ProxyConfig, encode(config)) == config
     status = compiler.statuses(snap)[ObjectKey("UpstreamTrafficPolicy", "shop", "bookstore")]
     assert status.accepted and status.reason == "Accepted"
 

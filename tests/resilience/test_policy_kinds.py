@@ -40,6 +40,7 @@ FULL_UPSTREAM = upstream(
         "perTryTimeout": "1.5s",
         "retryBackoffBaseInterval": "25ms",
         "retryBackoffMaxInterval": "250ms",
+        "grpcStatusCodes": [10],
     },
     retryBudget={"retryRatio": 0.2, "minRetriesPerSecond": 10, "ttl": "10s"},
     connectionSettings={
@@ -74,6 +75,13 @@ def test_upstream_policy_parses_into_milliseconds_and_tokens() -> None:
     assert obj.http_routes[0].matches == ("buy",)
 
 
+def test_grpc_statuses_by_envoy_name_and_by_number() -> None:
+    obj = parse(upstream(retryPolicy={"retryOn": "unavailable,5xx,deadline-exceeded", "grpcStatusCodes": [14, 2]}))
+    assert isinstance(obj, UpstreamTrafficPolicy) and obj.retry_policy is not None
+    assert obj.retry_policy.retry_on == ("5xx",)
+    assert obj.retry_policy.grpc_status_codes == (2, 4, 14)
+
+
 def test_rate_limit_policy_parses_overrides_with_the_policy_namespace() -> None:
     obj = parse(FULL_RATE_LIMIT)
     assert isinstance(obj, RateLimitPolicy)
@@ -89,6 +97,12 @@ def test_rate_limit_policy_parses_overrides_with_the_policy_namespace() -> None:
         (upstream(timeouts={"request": "0s"}), "spec.timeouts.request", "longer than 0"),
         (upstream(retryPolicy={"retryOn": "5xx,sometimes"}), "spec.retryPolicy.retryOn", "unknown retry condition"),
         (upstream(retryPolicy={"retryOn": "504-500"}), "spec.retryPolicy.retryOn", "low to high"),
+        (upstream(retryPolicy={"retryOn": "unavailabel"}), "spec.retryPolicy.retryOn", "unavailable"),
+        (
+            upstream(retryPolicy={"retryOn": "unavailable", "grpcStatusCodes": [14, 17]}),
+            "spec.retryPolicy.grpcStatusCodes[1]",
+            "16",
+        ),
         (
             upstream(
                 retryPolicy={"retryOn": "5xx", "retryBackoffBaseInterval": "1s", "retryBackoffMaxInterval": "1ms"}

@@ -31,6 +31,13 @@ from smi.model.policy import (
 )
 
 RETRY_CONDITIONS = ("5xx", "gateway-error", "connect-failure", "reset")
+GRPC_CONDITIONS = {  # Envoy's retry_on names for gRPC statuses (Linkerd's retry.linkerd.io/grpc too)
+    "cancelled": 1,
+    "deadline-exceeded": 4,
+    "resource-exhausted": 8,
+    "internal": 13,
+    "unavailable": 14,
+}
 MAX_STATUS_CODES = 100
 
 
@@ -147,7 +154,8 @@ def _timeouts(value: Any, path: str, report: Report) -> Timeouts | None:
 def _retry(value: Any, path: str, report: Report) -> RetryPolicy | None:
     if not isinstance(value, Mapping):
         return None
-    conditions, codes = _retry_on(text(value.get("retryOn")) or "", f"{path}.retryOn", report)
+    conditions, codes, grpc_codes = _retry_on(text(value.get("retryOn")) or "", f"{path}.retryOn", report)
+    grpc_codes |= _grpc_codes(value.get("grpcStatusCodes"), f"{path}.grpcStatusCodes", report)
     base = _duration(value.get("retryBackoffBaseInterval"), f"{path}.retryBackoffBaseInterval", report)
     top = _duration(value.get("retryBackoffMaxInterval"), f"{path}.retryBackoffMaxInterval", report)
     if base is not None and top is not None and top < base:
@@ -159,6 +167,7 @@ def _retry(value: Any, path: str, report: Report) -> RetryPolicy | None:
     return RetryPolicy(
         retry_on=conditions,
         status_codes=codes,
+        grpc_status_codes=tuple(sorted(grpc_codes)),
         num_retries=whole(value.get("numRetries")),
         per_try_timeout_ms=_duration(value.get("perTryTimeout"), f"{path}.perTryTimeout", report),
         backoff_base_ms=base,
@@ -167,13 +176,17 @@ def _retry(value: Any, path: str, report: Report) -> RetryPolicy | None:
     )
 
 
-def _retry_on(value: str, path: str, report: Report) -> tuple[tuple[str, ...], tuple[int, ...]]:
+def _retry_on(value: str, path: str, report: Report) -> tuple[tuple[str, ...], tuple[int, ...], set[int]]:
     conditions: list[str] = []
     codes: set[int] = set()
+    grpc_codes: set[int] = set()
     for token in (t for t in value.split(",") if t):
         if token in RETRY_CONDITIONS:
             if token not in conditions:
                 conditions.append(token)
+            continue
+        if token in GRPC_CONDITIONS:
+            grpc_codes.add(GRPC_CONDITIONS[token])
             continue
         low, _, high = token.partition("-")
         if low.isdigit() and (not high or high.isdigit()):
@@ -183,12 +196,27 @@ def _retry_on(value: str, path: str, report: Report) -> tuple[tuple[str, ...], t
                 continue
             codes.update(range(first, last + 1))
             continue
-        report.error(
-            path, f"unknown retry condition {token!r}; known: {', '.join(RETRY_CONDITIONS)}, or status codes like 429"
-        )
+        known = ", ".join((*RETRY_CONDITIONS, *GRPC_CONDITIONS))
+        report.error(path, f"unknown retry condition {token!r}; known: {known}, or status codes like 429")
     if len(codes) > MAX_STATUS_CODES:
         report.error(path, f"lists {len(codes)} status codes; at most {MAX_STATUS_CODES}")
-    return tuple(conditions), tuple(sorted(codes))
+    return tuple(conditions), tuple(sorted(codes)), grpc_codes
+
+
+def _grpc_codes(value: Any, path: str, report: Report) -> set[int]:
+    """``grpcStatusCodes``: numeric gRPC statuses, 1-16 (0 is OK: never a failure to retry)."""
+    if value is None:
+        return set()
+    if not isinstance(value, list):
+        report.error(path, "must be a list of gRPC status codes such as [14]")
+        return set()
+    codes: set[int] = set()
+    for i, item in enumerate(value):
+        if isinstance(item, bool) or not isinstance(item, int) or not 1 <= item <= 16:
+            report.error(f"{path}[{i}]", f"{item!r} is not a gRPC status code from 1 to 16")
+            continue
+        codes.add(item)
+    return codes
 
 
 def _per_try_within(retry: RetryPolicy, timeouts: Timeouts, path: str, report: Report) -> None:
