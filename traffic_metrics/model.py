@@ -57,11 +57,12 @@ KINDS: Final = {
         Kind("daemonsets", "DaemonSet", short=("ds",)),
         Kind("statefulsets", "StatefulSet", short=("sts",)),
         Kind("jobs", "Job"),
+        Kind("rollouts", "Rollout", short=("ro",)),  # Argo Rollouts (argoproj.io)
         Kind("services", "Service", short=("svc",)),
         Kind("trafficsplits", "TrafficSplit", short=("ts",)),
     )
 }
-WORKLOAD_KINDS: Final = {"deployments", "daemonsets", "statefulsets", "jobs"}
+WORKLOAD_KINDS: Final = {"deployments", "daemonsets", "statefulsets", "jobs", "rollouts"}
 
 
 def kind_for(name: str) -> Kind | None:

@@ -102,6 +102,18 @@ def test_kubectl_discovery_tables_and_errors(known: KnownTraffic) -> None:
     assert header.split() == ["NAME", "SUCCESS", "RPS", "LATENCY_P50", "LATENCY_P90", "LATENCY_P99", "WINDOW"]
     assert any(r.split()[0] == "caller" for r in rows)
     assert any(r.split()[0] == "server" for r in rows)
+    services = known.kubectl("get", "services.metrics.smi-spec.io", "-n", NS).stdout
+    assert [r.split()[0] for r in services.splitlines()[1:]] == ["server"]  # services, not workloads
+    for plural in ("deployments", "deployment"):
+        listed = known.kubectl("get", f"{plural}.metrics.smi-spec.io", "-n", NS).stdout.splitlines()
+        assert listed[0].split()[:2] == ["NAME", "SUCCESS"]
+        assert sorted(r.split()[0] for r in listed[1:]) == ["caller", "caller-twin", "server"]
+    pods = known.kubectl("get", "pods.metrics.smi-spec.io", "-n", NS).stdout.splitlines()[1:]
+    assert len(pods) == 3 and all(r.split()[0].startswith(("caller-", "server-")) for r in pods)
+    namespaces = known.kubectl("get", "namespaces.metrics.smi-spec.io").stdout.splitlines()[1:]
+    assert NS in [r.split()[0] for r in namespaces]
+    one = known.kubectl("get", "deployments.metrics.smi-spec.io", "server", "-n", NS, "-o", "json").stdout
+    assert json.loads(one)["resource"] == {"kind": "Deployment", "namespace": NS, "name": "server"}
     missing = known.kubectl("get", "--raw", f"{BASE}/namespaces/{NS}/deployments/nope", check=False)
     assert missing.returncode != 0 and "NotFound" in missing.stderr and "nope" in missing.stderr
     bad = known.kubectl("get", "--raw", f"{BASE}/namespaces/{NS}/deployments?window=5s", check=False)

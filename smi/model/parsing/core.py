@@ -24,6 +24,7 @@ from smi.model.core import (
     Namespace,
     Pod,
     PodSpec,
+    ReplicaSet,
     Service,
     ServiceAccount,
     ServicePort,
@@ -136,6 +137,10 @@ def build_pod(raw: Raw, *, meta: ObjectMeta, report: Report) -> Pod:
         phase=text(status.get("phase")) or "Pending",
         ready=ready,
     )
+
+
+def build_replica_set(raw: Raw, *, meta: ObjectMeta, report: Report) -> ReplicaSet:
+    return ReplicaSet(meta=meta)
 
 
 def build_deployment(raw: Raw, *, meta: ObjectMeta, report: Report) -> Deployment:
