@@ -199,7 +199,11 @@ class UpstreamPool:
             src = opened.transport.get_extra_info("sockname")
             opened.transport.write(
                 proxyproto.encode(
-                    src_address=src[0], src_port=src[1], dst_address=target.address, dst_port=target.announce_port
+                    src_address=src[0],
+                    src_port=src[1],
+                    dst_address=target.address,
+                    dst_port=target.announce_port,
+                    workload=target.workload_claim,
                 )
             )
         return opened
@@ -256,4 +260,3 @@ class UpstreamPool:
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
-

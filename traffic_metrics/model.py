@@ -11,8 +11,9 @@ reference, in its order, names and units, values as Kubernetes quantity strings:
 
 then this mesh's extra figures (never before or instead of the five): ``request_count``,
 ``requests_per_second``, ``success_rate``, ``denied_count`` (403s from the mesh's access
-policy), ``proxy_error_count``, and for TrafficSplit backends ``measured_share`` (the
-backend's part of the apex's requests, 0..1).  An empty list has ``"items": []`` (the
+policy), ``proxy_error_count``, ``mtls_share`` (the part of the responses whose hop between
+the sidecars was mutual TLS, 0..1; 0 without responses), and for TrafficSplit backends
+``measured_share`` (the backend's part of the apex's requests, 0..1).  An empty list has ``"items": []`` (the
 reference's ``null`` breaks clients that iterate it).
 """
 
@@ -25,7 +26,17 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from traffic_metrics.quantity import go_duration, quantity
-from traffic_metrics.samples import DENIED, ERRORS, FAILURES, FIRST_BUCKET, REQUESTS, RESPONSES, WIDTH, quantile
+from traffic_metrics.samples import (
+    DENIED,
+    ERRORS,
+    FAILURES,
+    FIRST_BUCKET,
+    MTLS_RESPONSES,
+    REQUESTS,
+    RESPONSES,
+    WIDTH,
+    quantile,
+)
 
 GROUP: Final = "metrics.smi-spec.io"
 VERSION: Final = "v1alpha1"
@@ -141,6 +152,8 @@ def figures(row: Sequence[float], window: float) -> list[dict[str, str]]:
     out.append({"name": "success_rate", "value": quantity(rate)})
     out.append({"name": "denied_count", "value": quantity(row[DENIED])})
     out.append({"name": "proxy_error_count", "value": quantity(row[ERRORS])})
+    mtls = min(row[MTLS_RESPONSES] / responses, 1.0) if responses else 0.0
+    out.append({"name": "mtls_share", "value": quantity(mtls)})
     return out
 
 

@@ -19,7 +19,7 @@ def row(ok: int, failed: int = 0) -> list[float]:
 def edge(direction: str, src: tuple[str, str], dst: tuple[str, str], *, backend: str = "", service: str = "web",
          src_workload: str | None = None) -> tuple[str, ...]:  # fmt: skip
     return (direction, src[0], src[1] if src_workload is None else src_workload, f"{TD}/ns/{src[0]}/sa/{src[1]}",
-            dst[0], service, dst[1], f"{TD}/ns/{dst[0]}/sa/{dst[1]}", "", backend)  # fmt: skip
+            dst[0], service, dst[1], f"{TD}/ns/{dst[0]}/sa/{dst[1]}", "", backend, "true")  # fmt: skip
 
 
 def synthetic_query() -> Query:
