@@ -62,6 +62,38 @@ def test_edges_name_both_ends_on_both_sides(known: KnownTraffic) -> None:
         assert item["metadata"]["selfLink"].endswith("/edges")
 
 
+def test_the_server_side_names_its_caller_from_the_series_and_every_hop_was_mtls(known: KnownTraffic) -> None:
+    """caller and caller-twin run as one ServiceAccount: only the sidecars' own source_workload names the caller."""
+    server = known.api(f"{BASE}/namespaces/{NS}/deployments/server/edges?window=5m")
+    inbound = [i for i in server["items"] if (i["edge"]["direction"], i["edge"]["side"]) == ("from", "server")]
+    assert [i["edge"]["resource"] for i in inbound] == [{"kind": "Deployment", "namespace": NS, "name": "caller"}]
+    assert figures(inbound[0])["success_count"] == OK_REQUESTS
+    twin = known.api(f"{BASE}/namespaces/{NS}/deployments/caller-twin/edges?window=5m")
+    assert twin["items"] == []  # it sent nothing, and nothing is put on it by its identity
+    got = known.api(f"{BASE}/namespaces/{NS}/deployments/server?window=5m")
+    assert got["metrics"][-1] == {"name": "mtls_share", "value": "1"}
+    assert [x["name"] for x in got["metrics"][:5]] == list(METRIC_NAMES)
+    for item in known.api(f"{BASE}/namespaces/{NS}/deployments/caller/edges?window=5m")["items"]:
+        assert figures(item)["mtls_share"] == 1, item["edge"]
+    # the server's sidecar itself: its inbound series name the caller and say mTLS
+    series = _series(known, "server", "smi_requests_total")
+    assert {(s["direction"], s["source_workload"], s["tls"]) for s in series} == {("inbound", "caller", "true")}
+
+
+def _series(known: KnownTraffic, deployment: str, family: str) -> list[dict[str, str]]:
+    import re
+    import urllib.request
+
+    ip = next(p["ip"] for p in known.mesh.status()["pods"] if p["deployment"] == deployment)
+    with urllib.request.urlopen(f"http://{ip}:15000/metrics", timeout=30) as response:
+        text = response.read().decode()
+    found = []
+    for line in text.splitlines():
+        if line.startswith(family + "{"):
+            found.append(dict(re.findall(r'(\w+)="([^"]*)"', line[len(family) + 1 : line.rindex("}")])))
+    return found
+
+
 def test_lists_selectors_and_namespaces(known: KnownTraffic) -> None:
     listed = known.api(f"{BASE}/namespaces/{NS}/deployments?window=5m&labelSelector=tier%3Dbackend")
     assert [i["metadata"]["name"] for i in listed["items"]] == ["server"]
