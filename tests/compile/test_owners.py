@@ -136,3 +136,25 @@ def test_a_replica_set_change_relabels_its_pods() -> None:
     after = compile_proxy(snapshot_of([*objects, adopted], version=2), namespace=NS, pod="rs-pod", settings=settings)
     assert before is not None and after is not None
     assert (before.node.workload, after.node.workload) == ("lonely", "checkout")
+
+
+def test_a_replica_set_status_update_is_no_change_for_the_store() -> None:
+    from smi.state import Store
+
+    store = Store()
+    raw: dict[str, Any] = {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {
+            "name": "web-7d4b9c", "namespace": NS, "resourceVersion": "1",
+            "annotations": {"deployment.kubernetes.io/revision": "1"},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "controller": True}],
+        },
+        "status": {"replicas": 1},
+    }  # fmt: skip
+    assert store.apply(parse(raw)) is True
+    raw["metadata"]["resourceVersion"] = "2"
+    raw["status"] = {"replicas": 3}
+    assert store.apply(parse(raw)) is False  # a rollout's scaling recompiles nothing
+    raw["metadata"]["ownerReferences"][0]["name"] = "other"
+    assert store.apply(parse(raw)) is True

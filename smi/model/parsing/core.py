@@ -140,7 +140,14 @@ def build_pod(raw: Raw, *, meta: ObjectMeta, report: Report) -> Pod:
 
 
 def build_replica_set(raw: Raw, *, meta: ObjectMeta, report: Report) -> ReplicaSet:
-    return ReplicaSet(meta=meta)
+    """Only who owns it: a status or revision update (new resourceVersion, annotations) is the same object,
+    so the store sees no change and nothing recompiles while a rollout scales its ReplicaSets."""
+    return ReplicaSet(
+        meta=ObjectMeta(
+            name=meta.name, namespace=meta.namespace, labels=meta.labels, uid=meta.uid,
+            owner_references=meta.owner_references,
+        )
+    )  # fmt: skip
 
 
 def build_deployment(raw: Raw, *, meta: ObjectMeta, report: Report) -> Deployment:
