@@ -110,6 +110,8 @@ def test_the_cli_reads_the_api(known: KnownTraffic) -> None:
     stat = known.mesh.smi("stat", "deploy", "-n", NS, "--window", "5m", "-o", "wide").stdout
     line = next(x for x in stat.splitlines() if x.startswith("server"))
     assert "75.00%" in line and " 30 " in f" {line} " and " 10 " in f" {line} "
+    header = stat.splitlines()[0].split()
+    assert line.split()[header.index("MTLS")] == "100%"  # smi up runs strict mTLS
     as_json = json.loads(known.mesh.smi("stat", "deploy", "server", "-n", NS, "--window", "5m", "-o", "json").stdout)
     assert figures(as_json)["failure_count"] == FAILED_REQUESTS
     edges = known.mesh.smi("edges", "deploy", "caller", "-n", NS, "--window", "5m").stdout
