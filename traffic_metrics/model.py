@@ -11,9 +11,10 @@ reference, in its order, names and units, values as Kubernetes quantity strings:
 
 then this mesh's extra figures (never before or instead of the five): ``request_count``,
 ``requests_per_second``, ``success_rate``, ``denied_count`` (403s from the mesh's access
-policy), ``proxy_error_count``, ``mtls_share`` (the part of the responses whose hop between
-the sidecars was mutual TLS, 0..1; 0 without responses), and for TrafficSplit backends
-``measured_share`` (the backend's part of the apex's requests, 0..1).  An empty list has ``"items": []`` (the
+policy), ``proxy_error_count``, for TrafficSplit backends ``measured_share`` (the
+backend's part of the apex's requests, 0..1), and last on every item ``mtls_share`` (the
+part of the responses whose hop between the sidecars was mutual TLS, 0..1; 0 without
+responses).  An empty list has ``"items": []`` (the
 reference's ``null`` breaks clients that iterate it).
 """
 
@@ -152,9 +153,13 @@ def figures(row: Sequence[float], window: float) -> list[dict[str, str]]:
     out.append({"name": "success_rate", "value": quantity(rate)})
     out.append({"name": "denied_count", "value": quantity(row[DENIED])})
     out.append({"name": "proxy_error_count", "value": quantity(row[ERRORS])})
-    mtls = min(row[MTLS_RESPONSES] / responses, 1.0) if responses else 0.0
-    out.append({"name": "mtls_share", "value": quantity(mtls)})
     return out
+
+
+def mtls_share(row: Sequence[float]) -> float:
+    """The part of the responses whose hop between the sidecars was mutual TLS (0 without responses)."""
+    responses = row[RESPONSES]
+    return min(row[MTLS_RESPONSES] / responses, 1.0) if responses > 0 else 0.0
 
 
 def rfc3339(when: float) -> str:
@@ -193,6 +198,7 @@ def traffic_metrics(item: Item, *, when: float, window: float) -> dict[str, Any]
     }
     if item.share is not None:
         out["metrics"].append({"name": "measured_share", "value": quantity(item.share)})
+    out["metrics"].append({"name": "mtls_share", "value": quantity(mtls_share(item.row))})  # last on every item
     if item.route is not None:
         out["route"] = item.route
     return out

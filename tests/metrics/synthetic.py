@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from traffic_metrics.query import Query, WindowData
-from traffic_metrics.samples import FAILURES, REQUESTS, RESPONSES, WIDTH
+from traffic_metrics.samples import FAILURES, MTLS_RESPONSES, REQUESTS, RESPONSES, WIDTH
 from traffic_metrics.topology import PodInfo, ServiceInfo, SplitInfo, Topology
 
 TD = "spiffe://cluster.local"
@@ -12,6 +12,7 @@ TD = "spiffe://cluster.local"
 def row(ok: int, failed: int = 0) -> list[float]:
     r = [0.0] * WIDTH
     r[RESPONSES] = r[REQUESTS] = ok + failed
+    r[MTLS_RESPONSES] = ok + failed  # every synthetic edge is labelled tls="true"
     r[FAILURES] = failed
     return r
 
