@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import TYPE_CHECKING, Final, cast
 
 from proxy import proxyproto
@@ -74,19 +75,31 @@ def inbound_labels(
             rule, "", mtls)  # fmt: skip
 
 
+_WORKLOAD_NAME: Final = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")  # a DNS-1123 subdomain
+MAX_CLAIMS_PER_IDENTITY: Final = 64  # distinct workloads one identity may name (bounds the series a caller adds)
+
+
 def backed_claim(claim: str, verified: str | None, metrics: Metrics) -> str:
     """The workload a caller's PROXY header claims (``ns/name``), when its verified identity backs it.
 
-    Backed: the caller proved a SPIFFE identity over mTLS and the claim's namespace is that
-    identity's namespace (a workload can only claim to be one of its own namespace).  A
-    claim the identity contradicts is counted (``smi_workload_claims_rejected_total``) and
-    dropped; without a verified identity (plain text) nothing backs a claim and it is not used.
+    Backed: the caller proved a SPIFFE identity over mTLS, the claim's namespace is that
+    identity's namespace (a workload can only claim to be one of its own namespace), the
+    name is a Kubernetes object name, and the identity has named at most
+    ``MAX_CLAIMS_PER_IDENTITY`` distinct workloads to this sidecar (so a caller cannot grow
+    its series without bound).  Any other claim is counted
+    (``smi_workload_claims_rejected_total``) and dropped; without a verified identity (plain
+    text) nothing backs a claim and it is not used.
     """
     if not claim or not verified:
         return ""
     namespace, _, name = claim.partition("/")
-    if name and "/" not in name and len(name) <= 253 and namespace == namespace_of(verified):
-        return name
+    if namespace == namespace_of(verified) and _WORKLOAD_NAME.fullmatch(name):
+        seen = metrics.workload_claims.setdefault(verified, set())
+        if name in seen:
+            return name
+        if len(seen) < MAX_CLAIMS_PER_IDENTITY:
+            seen.add(name)
+            return name
     metrics.workload_claims_rejected += 1
     return ""
 

@@ -90,6 +90,7 @@ class Metrics:
         self.mtls_hops = False
         # PROXY header source-workload claims that the caller's verified identity did not back (proxy.inbound)
         self.workload_claims_rejected = 0
+        self.workload_claims: dict[str, set[str]] = {}  # verified identity -> the workloads it named (bounded)
         self.config_updates = 0
         self.config_rejected = 0
         self.config_stream_up = 0

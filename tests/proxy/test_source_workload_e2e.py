@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from proxy import proxyproto
-from proxy.inbound import backed_claim
+from proxy.inbound import MAX_CLAIMS_PER_IDENTITY, backed_claim
 from proxy.metrics import Metrics
 from proxy.running import Proxy
 from smi.proxyconfig import AllowRule
@@ -56,12 +56,21 @@ def test_the_claim_travels_in_a_custom_tlv_and_other_tlvs_are_skipped() -> None:
     assert proxyproto.decode(cut) == (proxyproto.ProxyHeader("127.0.0.1", 1, "127.0.0.2", 80), len(cut))
 
 
+def test_one_identity_names_a_bounded_number_of_workloads() -> None:
+    metrics = Metrics()
+    named = [backed_claim(f"default/w{i}", CLIENT_ID, metrics) for i in range(MAX_CLAIMS_PER_IDENTITY + 5)]
+    assert named == [f"w{i}" for i in range(MAX_CLAIMS_PER_IDENTITY)] + [""] * 5
+    assert metrics.workload_claims_rejected == 5
+    assert backed_claim("default/w0", CLIENT_ID, metrics) == "w0"  # one already named stays named
+
+
 @pytest.mark.parametrize(
     ("claim", "verified", "named", "rejected"),
     [
         ("default/client", CLIENT_ID, "client", 0),
         ("payments/ledger", CLIENT_ID, "", 1),  # another namespace than the certificate's
         ("default/a/b", CLIENT_ID, "", 1),
+        ('default/x",evil="1', CLIENT_ID, "", 1),  # not an object name
         ("default/client", None, "", 0),  # plain text: nothing backs the claim
         ("", CLIENT_ID, "", 0),  # an older sidecar sends none
     ],
