@@ -7,6 +7,7 @@ queries select on those names, so a StatefulSet's or a Rollout's pods must be na
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -158,3 +159,30 @@ def test_a_replica_set_status_update_is_no_change_for_the_store() -> None:
     assert store.apply(parse(raw)) is False  # a rollout's scaling recompiles nothing
     raw["metadata"]["ownerReferences"][0]["name"] = "other"
     assert store.apply(parse(raw)) is True
+
+
+def test_smi_ups_pods_carry_the_replica_set_reference_a_cluster_would_and_name_their_deployment() -> None:
+    from smi.runtime.pods import TEMPLATE_HASH_LABEL, synthesize
+
+    deployment = parse(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "bookstore-v1", "namespace": NS},
+            "spec": {
+                "selector": {"matchLabels": {"app": "bookstore"}},
+                "template": {"metadata": {"labels": {"app": "bookstore"}}, "spec": {"containers": [{"name": "a"}]}},
+            },
+        }
+    )
+    assert isinstance(deployment, m.Deployment)
+    pod = synthesize(deployment, name="bookstore-v1-abc-12345", pod_ip="198.18.9.9")
+    ref = pod.meta.controller()
+    assert ref is not None and ref.kind == "ReplicaSet"
+    assert ref.name == f"bookstore-v1-{pod.meta.labels[TEMPLATE_HASH_LABEL]}"
+    # a second Deployment whose selector also picks the pod does not take it: the reference decides
+    other = dataclasses.replace(deployment, meta=m.ObjectMeta(name="aaa-first-by-name", namespace=NS))
+    config = compile_proxy(
+        snapshot_of([pod, other, deployment]), namespace=NS, pod=pod.meta.name, settings=MeshSettings()
+    )
+    assert config is not None and config.node.workload == "bookstore-v1"
