@@ -80,13 +80,13 @@ def mesh(pods: int, deployments: int) -> tuple[list[PodInfo], dict[tuple[str, st
             metrics = Metrics()
             for cns, cdep in callees:
                 stats = metrics.edge(("outbound", ns, dep, f"{TD}/ns/{ns}/sa/{dep}", cns, cdep, cdep,
-                                      f"{TD}/ns/{cns}/sa/{cdep}", "", ""))  # fmt: skip
+                                      f"{TD}/ns/{cns}/sa/{cdep}", "", "", "true"))  # fmt: skip
                 for i in range(50):
                     stats.requests += 1
                     stats.response(500 if i % 25 == 0 else 200, 0.002 + 0.001 * (i % 7))
             for cns, cdep in callers:
                 stats = metrics.edge(("inbound", cns, "", f"{TD}/ns/{cns}/sa/{cdep}", ns, "", dep,
-                                      f"{TD}/ns/{ns}/sa/{dep}", "r", ""))  # fmt: skip
+                                      f"{TD}/ns/{ns}/sa/{dep}", "r", "", "true"))  # fmt: skip
                 for i in range(50):
                     stats.requests += 1
                     stats.response(200, 0.001 + 0.0005 * (i % 5))

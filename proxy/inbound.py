@@ -6,6 +6,11 @@ traffic iptables redirected here in cluster mode) goes to the port it originally
 (``SO_ORIGINAL_DST``) when that is an inbound port, else to the only inbound port when
 there is exactly one, and is refused otherwise.
 
+The caller's workload: the calling sidecar names its own (``ns/name``) in the PROXY
+header (``proxyproto.TLV_WORKLOAD``); it labels the series (``source_workload``) only when
+the verified identity backs it (``backed_claim``).  Every series says whether the hop was
+mutual TLS (label ``tls``).
+
 The caller's identity: with mTLS, the SPIFFE id of the verified client certificate (the
 listener in ``proxy.identity.inbound`` ran the handshake).  Without TLS (mTLS off, or a
 plain-text connection accepted in permissive mode) it is looked up from the connection's
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import TYPE_CHECKING, Final, cast
 
 from proxy import proxyproto
@@ -57,11 +63,45 @@ def namespace_of(identity: str) -> str:
     return rest.split("/", 1)[0]
 
 
-def inbound_labels(cc: CompiledConfig | None, identity: str, rule: str = "") -> Labels:
+def inbound_labels(
+    cc: CompiledConfig | None, identity: str, rule: str = "", *, source: str = "", tls: bool = False
+) -> Labels:
+    """An inbound edge: the caller (its identity, and its workload ``source`` when its claim was backed)."""
+    mtls = "true" if tls else "false"
     if cc is None:
-        return ("inbound", namespace_of(identity), "", identity, "", "", "", "", rule, "")
+        return ("inbound", namespace_of(identity), source, identity, "", "", "", "", rule, "", mtls)
     node = cc.config.node
-    return ("inbound", namespace_of(identity), "", identity, node.namespace, "", node.workload, node.identity, rule, "")
+    return ("inbound", namespace_of(identity), source, identity, node.namespace, "", node.workload, node.identity,
+            rule, "", mtls)  # fmt: skip
+
+
+_WORKLOAD_NAME: Final = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")  # a DNS-1123 subdomain
+MAX_CLAIMS_PER_IDENTITY: Final = 64  # distinct workloads one identity may name (bounds the series a caller adds)
+
+
+def backed_claim(claim: str, verified: str | None, metrics: Metrics) -> str:
+    """The workload a caller's PROXY header claims (``ns/name``), when its verified identity backs it.
+
+    Backed: the caller proved a SPIFFE identity over mTLS, the claim's namespace is that
+    identity's namespace (a workload can only claim to be one of its own namespace), the
+    name is a Kubernetes object name, and the identity has named at most
+    ``MAX_CLAIMS_PER_IDENTITY`` distinct workloads to this sidecar (so a caller cannot grow
+    its series without bound).  Any other claim is counted
+    (``smi_workload_claims_rejected_total``) and dropped; without a verified identity (plain
+    text) nothing backs a claim and it is not used.
+    """
+    if not claim or not verified:
+        return ""
+    namespace, _, name = claim.partition("/")
+    if namespace == namespace_of(verified) and _WORKLOAD_NAME.fullmatch(name):
+        seen = metrics.workload_claims.setdefault(verified, set())
+        if name in seen:
+            return name
+        if len(seen) < MAX_CLAIMS_PER_IDENTITY:
+            seen.add(name)
+            return name
+    metrics.workload_claims_rejected += 1
+    return ""
 
 
 class InboundRouter:
@@ -74,18 +114,23 @@ class InboundRouter:
 
     def __init__(
         self, *, holder: ConfigHolder, metrics: Metrics, port: int, identity: str, address: str,
-        connect_timeout: float, request_timeout: float,
+        connect_timeout: float, request_timeout: float, source: str = "", tls: bool = False,
     ) -> None:  # fmt: skip
         self.holder = holder
         self.metrics = metrics
         self.port = port
         self.identity = identity
+        self.source = source  # the caller's workload (a backed PROXY header claim), "" unknown
+        self.tls = tls  # the connection is mutual TLS
         self.address = address
         self.connect_timeout = connect_timeout
         self.request_timeout = request_timeout
 
+    def _labels(self, cc: CompiledConfig | None, rule: str = "") -> Labels:
+        return inbound_labels(cc, self.identity, rule, source=self.source, tls=self.tls)
+
     def fallback_stats(self) -> EdgeStats:
-        return self.metrics.edge(inbound_labels(self.holder.current, self.identity))
+        return self.metrics.edge(self._labels(self.holder.current))
 
     def another(self, head: RequestHead, failed: Target, avoid: tuple[Target, ...]) -> Target | None:
         return failed  # the app is the only endpoint: one more try there
@@ -100,12 +145,13 @@ class InboundRouter:
             cache=runtime.by_caller,
         )  # fmt: skip
         if isinstance(decision, Deny):
-            stats = self.metrics.edge(inbound_labels(cc, self.identity))
+            stats = self.metrics.edge(self._labels(cc))
             return LocalReply(403, f"Forbidden: {decision.reason}", stats, denied=True)
-        key = (self.port, self.identity, decision.rule, self.connect_timeout, self.request_timeout)
+        key = (self.port, self.identity, decision.rule, self.source, self.tls, self.connect_timeout,
+               self.request_timeout)  # fmt: skip
         target = runtime.inbound_targets.get(key)
         if target is None:
-            stats = self.metrics.edge(inbound_labels(cc, self.identity, decision.rule))
+            stats = self.metrics.edge(self._labels(cc, decision.rule))
             app = cc.inbound.app_address
             target = Target(app, self.port, 0, "", self.connect_timeout, self.request_timeout, stats)
             bounded_put(runtime.inbound_targets, key, target)
@@ -139,6 +185,7 @@ class InboundAcceptor(asyncio.Protocol):
         self.address = ""
         self.peer = ""
         self.verified: str | None = None  # the peer certificate's SPIFFE id (mTLS)
+        self.source = ""  # the caller's workload: its PROXY header claim, when ``verified`` backs it
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
@@ -199,15 +246,18 @@ class InboundAcceptor(asyncio.Protocol):
             http1=http1, http2=lambda: hub.server(router, app_h2=lambda: app_h2, peer=self.peer, gate=self.gate)
         )
 
+    def _labels(self, cc: CompiledConfig | None, identity: str, rule: str = "") -> Labels:
+        return inbound_labels(cc, identity, rule, source=self.source, tls=bool(self.verified))
+
     def _tcp(self, cc: CompiledConfig, identity: str, port: int) -> asyncio.Protocol | None:
         """Opaque TCP to the app when the peer's identity is allowed on ``port``; None when denied."""
         decision = authorize_connection(identity=identity, address=self.address, port=port, inbound=cc.inbound)
         if isinstance(decision, Deny):
-            stats = self.metrics.edge(inbound_labels(cc, identity))
+            stats = self.metrics.edge(self._labels(cc, identity))
             stats.denied += 1
             logger.info("inbound connection from %s denied: %s", self.peer, decision.reason)
             return None
-        stats = self.metrics.edge(inbound_labels(cc, identity, decision.rule))
+        stats = self.metrics.edge(self._labels(cc, identity, decision.rule))
         runtime = self.holder.runtime
         limits = runtime.rate_limits if runtime is not None else None
         if limits is not None and not limits.check_connection(port):
@@ -220,7 +270,7 @@ class InboundAcceptor(asyncio.Protocol):
         """Datagrams framed in this stream to the app's UDP port (``proxy.udp``); None when refused."""
         from proxy.udp import inbound_udp
 
-        labels = inbound_labels(cc, identity)
+        labels = self._labels(cc, identity)
         return inbound_udp(cc, identity=identity, port=port, framed=framed, metrics=self.metrics,
                            labels=labels, peer=self.peer)  # fmt: skip
 
@@ -239,7 +289,7 @@ class InboundAcceptor(asyncio.Protocol):
             return
         cc = self.holder.current
         if cc is None:
-            self._refuse("no_config", self.metrics.edge(inbound_labels(None, "")))
+            self._refuse("no_config", self.metrics.edge(inbound_labels(None, "", tls=bool(self.verified))))
             return
         identity = self.verified if self.verified is not None else cc.inbound.peers.get(self.address, "")
         inbound_port = cc.inbound.only_port
@@ -249,13 +299,14 @@ class InboundAcceptor(asyncio.Protocol):
             rest = self.buffer[used:]
             if not header.local:
                 inbound_port = cc.inbound.ports.get(header.dst_port)
+                self.source = backed_claim(header.workload, self.verified, self.metrics)
         else:
             dialled = self._original_port()
             if dialled is not None and dialled in cc.inbound.ports:
                 inbound_port = cc.inbound.ports[dialled]
         self.buffer = b""
         if inbound_port is None:
-            self._refuse("unknown_port", self.metrics.edge(inbound_labels(cc, identity)))
+            self._refuse("unknown_port", self.metrics.edge(self._labels(cc, identity)))
             return
         port = inbound_port.port
         protocol: asyncio.Protocol | None
@@ -263,6 +314,7 @@ class InboundAcceptor(asyncio.Protocol):
             router = InboundRouter(
                 holder=self.holder, metrics=self.metrics, port=port, identity=identity, address=self.address,
                 connect_timeout=self.connect_timeout, request_timeout=self.request_timeout,
+                source=self.source, tls=bool(self.verified),
             )  # fmt: skip
             protocol = self._http(router, app_h2=inbound_port.protocol == PROTOCOL_HTTP2)
         elif inbound_port.protocol == PROTOCOL_TCP:
@@ -270,7 +322,7 @@ class InboundAcceptor(asyncio.Protocol):
         elif inbound_port.protocol == PROTOCOL_UDP:  # datagrams framed in this stream (proxy.udp)
             protocol = self._udp(cc, identity, port, framed=parsed is not None)
         else:
-            self._refuse("unsupported_protocol", self.metrics.edge(inbound_labels(cc, identity)))
+            self._refuse("unsupported_protocol", self.metrics.edge(self._labels(cc, identity)))
             return
         if protocol is None:
             transport.close()
@@ -283,4 +335,4 @@ class InboundAcceptor(asyncio.Protocol):
             protocol.data_received(rest)
 
 
-__all__ = ["InboundAcceptor", "InboundRouter", "namespace_of"]
+__all__ = ["InboundAcceptor", "InboundRouter", "backed_claim", "inbound_labels", "namespace_of"]

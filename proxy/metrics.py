@@ -31,7 +31,7 @@ else:
     Collector = object
 
 K = TypeVar("K", int, str)
-Labels = tuple[str, str, str, str, str, str, str, str, str, str]
+Labels = tuple[str, str, str, str, str, str, str, str, str, str, str]  # EDGE_LABELS' values
 _NO_TAP = TapHub()  # the hub of stats made outside a Metrics (TCP flows of the capture): never subscribed
 
 
@@ -110,6 +110,11 @@ class Metrics:
         self.edges: dict[Labels, EdgeStats] = {}
         self.tap = TapHub()  # GET /tap on the admin listener subscribes to it (proxy.tap)
         self.config_version = -1
+        # the proxy opens its hops to peer sidecars with mutual TLS (set with its certificate): label tls
+        self.mtls_hops = False
+        # PROXY header source-workload claims that the caller's verified identity did not back (proxy.inbound)
+        self.workload_claims_rejected = 0
+        self.workload_claims: dict[str, set[str]] = {}  # verified identity -> the workloads it named (bounded)
         self.config_updates = 0
         self.config_rejected = 0
         self.config_stream_up = 0
@@ -222,6 +227,11 @@ class MetricsCollector(Collector):
         m = self.metrics
         yield gauge("smi_config_version", "Version of the active config (-1: none yet)", value=m.config_version)
         yield counter("smi_config_updates", "Configs applied", value=m.config_updates)
+        yield counter(
+            "smi_workload_claims_rejected",
+            "Callers' source-workload claims (PROXY header) not backed by their verified identity (label left empty)",
+            value=m.workload_claims_rejected,
+        )
         yield counter("smi_config_rejected", "Config messages rejected as invalid", value=m.config_rejected)
         yield gauge(
             "smi_config_stream_up", "1 while connected to the control plane's config stream", value=m.config_stream_up

@@ -55,12 +55,14 @@ ServiceKey = tuple[str, str, int]  # (namespace, name, port)
 
 
 def _labels(cc: CompiledConfig | None, port: PortRoute | None, workload: str = "", identity: str = "",
-            route_name: str = "", backend: str = "") -> Labels:  # fmt: skip
+            route_name: str = "", backend: str = "", tls: str = "false") -> Labels:  # fmt: skip
+    """An outbound edge; ``tls`` "true" for a mutual-TLS hop to a peer sidecar, "false" otherwise (no hop too)."""
     if cc is None:
-        return ("outbound", "", "", "", "", "", "", "", "", "")
+        return ("outbound", "", "", "", "", "", "", "", "", "", "false")
     node = cc.config.node
     ns, svc = (port.namespace, port.service) if port is not None else ("", "")
-    return ("outbound", node.namespace, node.workload, node.identity, ns, svc, workload, identity, route_name, backend)
+    return ("outbound", node.namespace, node.workload, node.identity, ns, svc, workload, identity, route_name, backend,
+            tls)  # fmt: skip
 
 
 def target_for(
@@ -160,8 +162,11 @@ def _target(
     cc = runtime.compiled
     cluster = decision.cluster
     assert cluster is not None
-    stats = metrics.edge(_labels(cc, port, endpoint.workload, endpoint.identity, decision.route, decision.backend))
-    bind = bind_address or cc.config.node.address
+    # the pool opens mTLS exactly to peer sidecars (an announced port) once it has the certificate
+    tls = "true" if metrics.mtls_hops and endpoint.proxy_port else "false"
+    stats = metrics.edge(_labels(cc, port, endpoint.workload, endpoint.identity, decision.route, decision.backend, tls))
+    node = cc.config.node
+    bind = bind_address or node.address
     if endpoint.proxy_port:
         address, conn_port, announce = endpoint.address, endpoint.proxy_port, endpoint.port
     else:
@@ -178,6 +183,7 @@ def _target(
         runtime.feedback(cluster),
         (port, decision),
         runtime.guards[cluster.slot],
+        f"{node.namespace}/{node.workload}" if endpoint.proxy_port and node.workload else "",
     )
 
 
@@ -188,7 +194,7 @@ def denied_stats(cc: CompiledConfig, entry: DeniedService, *, metrics: Metrics) 
     """The edge a refusal of ``entry`` is counted on: this node to that service."""
     node = cc.config.node
     return metrics.edge(
-        ("outbound", node.namespace, node.workload, node.identity, entry.namespace, entry.name, "", "", "", "")
+        ("outbound", node.namespace, node.workload, node.identity, entry.namespace, entry.name, "", "", "", "", "false")
     )
 
 

@@ -4,6 +4,13 @@ The outbound sidecar opens every mesh connection with this header so the inbound
 learns which application port is meant (the destination port) and who is calling (the
 source address, mapped to an identity before mTLS).  Only the ``PROXY`` command over TCP
 on IPv4/IPv6 is produced; ``LOCAL`` is accepted on input (it carries no addresses).
+
+After the addresses, one TLV of the custom range (``TLV_WORKLOAD``, type 0xE0) carries the
+caller's own workload as its compile named it, ``<namespace>/<workload>`` in UTF-8: the
+inbound sidecar labels its series with it when the caller's verified identity backs it
+(``proxy.inbound``).  Other TLVs are skipped; a TLV area that does not parse is ignored
+(the addresses still count), so a header from an older or foreign sender never breaks a
+connection.
 """
 
 from __future__ import annotations
@@ -21,7 +28,10 @@ _TCP6: Final = 0x21
 _HEAD: Final = struct.Struct("!12sBBH")
 _ADDR4: Final = struct.Struct("!4s4sHH")
 _ADDR6: Final = struct.Struct("!16s16sHH")
+_TLV: Final = struct.Struct("!BH")
 MAX_HEADER: Final = 16 + 65535
+TLV_WORKLOAD: Final = 0xE0  # PP2_TYPE_MIN_CUSTOM: "<namespace>/<workload>" of the calling sidecar's node
+MAX_WORKLOAD_CLAIM: Final = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,25 +43,47 @@ class ProxyHeader:
     dst_address: str
     dst_port: int
     local: bool = False
+    workload: str = ""  # the TLV_WORKLOAD claim, "" when absent or not UTF-8
 
 
 class ProxyHeaderError(ValueError):
     """The bytes are not a valid PROXY v2 header."""
 
 
-def encode(*, src_address: str, src_port: int, dst_address: str, dst_port: int) -> bytes:
-    """Build a v2 PROXY/TCP header; both addresses must be of the same family."""
+def encode(*, src_address: str, src_port: int, dst_address: str, dst_port: int, workload: str = "") -> bytes:
+    """Build a v2 PROXY/TCP header; ``workload`` (``ns/name``, optional) goes in a ``TLV_WORKLOAD``."""
     src = ipaddress.ip_address(src_address)
     dst = ipaddress.ip_address(dst_address)
     if src.version != dst.version:
         # Mixed families cannot be expressed; map the IPv4 one into IPv6.
         src = src if src.version == 6 else ipaddress.IPv6Address(f"::ffff:{src}")
         dst = dst if dst.version == 6 else ipaddress.IPv6Address(f"::ffff:{dst}")
+    tlv = b""
+    if workload:
+        value = workload.encode()[:MAX_WORKLOAD_CLAIM]
+        tlv = _TLV.pack(TLV_WORKLOAD, len(value)) + value
     if src.version == 4:
-        body = _ADDR4.pack(src.packed, dst.packed, src_port, dst_port)
+        body = _ADDR4.pack(src.packed, dst.packed, src_port, dst_port) + tlv
         return _HEAD.pack(SIGNATURE, _VERSION_PROXY, _TCP4, len(body)) + body
-    body = _ADDR6.pack(src.packed, dst.packed, src_port, dst_port)
+    body = _ADDR6.pack(src.packed, dst.packed, src_port, dst_port) + tlv
     return _HEAD.pack(SIGNATURE, _VERSION_PROXY, _TCP6, len(body)) + body
+
+
+def _workload_claim(tlvs: bytes) -> str:
+    """The ``TLV_WORKLOAD`` value among ``tlvs`` ("" when absent, not UTF-8, or the area is malformed)."""
+    at = 0
+    while at + _TLV.size <= len(tlvs):
+        kind, length = _TLV.unpack_from(tlvs, at)
+        at += _TLV.size
+        if at + length > len(tlvs):
+            return ""
+        if kind == TLV_WORKLOAD:
+            try:
+                return tlvs[at : at + length].decode()
+            except UnicodeDecodeError:
+                return ""
+        at += length
+    return ""
 
 
 def starts_like_header(data: bytes) -> bool | None:
@@ -80,11 +112,13 @@ def decode(data: bytes) -> tuple[ProxyHeader, int] | None:
         raise ProxyHeaderError(f"unsupported PROXY version/command byte 0x{version:02x}")
     if family == _TCP4 and length >= _ADDR4.size:
         s, d, sp, dp = _ADDR4.unpack_from(data, _HEAD.size)
-        return ProxyHeader(str(ipaddress.IPv4Address(s)), sp, str(ipaddress.IPv4Address(d)), dp), total
+        claim = _workload_claim(data[_HEAD.size + _ADDR4.size : total])
+        return ProxyHeader(str(ipaddress.IPv4Address(s)), sp, str(ipaddress.IPv4Address(d)), dp, workload=claim), total
     if family == _TCP6 and length >= _ADDR6.size:
         s, d, sp, dp = _ADDR6.unpack_from(data, _HEAD.size)
         src, dst = ipaddress.IPv6Address(s), ipaddress.IPv6Address(d)
         src_s = str(src.ipv4_mapped or src)
         dst_s = str(dst.ipv4_mapped or dst)
-        return ProxyHeader(src_s, sp, dst_s, dp), total
+        claim = _workload_claim(data[_HEAD.size + _ADDR6.size : total])
+        return ProxyHeader(src_s, sp, dst_s, dp, workload=claim), total
     raise ProxyHeaderError(f"unsupported PROXY address family 0x{family:02x} (length {length})")

@@ -236,6 +236,7 @@ class Proxy:
             self.tls = tls
             logger.info("workload certificate for %s until %s", identity, material.not_after)
         self.pool.tls = self.tls
+        self.metrics.mtls_hops = self.tls is not None  # the pool's hops to peer sidecars are mTLS (label tls)
         self.pool.expected = ExpectedIdentities(self.holder)
 
     def _control_plane_tls(self) -> ssl.SSLContext:

@@ -55,7 +55,8 @@ class ConfigRuntime:
         ]
         self.authorities: dict[bytes, PortRoute] = {}  # filled by the outbound router (bounded)
         self.targets: dict[tuple[int, int, str], Target] = {}  # (id(decision), id(endpoint), bind) -> Target
-        self.inbound_targets: dict[tuple[int, str, str, float, float], Target] = {}  # (port, caller, rule, ...)
+        # (port, caller identity, rule, caller workload, mTLS, timeouts) -> Target
+        self.inbound_targets: dict[tuple[int, str, str, str, bool, float, float], Target] = {}
         self.by_caller: dict[tuple[str, int], Any] = {}  # authz candidates, filled by ``proxy.authz`` (bounded)
         self._expected: dict[tuple[str, int], str] | None = None
         # resilience (proxy.resilience): one guard per cluster slot, rate limiters per inbound policy

@@ -42,6 +42,8 @@ class Target:
     feedback: Feedback | None = None
     decision: object = None  # the router's own note of where this came from (for picking another endpoint)
     guard: DestinationGuard | None = None  # the destination's resilience state (outbound only)
+    # "<namespace>/<workload>" of the calling node, claimed to a peer sidecar in the PROXY header (proxy.proxyproto)
+    workload_claim: str = ""
     key: PoolKey = field(init=False)  # the upstream pool's key, computed once
 
     def __post_init__(self) -> None:

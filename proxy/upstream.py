@@ -222,7 +222,11 @@ class UpstreamPool:
             src = opened.transport.get_extra_info("sockname")
             opened.transport.write(
                 proxyproto.encode(
-                    src_address=src[0], src_port=src[1], dst_address=target.address, dst_port=target.announce_port
+                    src_address=src[0],
+                    src_port=src[1],
+                    dst_address=target.address,
+                    dst_port=target.announce_port,
+                    workload=target.workload_claim,
                 )
             )
         return opened
@@ -279,4 +283,3 @@ class UpstreamPool:
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
-

@@ -1,7 +1,8 @@
 """The topology of a cluster, listed from its API server on an interval (for ``smi metrics-api``).
 
 Pods (with their owners resolved to the top workload), ReplicaSets (only to follow
-Deployment/Rollout ownership), Deployments, StatefulSets, DaemonSets, Jobs, Services,
+Deployment/Rollout ownership; Argo Rollouts themselves are known from their pods, with no
+listing that fails where Argo is not installed), Deployments, StatefulSets, DaemonSets, Jobs, Services,
 Namespaces and TrafficSplits (``split.smi-spec.io/v1alpha4``, every version is served by
 the mesh's CRD).  A failed listing keeps the last good topology and is logged: the API
 keeps answering from it.  The sidecar of each pod is scraped at ``podIP:admin_port``.
@@ -15,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from smi.model import owners
 from traffic_metrics.kube import Kube, KubeError
 from traffic_metrics.topology import PodInfo, ServiceInfo, SplitInfo, Topology, WorkloadInfo
 
@@ -39,23 +41,21 @@ def _controller(meta: Mapping[str, Any]) -> tuple[str, str] | None:
 def workload_of(
     pod_meta: Mapping[str, Any], replicaset_owners: Mapping[tuple[str, str], tuple[str, str]]
 ) -> tuple[str, str]:
-    """(kind, name) of a pod's top workload: a ReplicaSet's owner (Deployment, Rollout) when it has one."""
-    owner = _controller(pod_meta)
-    if owner is None:
-        return "", ""
-    kind, name = owner
-    if kind == "ReplicaSet":
-        return replicaset_owners.get((str(pod_meta.get("namespace", "")), name), (kind, name))
-    return kind, name
+    """(kind, name) of a pod's workload, as the compile names it (``smi.model.owners``)."""
+    namespace = str(pod_meta.get("namespace", ""))
+    labels = pod_meta.get("labels") or {}
+    return owners.workload_of(
+        _controller(pod_meta), labels if isinstance(labels, dict) else {},
+        lambda name: replicaset_owners.get((namespace, name)),
+    )  # fmt: skip
 
 
 def build_topology(lists: Mapping[str, list[dict[str, Any]]], *, admin_port: int = 15000) -> Topology:
     rs_owners: dict[tuple[str, str], tuple[str, str]] = {}
     for rs in lists.get("replicasets", ()):
         meta = rs.get("metadata", {})
-        owner = _controller(meta)
-        if owner is not None:
-            rs_owners[(meta.get("namespace", ""), meta.get("name", ""))] = owner
+        name = str(meta.get("name", ""))
+        rs_owners[(meta.get("namespace", ""), name)] = owners.replica_set_owner(_controller(meta), name)
     pods = []
     for pod in lists.get("pods", ()):
         meta, spec, status = pod.get("metadata", {}), pod.get("spec", {}), pod.get("status", {})

@@ -7,16 +7,28 @@ deletion, for the whole cluster).
 Besides the kinds of SPEC 4.3 (``traffic_metrics.model.KINDS``, each with an ``edges``
 subresource) the list serves ``trafficmetrics``: the workloads of a namespace (Deployments,
 StatefulSets, DaemonSets, Jobs), so that ``kubectl get trafficmetrics.metrics.smi-spec.io
--n NS`` names something a person asks for.
+-n NS`` names something a person asks for.  Each plural is advertised with a kind of its
+own (``discovery_kind``), so that kubectl asks each for its own items.
 """
 
 from __future__ import annotations
 
 from typing import Any, Final
 
-from traffic_metrics.model import GROUP, GROUP_VERSION, KINDS, VERSION
+from traffic_metrics.model import GROUP, GROUP_VERSION, KINDS, VERSION, Kind
 
 ALL_WORKLOADS: Final = "trafficmetrics"
+
+
+def discovery_kind(kind: Kind) -> str:
+    """The kind discovery advertises for ``kind``'s plural: one of its own, e.g. ``DeploymentTrafficMetrics``.
+
+    kubectl maps a resource to its kind and back (the RESTMapper keeps ONE plural per
+    kind), so plurals that shared ``TrafficMetrics`` all resolved to the last one listed:
+    ``kubectl get deployments.metrics.smi-spec.io`` asked for ``trafficmetrics``.  The
+    objects served stay ``kind: TrafficMetrics`` (the SMI shape); only discovery differs.
+    """
+    return f"{kind.kind}TrafficMetrics"
 
 
 def api_resource_list() -> dict[str, Any]:
@@ -24,9 +36,9 @@ def api_resource_list() -> dict[str, Any]:
     for kind in KINDS.values():
         entry = {
             "name": kind.plural,
-            "singularName": "",
+            "singularName": kind.kind.lower(),
             "namespaced": kind.namespaced,
-            "kind": "TrafficMetrics",
+            "kind": discovery_kind(kind),
             "verbs": ["get", "list"],
         }
         resources.append(entry)

@@ -11,8 +11,10 @@ reference, in its order, names and units, values as Kubernetes quantity strings:
 
 then this mesh's extra figures (never before or instead of the five): ``request_count``,
 ``requests_per_second``, ``success_rate``, ``denied_count`` (403s from the mesh's access
-policy), ``proxy_error_count``, and for TrafficSplit backends ``measured_share`` (the
-backend's part of the apex's requests, 0..1).  An empty list has ``"items": []`` (the
+policy), ``proxy_error_count``, for TrafficSplit backends ``measured_share`` (the
+backend's part of the apex's requests, 0..1), and last on every item ``mtls_share`` (the
+part of the responses whose hop between the sidecars was mutual TLS, 0..1; 0 without
+responses).  An empty list has ``"items": []`` (the
 reference's ``null`` breaks clients that iterate it).
 """
 
@@ -25,7 +27,17 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from traffic_metrics.quantity import go_duration, quantity
-from traffic_metrics.samples import DENIED, ERRORS, FAILURES, FIRST_BUCKET, REQUESTS, RESPONSES, WIDTH, quantile
+from traffic_metrics.samples import (
+    DENIED,
+    ERRORS,
+    FAILURES,
+    FIRST_BUCKET,
+    MTLS_RESPONSES,
+    REQUESTS,
+    RESPONSES,
+    WIDTH,
+    quantile,
+)
 
 GROUP: Final = "metrics.smi-spec.io"
 VERSION: Final = "v1alpha1"
@@ -57,11 +69,12 @@ KINDS: Final = {
         Kind("daemonsets", "DaemonSet", short=("ds",)),
         Kind("statefulsets", "StatefulSet", short=("sts",)),
         Kind("jobs", "Job"),
+        Kind("rollouts", "Rollout", short=("ro",)),  # Argo Rollouts (argoproj.io)
         Kind("services", "Service", short=("svc",)),
         Kind("trafficsplits", "TrafficSplit", short=("ts",)),
     )
 }
-WORKLOAD_KINDS: Final = {"deployments", "daemonsets", "statefulsets", "jobs"}
+WORKLOAD_KINDS: Final = {"deployments", "daemonsets", "statefulsets", "jobs", "rollouts"}
 
 
 def kind_for(name: str) -> Kind | None:
@@ -143,6 +156,12 @@ def figures(row: Sequence[float], window: float) -> list[dict[str, str]]:
     return out
 
 
+def mtls_share(row: Sequence[float]) -> float:
+    """The part of the responses whose hop between the sidecars was mutual TLS (0 without responses)."""
+    responses = row[RESPONSES]
+    return min(row[MTLS_RESPONSES] / responses, 1.0) if responses > 0 else 0.0
+
+
 def rfc3339(when: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
 
@@ -179,6 +198,7 @@ def traffic_metrics(item: Item, *, when: float, window: float) -> dict[str, Any]
     }
     if item.share is not None:
         out["metrics"].append({"name": "measured_share", "value": quantity(item.share)})
+    out["metrics"].append({"name": "mtls_share", "value": quantity(mtls_share(item.row))})  # last on every item
     if item.route is not None:
         out["route"] = item.route
     return out

@@ -9,8 +9,10 @@ This module groups those vectors by the objects a user asks about:
 * **edges** of a resource: every other object it exchanged traffic with, each direction
   measured on both sides where that side is known: ``to``/``client`` (the resource's own
   outbound series), ``from``/``client`` (other pods' outbound series towards it),
-  ``from``/``server`` (its inbound series, the caller named by the series'
-  ``source_workload`` or else by the verified identity when one workload runs as it),
+  ``from``/``server`` (its inbound series, the caller named by the series' own
+  ``source_workload``: the calling sidecar's claim, backed by its verified identity, see
+  ``proxy.inbound``; series of older sidecars without it fall back to the identity, when
+  one workload runs as it),
   ``to``/``server`` (other pods' inbound series from it).  The other end is a workload
   (a namespace for namespaces); a pod's callers are seen at pod grain on the client side;
 * **a TrafficSplit**: one item per backend, client side: outbound series to the apex
@@ -27,7 +29,7 @@ from traffic_metrics.model import KINDS, WORKLOAD_KINDS, Backend, Item, Kind, Re
 from traffic_metrics.samples import REQUESTS, RESPONSES, WIDTH, EdgeKey
 from traffic_metrics.topology import PodInfo, Topology, matches
 
-DIRECTION, SRC_NS, SRC_WORKLOAD, SRC_ID, DST_NS, DST_SERVICE, DST_WORKLOAD, DST_ID, ROUTE, BACKEND = range(10)
+DIRECTION, SRC_NS, SRC_WORKLOAD, SRC_ID, DST_NS, DST_SERVICE, DST_WORKLOAD, DST_ID, ROUTE, BACKEND, TLS = range(11)
 Reporter = tuple[str, str]  # (namespace, pod) of the sidecar that reported the series
 
 

@@ -13,7 +13,8 @@ slot    value (counters, as exposed: cumulative since the sidecar started)
 3       ``smi_requests_total``
 4       ``smi_proxy_errors_total`` (every reason)
 5       ``smi_request_duration_seconds_sum``
-6..     ``smi_request_duration_seconds_bucket`` cumulative, one per ``le`` (``+Inf`` last)
+6       ``smi_responses_total{tls="true"}`` (responses whose hop between the sidecars was mutual TLS)
+7..     ``smi_request_duration_seconds_bucket`` cumulative, one per ``le`` (``+Inf`` last)
 ======  =========================================================================
 
 Everything else (other families, comments, malformed lines) is skipped; a document with
@@ -36,7 +37,8 @@ DENIED: Final = 2
 REQUESTS: Final = 3
 ERRORS: Final = 4
 DURATION_SUM: Final = 5
-FIRST_BUCKET: Final = 6
+MTLS_RESPONSES: Final = 6
+FIRST_BUCKET: Final = 7
 WIDTH: Final = FIRST_BUCKET + len(BUCKET_LABELS)
 BOUNDS: Final = (*BUCKETS, float("inf"))
 
@@ -137,6 +139,8 @@ def fold(
         row[RESPONSES] += value
         if labels.get("status_class") == "5xx":
             row[FAILURES] += value
+        if labels.get("tls") == "true":
+            row[MTLS_RESPONSES] += value
     elif name == "smi_request_duration_seconds_bucket":
         slot = _bucket_slot(labels.get("le", ""))
         if slot is not None:

@@ -51,5 +51,5 @@ def inbound_udp(
         metrics.edge(labels).denied += 1
         logger.info("inbound udp session from %s denied: %s", peer, decision.reason)
         return None
-    edge = stats.edge((*labels[:8], decision.rule, labels[9]))
+    edge = stats.edge((*labels[:8], decision.rule, *labels[9:]))
     return InboundUdpSession(app=(cc.inbound.app_address, port), edge=edge)

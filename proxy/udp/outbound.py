@@ -180,7 +180,7 @@ class UdpForwardListener(asyncio.DatagramProtocol):
         ns, name, _ = self.service
         node = cc.config.node if cc is not None else None
         source = (node.namespace, node.workload, node.identity) if node is not None else ("", "", "")
-        return self.stats.edge(("outbound", *source, ns, name, "", "", "", ""))
+        return self.stats.edge(("outbound", *source, ns, name, "", "", "", "", "false"))
 
     def _received(self, data: bytes, source: tuple[str, int]) -> None:
         now = asyncio.get_running_loop().time()

@@ -40,6 +40,14 @@ def latency(obj: dict[str, Any], quantile: int) -> str:
     return f"{ms:.0f}ms" if ms >= 10 else f"{ms:.1f}ms"
 
 
+def mtls(obj: dict[str, Any]) -> str:
+    """``mtls_share`` as a percentage; "-" without responses or from a server that does not say."""
+    share = value(obj, "mtls_share")
+    if math.isnan(share) or answered(obj) <= 0:
+        return "-"
+    return f"{100 * share:.0f}%"
+
+
 def count(obj: dict[str, Any], name: str) -> str:
     number = value(obj, name)
     return "-" if math.isnan(number) else f"{number:g}"

@@ -2,7 +2,8 @@
 
 Columns as ``linkerd viz stat``: NAME, SUCCESS (share of responses that are not 5xx), RPS,
 LATENCY_P50/P90/P99; ``wide`` adds the counts (successes, failures, 403s from the mesh's
-access policy) and the window; TrafficSplits show APEX, LEAF, WEIGHT and the measured SHARE.
+access policy), MTLS (the share of responses whose hop between sidecars was mutual TLS) and
+the window; TrafficSplits show APEX, LEAF, WEIGHT and the measured SHARE.
 The numbers come from the TrafficMetrics API (docs/metrics.md) of the local mesh, or of a
 cluster with ``--kubeconfig``/``--context``.
 """
@@ -63,7 +64,7 @@ def table(items: list[dict[str, Any]], *, all_namespaces: bool, wide: bool) -> s
     header += ["NAME"] + (["APEX", "LEAF", "WEIGHT", "SHARE"] if split else [])
     header += ["SUCCESS", "RPS", "LATENCY_P50", "LATENCY_P90", "LATENCY_P99"]
     if wide:
-        header += ["SUCCESSES", "FAILURES", "DENIED", "WINDOW"]
+        header += ["SUCCESSES", "FAILURES", "DENIED", "MTLS", "WINDOW"]
     rows = []
     for obj in items:
         meta = obj.get("metadata") or {}
@@ -77,7 +78,7 @@ def table(items: list[dict[str, Any]], *, all_namespaces: bool, wide: bool) -> s
         row += [v.success(obj), v.rps(obj), v.latency(obj, 50), v.latency(obj, 90), v.latency(obj, 99)]
         if wide:
             row += [v.count(obj, "success_count"), v.count(obj, "failure_count"), v.count(obj, "denied_count"),
-                    str(obj.get("window", ""))]  # fmt: skip
+                    v.mtls(obj), str(obj.get("window", ""))]  # fmt: skip
         rows.append(row)
     if not rows:
         return "No traffic metrics found."

@@ -1,7 +1,7 @@
 """MeshIndex: one snapshot, indexed once, so that compiling for each proxy is cheap.
 
 A snapshot is a flat bag of objects.  The compile asks it the same questions again and
-again (which pods does this selector pick? which pod has this IP? which Deployment owns
+again (which pods does this selector pick? which pod has this IP? which workload owns
 this pod? what are this service's endpoints?), so the index answers them from maps built
 once per (snapshot, settings).  The groups' own kinds are looked up with ``objects(Kind)``
 and ``by_name(Kind)``.  Derived results that every proxy shares (the groups'
@@ -24,10 +24,12 @@ from __future__ import annotations
 import operator
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from typing import Final, TypeVar, cast
 
 from smi.compile.settings import MeshSettings
-from smi.model import Deployment, Endpoints, EndpointSlice, Pod, Service
+from smi.model import Deployment, Endpoints, EndpointSlice, Pod, ReplicaSet, Service
+from smi.model.owners import Owner, replica_set_owner, workload_of
 from smi.proxyconfig.spiffe import workload_id
 from smi.state import Snapshot
 
@@ -36,7 +38,9 @@ Key = tuple[str, str]  # (namespace, name)
 
 # What Services' endpoints (and so every shared result built on them) are computed from
 # (memo ``depends``), by hub kind.  The groups declare their own kinds (``smi.compile.groups``).
-ENDPOINT_KINDS: Final = frozenset({Service.KIND, Pod.KIND, Endpoints.KIND, EndpointSlice.KIND, Deployment.KIND})
+ENDPOINT_KINDS: Final = frozenset(
+    {Service.KIND, Pod.KIND, Endpoints.KIND, EndpointSlice.KIND, Deployment.KIND, ReplicaSet.KIND}
+)
 
 INBOUND_PORT_ANNOTATION: Final = "smi-mesh.io/inbound-port"
 APP_ADDRESS_ANNOTATION: Final = "smi-mesh.io/app-address"
@@ -84,8 +88,8 @@ class MeshIndex:
             self.pods_by_identity = same.pods_by_identity
         else:
             self._index_pods()
-        same = keep(Pod.KIND, Deployment.KIND)
-        self._workloads: dict[Key, str] = same._workloads if same else self._owners(snapshot)
+        same = keep(Pod.KIND, Deployment.KIND, ReplicaSet.KIND)
+        self._workloads: dict[Key, Owner] = same._workloads if same else self._owners(snapshot)
 
         self._memo: dict[object, object] = {}
         self._depends: dict[object, frozenset[str]] = {}
@@ -97,14 +101,38 @@ class MeshIndex:
                     self._depends[key] = depends
         self.carried = len(self._memo)  # memo entries taken over (for tests and benchmarks)
 
-    def _owners(self, snapshot: Snapshot) -> dict[Key, str]:
-        """(ns, pod) -> the first Deployment, by name, whose selector picks the pod."""
-        owners: dict[Key, str] = {}
-        for dep in snapshot.all(Deployment):  # in name order: the first owner by name wins
-            if not dep.selector:
+    def _owners(self, snapshot: Snapshot) -> dict[Key, Owner]:
+        """(ns, pod) -> (kind, name) of the pod's workload (``smi.model.owners``).
+
+        From the pod's controller ownerReference; a pod without one (a hand-written
+        manifest: the goldens, ``smi apply`` of bare pods) belongs to the first Deployment,
+        by name, whose selector picks it, as the ReplicaSet controller would adopt it.
+        """
+        replica_sets: dict[Key, Owner] = {}
+        for rs in snapshot.all(ReplicaSet):
+            ref = rs.meta.controller()
+            replica_sets[(rs.meta.namespace, rs.meta.name)] = replica_set_owner(
+                (ref.kind, ref.name) if ref is not None else None, rs.meta.name
+            )
+        owners: dict[Key, Owner] = {}
+        adoptable: list[Pod] = []
+        for (ns, name), pod in self.pods.items():
+            ref = pod.meta.controller()
+            if ref is None:
+                adoptable.append(pod)
                 continue
-            for pod in self.select_pods(dep.meta.namespace, dep.selector):
-                owners.setdefault((dep.meta.namespace, pod.meta.name), dep.meta.name)
+            found = workload_of((ref.kind, ref.name), pod.meta.labels, partial(_in_namespace, replica_sets, ns))
+            if found[1]:
+                owners[(ns, name)] = found
+        if adoptable:
+            bare = {(p.meta.namespace, p.meta.name) for p in adoptable}
+            for dep in snapshot.all(Deployment):  # in name order: the first owner by name wins
+                if not dep.selector:
+                    continue
+                for pod in self.select_pods(dep.meta.namespace, dep.selector):
+                    key = (dep.meta.namespace, pod.meta.name)
+                    if key in bare:
+                        owners.setdefault(key, (Deployment.KIND, dep.meta.name))
         return owners
 
     def _index_pods(self) -> None:
@@ -195,8 +223,12 @@ class MeshIndex:
         return workload_id(self.settings.trust_domain, pod.meta.namespace, pod.spec.service_account)
 
     def workload_of(self, pod: Pod) -> str:
-        """The name of the Deployment whose selector picks the pod ("" when none does)."""
-        return self._workloads.get((pod.meta.namespace, pod.meta.name), "")
+        """The name of the pod's workload ("" for none): see ``_owners`` and ``smi.model.owners``."""
+        return self._workloads.get((pod.meta.namespace, pod.meta.name), ("", ""))[1]
+
+    def workload_kind_of(self, pod: Pod) -> str:
+        """The kind of the pod's workload (Deployment, StatefulSet, Rollout …; "" for none)."""
+        return self._workloads.get((pod.meta.namespace, pod.meta.name), ("", ""))[0]
 
     @staticmethod
     def proxy_port_of(pod: Pod) -> int:
@@ -212,6 +244,10 @@ class MeshIndex:
     def is_serving(pod: Pod) -> bool:
         """A pod receives traffic through a Service selector when it has an IP and is ready or Running."""
         return bool(pod.pod_ip) and (pod.ready or pod.phase == "Running")
+
+
+def _in_namespace(replica_sets: Mapping[Key, Owner], namespace: str, name: str) -> Owner | None:
+    return replica_sets.get((namespace, name))
 
 
 def _slices_by_service(snapshot: Snapshot) -> dict[Key, list[EndpointSlice]]:

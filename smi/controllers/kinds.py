@@ -28,6 +28,7 @@ CORE: tuple[Watched, ...] = (
     Watched("", "v1", "endpoints", "Endpoints"),
     Watched("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice"),
     Watched("apps", "v1", "deployments", "Deployment"),
+    Watched("apps", "v1", "replicasets", "ReplicaSet"),  # only their owners: a pod's workload (smi.model.owners)
 )
 
 WATCHED_VERSIONS: Final[Mapping[str, str]] = MappingProxyType(

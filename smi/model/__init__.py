@@ -21,11 +21,12 @@ from smi.model.core import (
     Namespace,
     Pod,
     PodSpec,
+    ReplicaSet,
     Service,
     ServiceAccount,
     ServicePort,
 )
-from smi.model.meta import ObjectKey, ObjectMeta, freeze
+from smi.model.meta import ObjectKey, ObjectMeta, OwnerReference, freeze
 from smi.model.resources import CLUSTER_SCOPED, CORE_KINDS, POLICY_KINDS, SMI_KINDS, Resource, ResourceKind, key_of
 from smi.model.specs import HTTPMatch, HTTPRouteGroup, TCPRoute, UDPRoute
 from smi.model.split import SplitBackend, TrafficSplit, TypedRef
@@ -49,8 +50,10 @@ __all__ = [
     "Namespace",
     "ObjectKey",
     "ObjectMeta",
+    "OwnerReference",
     "Pod",
     "PodSpec",
+    "ReplicaSet",
     "Resource",
     "ResourceKind",
     "RuleRef",

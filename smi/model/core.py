@@ -1,6 +1,6 @@
 """The core Kubernetes objects the mesh needs, reduced to the fields it uses.
 
-Namespace, ServiceAccount, Service, Pod, Deployment, Endpoints and EndpointSlice.
+Namespace, ServiceAccount, Service, Pod, Deployment, ReplicaSet, Endpoints and EndpointSlice.
 """
 
 from __future__ import annotations
@@ -111,6 +111,15 @@ class Deployment:
         object.__setattr__(self, "selector", freeze(self.selector))
         object.__setattr__(self, "template_labels", freeze(self.template_labels))
         object.__setattr__(self, "template_annotations", freeze(self.template_annotations))
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaSet:
+    """A ReplicaSet, metadata only: its controller (a Deployment, an Argo Rollout) names its pods' workload."""
+
+    KIND: ClassVar[str] = "ReplicaSet"
+    API_VERSION: ClassVar[str] = "apps/v1"
+    meta: ObjectMeta
 
 
 @dataclass(frozen=True, slots=True)

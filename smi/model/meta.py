@@ -29,6 +29,16 @@ class ObjectKey(NamedTuple):
 
 
 @dataclass(frozen=True, slots=True)
+class OwnerReference:
+    """One ``metadata.ownerReferences`` entry: the object that made this one (``controller``: the one managing it)."""
+
+    kind: str
+    name: str
+    api_version: str = ""
+    controller: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class ObjectMeta:
     name: str
     namespace: str = ""
@@ -37,6 +47,11 @@ class ObjectMeta:
     generation: int | None = None
     resource_version: str | None = None
     uid: str | None = None
+    owner_references: tuple[OwnerReference, ...] = ()
+
+    def controller(self) -> OwnerReference | None:
+        """The owner reference marked ``controller`` (Kubernetes allows one), else None."""
+        return next((ref for ref in self.owner_references if ref.controller), None)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "labels", freeze(self.labels))

@@ -5,7 +5,16 @@ from __future__ import annotations
 from typing import TypeAlias
 
 from smi.model.access import TrafficTarget
-from smi.model.core import Deployment, Endpoints, EndpointSlice, Namespace, Pod, Service, ServiceAccount
+from smi.model.core import (
+    Deployment,
+    Endpoints,
+    EndpointSlice,
+    Namespace,
+    Pod,
+    ReplicaSet,
+    Service,
+    ServiceAccount,
+)
 from smi.model.meta import ObjectKey
 from smi.model.policy import RateLimitPolicy, UpstreamTrafficPolicy
 from smi.model.specs import HTTPRouteGroup, TCPRoute, UDPRoute
@@ -24,6 +33,7 @@ Resource: TypeAlias = (
     | Service
     | Pod
     | Deployment
+    | ReplicaSet
     | Endpoints
     | EndpointSlice
 )
@@ -41,6 +51,7 @@ ResourceKind: TypeAlias = (
     | type[Service]
     | type[Pod]
     | type[Deployment]
+    | type[ReplicaSet]
     | type[Endpoints]
     | type[EndpointSlice]
 )
@@ -51,7 +62,7 @@ SMI_KINDS: dict[str, ResourceKind] = {
 POLICY_KINDS: dict[str, ResourceKind] = {cls.KIND: cls for cls in (UpstreamTrafficPolicy, RateLimitPolicy)}
 """The mesh's own kinds (policy.smi-mesh.io): not SMI, but they travel the same path."""
 CORE_KINDS: dict[str, ResourceKind] = {
-    cls.KIND: cls for cls in (Namespace, ServiceAccount, Service, Pod, Deployment, Endpoints, EndpointSlice)
+    cls.KIND: cls for cls in (Namespace, ServiceAccount, Service, Pod, Deployment, ReplicaSet, Endpoints, EndpointSlice)
 }
 CLUSTER_SCOPED: frozenset[str] = frozenset({"Namespace"})
 

@@ -21,7 +21,9 @@ EDGE_LABELS: Final = (
     "destination_identity",
     "route",
     "backend",
+    "tls",  # "true" when the hop between the two sidecars was mutual TLS, else "false"
 )
+TLS_LABEL: Final = "tls"
 
 # Fine enough for p50/p90/p99 between 0.5 ms and 10 s.
 BUCKETS: Final = (

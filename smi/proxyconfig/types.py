@@ -31,7 +31,7 @@ class ProxyNode:
     service_account: str
     identity: str  # spiffe://<trust-domain>/ns/<ns>/sa/<sa>
     address: str = ""  # the pod's IP; outbound connections are made from it
-    workload: str = ""  # the owning workload (Deployment) name, for metrics labels
+    workload: str = ""  # the owning workload's name (smi.model.owners), for metrics labels
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +49,7 @@ class Endpoint:
     namespace: str = ""
     identity: str = ""  # the SPIFFE id the endpoint's pod runs as
     proxy_port: int = 0
-    workload: str = ""  # the owning workload (Deployment) name, for metrics labels
+    workload: str = ""  # the owning workload's name (smi.model.owners), for metrics labels
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,10 @@
 """Pod synthesis: what a ReplicaSet controller would create for each Deployment.
 
+Each pod carries, as in a cluster, a controller ``ownerReference`` to the ReplicaSet
+``<deployment>-<template hash>`` and the label ``pod-template-hash``; the runtime keeps no
+ReplicaSet objects, so the compile names the workload by stripping the hash
+(``smi.model.owners``).
+
 Pure functions from a Deployment to the Pods it wants.  A pod is named
 ``<deployment>-<template hash>-<5 random alnum>``: the hash (10 hex digits) covers the pod
 template, so editing a Deployment's template (command, env, labels, …) gives new pod names
@@ -14,7 +19,7 @@ import random
 import string
 from dataclasses import replace
 
-from smi.model import Deployment, ObjectMeta, Pod
+from smi.model import Deployment, ObjectMeta, OwnerReference, Pod
 from smi.runtime.addresses import INBOUND_PORT
 
 INBOUND_PORT_ANNOTATION = "smi-mesh.io/inbound-port"
@@ -49,13 +54,16 @@ def synthesize(deployment: Deployment, *, name: str, pod_ip: str) -> Pod:
     annotations[APP_ADDRESS_ANNOTATION] = pod_ip
     annotations[OWNER_ANNOTATION] = deployment.meta.name
     labels = dict(deployment.template_labels)
-    labels[TEMPLATE_HASH_LABEL] = template_hash(deployment)
+    digest = labels[TEMPLATE_HASH_LABEL] = template_hash(deployment)
+    # as in a cluster: the pod's controller is the ReplicaSet <deployment>-<hash> (smi.model.owners)
+    owner = OwnerReference("ReplicaSet", f"{deployment.meta.name}-{digest}", "apps/v1", controller=True)
     return Pod(
         meta=ObjectMeta(
             name=name,
             namespace=deployment.meta.namespace,
             labels=labels,
             annotations=annotations,
+            owner_references=(owner,),
         ),
         spec=deployment.template,
         pod_ip=pod_ip,

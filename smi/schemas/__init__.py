@@ -48,6 +48,7 @@ def _register_all() -> None:
     _register("Service", "v1", core.service)
     _register("Pod", "v1", core.pod)
     _register("Deployment", "apps/v1", core.deployment)
+    _register("ReplicaSet", "apps/v1", core.replica_set)
     _register("Endpoints", "v1", core.endpoints)
     _register("EndpointSlice", "discovery.k8s.io/v1", core.endpoint_slice)
 

@@ -11,9 +11,20 @@ from smi.schemas._builders import Schema, array, boolean, integer, metadata, ope
 _PROTOCOL = string(enum=["TCP", "UDP", "SCTP"], **{"x-smi-message": "must be TCP, UDP or SCTP"})
 
 
+def _core_metadata() -> Schema:
+    """``metadata`` of a core object: the common fields plus ``ownerReferences`` (who made it)."""
+    meta = metadata()
+    owner = opened(
+        {"apiVersion": string(), "kind": string(), "name": string(), "controller": boolean()},
+        required=("kind", "name"),
+    )
+    meta["properties"]["ownerReferences"] = array(owner)
+    return meta
+
+
 def _object(api_version: str, kind: str, fields: dict[str, Schema], required: tuple[str, ...] = ()) -> Schema:
     return opened(
-        {"apiVersion": string(enum=[api_version]), "kind": string(enum=[kind]), "metadata": metadata(), **fields},
+        {"apiVersion": string(enum=[api_version]), "kind": string(enum=[kind]), "metadata": _core_metadata(), **fields},
         required=("apiVersion", "kind", "metadata", *required),
     )
 
@@ -86,6 +97,11 @@ def pod() -> Schema:
         {"podIP": string(), "phase": string(), "conditions": array(condition)},
     )
     return _object("v1", "Pod", {"spec": _pod_spec(), "status": pod_status})
+
+
+def replica_set() -> Schema:
+    """A ReplicaSet: the mesh reads only its metadata (its controller: a Deployment or an Argo Rollout)."""
+    return _object("apps/v1", "ReplicaSet", {})
 
 
 def deployment() -> Schema:

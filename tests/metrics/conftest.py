@@ -75,7 +75,7 @@ def known(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KnownTraffic]:
     (folder / "mesh.yaml").write_text(m.MESH)
     mesh = Mesh(manifests=folder, work=work)
     try:
-        status = mesh.wait_ready(["server", "caller"])
+        status = mesh.wait_ready(["server", "caller", "caller-twin"])
         caller_ip = next(p["ip"] for p in status["pods"] if p["deployment"] == "caller")
         traffic = KnownTraffic(mesh, caller_ip)
         assert traffic.send("/ok", OK_REQUESTS) == [200] * OK_REQUESTS

@@ -57,6 +57,22 @@ spec:
         - name: app
           command: [python, -c, "import time; time.sleep(3600)"]
 ---
+# runs as the caller's ServiceAccount and sends nothing: the identity alone no longer names
+# one workload, so the server side names its caller from the sidecars' own source_workload
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: caller-twin, namespace: {NAMESPACE}, labels: {{tier: frontend}}}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: caller-twin}}}}
+  template:
+    metadata: {{labels: {{app: caller-twin}}}}
+    spec:
+      serviceAccountName: caller
+      containers:
+        - name: app
+          command: [python, -c, "import time; time.sleep(3600)"]
+---
 apiVersion: specs.smi-spec.io/v1alpha4
 kind: HTTPRouteGroup
 metadata: {{name: server-routes, namespace: {NAMESPACE}}}

@@ -10,7 +10,7 @@ import socket
 import subprocess
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -42,8 +42,13 @@ class Prometheus:
 
 
 @contextmanager
-def running_prometheus(work: Path, targets: Iterable[tuple[str, str, str]]) -> Iterator[Prometheus]:
-    """Prometheus scraping each ``(namespace, pod, address:port)`` every second, with those labels."""
+def running_prometheus(
+    work: Path, targets: Iterable[tuple[str, str, str]], *, paths: Mapping[str, str] | None = None
+) -> Iterator[Prometheus]:
+    """Prometheus scraping each ``(namespace, pod, address:port)`` every second, with those labels.
+
+    ``paths``: pod -> the metrics path to scrape (default ``/metrics``).
+    """
     binary = shutil.which("prometheus")
     if binary is None:
         pytest.skip("prometheus is not installed (.ci/run installs the Debian package)")
@@ -56,7 +61,12 @@ def running_prometheus(work: Path, targets: Iterable[tuple[str, str, str]]) -> I
                 "scrape_interval": "1s",
                 "scrape_timeout": "900ms",
                 "static_configs": [
-                    {"targets": [address], "labels": {"namespace": ns, "pod": pod}} for ns, pod, address in targets
+                    {
+                        "targets": [address],
+                        "labels": {"namespace": ns, "pod": pod}
+                        | ({"__metrics_path__": paths[pod]} if paths and pod in paths else {}),
+                    }
+                    for ns, pod, address in targets
                 ],
             }
         ],

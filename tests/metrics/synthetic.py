@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from traffic_metrics.query import Query, WindowData
-from traffic_metrics.samples import FAILURES, REQUESTS, RESPONSES, WIDTH
+from traffic_metrics.samples import FAILURES, MTLS_RESPONSES, REQUESTS, RESPONSES, WIDTH
 from traffic_metrics.topology import PodInfo, ServiceInfo, SplitInfo, Topology
 
 TD = "spiffe://cluster.local"
@@ -12,6 +12,7 @@ TD = "spiffe://cluster.local"
 def row(ok: int, failed: int = 0) -> list[float]:
     r = [0.0] * WIDTH
     r[RESPONSES] = r[REQUESTS] = ok + failed
+    r[MTLS_RESPONSES] = ok + failed  # every synthetic edge is labelled tls="true"
     r[FAILURES] = failed
     return r
 
@@ -19,7 +20,7 @@ def row(ok: int, failed: int = 0) -> list[float]:
 def edge(direction: str, src: tuple[str, str], dst: tuple[str, str], *, backend: str = "", service: str = "web",
          src_workload: str | None = None) -> tuple[str, ...]:  # fmt: skip
     return (direction, src[0], src[1] if src_workload is None else src_workload, f"{TD}/ns/{src[0]}/sa/{src[1]}",
-            dst[0], service, dst[1], f"{TD}/ns/{dst[0]}/sa/{dst[1]}", "", backend)  # fmt: skip
+            dst[0], service, dst[1], f"{TD}/ns/{dst[0]}/sa/{dst[1]}", "", backend, "true")  # fmt: skip
 
 
 def synthetic_query() -> Query:

@@ -14,7 +14,7 @@ from traffic_metrics.direct import DirectSource
 from traffic_metrics.samples import RESPONSES
 from traffic_metrics.topology import PodInfo
 
-EDGE = ("inbound", "shop", "", "spiffe://cluster.local/ns/shop/sa/buyer", "shop", "", "web", "", "", "")
+EDGE = ("inbound", "shop", "", "spiffe://cluster.local/ns/shop/sa/buyer", "shop", "", "web", "", "", "", "true")
 
 
 async def test_bad_sidecars_are_counted_and_the_good_ones_still_answer(caplog: pytest.LogCaptureFixture) -> None:

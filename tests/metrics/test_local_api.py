@@ -62,6 +62,38 @@ def test_edges_name_both_ends_on_both_sides(known: KnownTraffic) -> None:
         assert item["metadata"]["selfLink"].endswith("/edges")
 
 
+def test_the_server_side_names_its_caller_from_the_series_and_every_hop_was_mtls(known: KnownTraffic) -> None:
+    """caller and caller-twin run as one ServiceAccount: only the sidecars' own source_workload names the caller."""
+    server = known.api(f"{BASE}/namespaces/{NS}/deployments/server/edges?window=5m")
+    inbound = [i for i in server["items"] if (i["edge"]["direction"], i["edge"]["side"]) == ("from", "server")]
+    assert [i["edge"]["resource"] for i in inbound] == [{"kind": "Deployment", "namespace": NS, "name": "caller"}]
+    assert figures(inbound[0])["success_count"] == OK_REQUESTS
+    twin = known.api(f"{BASE}/namespaces/{NS}/deployments/caller-twin/edges?window=5m")
+    assert twin["items"] == []  # it sent nothing, and nothing is put on it by its identity
+    got = known.api(f"{BASE}/namespaces/{NS}/deployments/server?window=5m")
+    assert got["metrics"][-1] == {"name": "mtls_share", "value": "1"}
+    assert [x["name"] for x in got["metrics"][:5]] == list(METRIC_NAMES)
+    for item in known.api(f"{BASE}/namespaces/{NS}/deployments/caller/edges?window=5m")["items"]:
+        assert figures(item)["mtls_share"] == 1, item["edge"]
+    # the server's sidecar itself: its inbound series name the caller and say mTLS
+    series = _series(known, "server", "smi_requests_total")
+    assert {(s["direction"], s["source_workload"], s["tls"]) for s in series} == {("inbound", "caller", "true")}
+
+
+def _series(known: KnownTraffic, deployment: str, family: str) -> list[dict[str, str]]:
+    import re
+    import urllib.request
+
+    ip = next(p["ip"] for p in known.mesh.status()["pods"] if p["deployment"] == deployment)
+    with urllib.request.urlopen(f"http://{ip}:15000/metrics", timeout=30) as response:
+        text = response.read().decode()
+    found = []
+    for line in text.splitlines():
+        if line.startswith(family + "{"):
+            found.append(dict(re.findall(r'(\w+)="([^"]*)"', line[len(family) + 1 : line.rindex("}")])))
+    return found
+
+
 def test_lists_selectors_and_namespaces(known: KnownTraffic) -> None:
     listed = known.api(f"{BASE}/namespaces/{NS}/deployments?window=5m&labelSelector=tier%3Dbackend")
     assert [i["metadata"]["name"] for i in listed["items"]] == ["server"]
@@ -78,6 +110,8 @@ def test_the_cli_reads_the_api(known: KnownTraffic) -> None:
     stat = known.mesh.smi("stat", "deploy", "-n", NS, "--window", "5m", "-o", "wide").stdout
     line = next(x for x in stat.splitlines() if x.startswith("server"))
     assert "75.00%" in line and " 30 " in f" {line} " and " 10 " in f" {line} "
+    header = stat.splitlines()[0].split()
+    assert line.split()[header.index("MTLS")] == "100%"  # smi up runs strict mTLS
     as_json = json.loads(known.mesh.smi("stat", "deploy", "server", "-n", NS, "--window", "5m", "-o", "json").stdout)
     assert figures(as_json)["failure_count"] == FAILED_REQUESTS
     edges = known.mesh.smi("edges", "deploy", "caller", "-n", NS, "--window", "5m").stdout
@@ -102,6 +136,18 @@ def test_kubectl_discovery_tables_and_errors(known: KnownTraffic) -> None:
     assert header.split() == ["NAME", "SUCCESS", "RPS", "LATENCY_P50", "LATENCY_P90", "LATENCY_P99", "WINDOW"]
     assert any(r.split()[0] == "caller" for r in rows)
     assert any(r.split()[0] == "server" for r in rows)
+    services = known.kubectl("get", "services.metrics.smi-spec.io", "-n", NS).stdout
+    assert [r.split()[0] for r in services.splitlines()[1:]] == ["server"]  # services, not workloads
+    for plural in ("deployments", "deployment"):
+        listed = known.kubectl("get", f"{plural}.metrics.smi-spec.io", "-n", NS).stdout.splitlines()
+        assert listed[0].split()[:2] == ["NAME", "SUCCESS"]
+        assert sorted(r.split()[0] for r in listed[1:]) == ["caller", "caller-twin", "server"]
+    pods = known.kubectl("get", "pods.metrics.smi-spec.io", "-n", NS).stdout.splitlines()[1:]
+    assert len(pods) == 3 and all(r.split()[0].startswith(("caller-", "server-")) for r in pods)
+    namespaces = known.kubectl("get", "namespaces.metrics.smi-spec.io").stdout.splitlines()[1:]
+    assert NS in [r.split()[0] for r in namespaces]
+    one = known.kubectl("get", "deployments.metrics.smi-spec.io", "server", "-n", NS, "-o", "json").stdout
+    assert json.loads(one)["resource"] == {"kind": "Deployment", "namespace": NS, "name": "server"}
     missing = known.kubectl("get", "--raw", f"{BASE}/namespaces/{NS}/deployments/nope", check=False)
     assert missing.returncode != 0 and "NotFound" in missing.stderr and "nope" in missing.stderr
     bad = known.kubectl("get", "--raw", f"{BASE}/namespaces/{NS}/deployments?window=5s", check=False)

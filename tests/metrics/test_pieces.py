@@ -24,7 +24,7 @@ from traffic_metrics.samples import (
 from traffic_metrics.selector import SelectorError, parse_selector
 
 EDGE = ("outbound", "shop", "buyer", "spiffe://cluster.local/ns/shop/sa/buyer", "shop", "store", "store-v1",
-        "spiffe://cluster.local/ns/shop/sa/store", "r", "store-v1")  # fmt: skip
+        "spiffe://cluster.local/ns/shop/sa/store", "r", "store-v1", "true")  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -97,6 +97,7 @@ def figures(obj: dict[str, Any]) -> dict[str, float]:
 def assert_same(direct: dict[str, Any], prom: dict[str, Any]) -> None:
     d, p = figures(direct), figures(prom)
     assert (d["success_count"], d["failure_count"]) == (p["success_count"], p["failure_count"])
+    assert d["mtls_share"] == p["mtls_share"]
     for name in METRIC_NAMES[:3]:
         assert abs(bucket_index(d[name]) - bucket_index(p[name])) <= 1, (name, d[name], p[name])
 
@@ -123,6 +124,7 @@ async def test_both_sources_give_the_same_traffic_metrics(known: KnownTraffic, p
             else:
                 assert_same(direct, prom)
                 assert figures(prom)["failure_count"] == FAILED_REQUESTS + MORE_FAILED
+                assert figures(prom)["mtls_share"] == 1  # smi up runs strict mTLS: every hop
         edges_path = f"{BASE}/namespaces/{NS}/deployments/caller/edges?window=5m"
         async with session.get(prom_api + edges_path) as response:
             prom_edges = await response.json()

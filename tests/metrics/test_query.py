@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from traffic_metrics.model import KINDS, traffic_metrics
+from traffic_metrics.model import KINDS, Item, Ref, traffic_metrics
 from traffic_metrics.query import NotFound, Query
-from traffic_metrics.samples import FAILURES, RESPONSES
+from traffic_metrics.samples import FAILURES, MTLS_RESPONSES, RESPONSES, WIDTH
 
 
 def test_a_resource_is_its_pods_inbound_traffic(query: Query) -> None:
@@ -50,4 +50,19 @@ def test_a_trafficsplit_has_one_item_per_backend_with_weight_and_share(query: Qu
     names = [m["name"] for m in obj["metrics"]]
     assert names[:5] == ["p99_response_latency", "p90_response_latency", "p50_response_latency", "success_count",
                          "failure_count"]  # fmt: skip
-    assert "measured_share" in names[5:]
+    assert names[-2:] == ["measured_share", "mtls_share"]  # the extras after the five, mtls_share last
+
+
+def test_mtls_share_is_the_part_of_the_responses_that_crossed_a_mutual_tls_hop(query: Query) -> None:
+    web = query.resource_items(KINDS["deployments"], "shop", name="web-v1")[0]
+    assert traffic_metrics(web, when=0, window=30)["metrics"][-1] == {"name": "mtls_share", "value": "1"}
+    # a quarter of web-v2's calls arrive over plain text (a permissive-mode caller): 3/4 over mTLS
+    rows = query.data.rows[("shop", "web-v2-1")]
+    ((key, row),) = rows.items()
+    plain = [v / 3 for v in row]
+    plain[MTLS_RESPONSES] = 0.0
+    rows[(*key[:-1], "false")] = plain
+    web_v2 = query.resource_items(KINDS["deployments"], "shop", name="web-v2")[0]
+    assert traffic_metrics(web_v2, when=0, window=30)["metrics"][-1] == {"name": "mtls_share", "value": "750m"}
+    idle = traffic_metrics(Item(Ref("Deployment", "shop", "idle"), [0.0] * WIDTH), when=0, window=30)
+    assert idle["metrics"][-1] == {"name": "mtls_share", "value": "0"}

@@ -27,7 +27,7 @@ from tests.proxy.harness import client_config
 
 LABELS: Any = (
     "outbound", "shop", "web", "spiffe://cluster.local/ns/shop/sa/web", "shop", "api", "api-v1",
-    'spiffe://cluster.local/ns/shop/sa/api', 'shop/split "a"\\b\nc', "api-v1",
+    'spiffe://cluster.local/ns/shop/sa/api', 'shop/split "a"\\b\nc', "api-v1", "true",
 )  # fmt: skip
 
 

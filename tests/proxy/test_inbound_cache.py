@@ -43,7 +43,7 @@ def test_one_target_per_allowing_rule_reused_until_the_config_changes() -> None:
     writes = target(r.decide(post, None))
     assert writes is not first and writes.stats is not first.stats
     assert first.stats is metrics.edge(("inbound", "default", "", CLIENT_ID, "default", "", "server",
-                                        config.node.identity, READ.name, ""))  # fmt: skip
+                                        config.node.identity, READ.name, "", "false"))  # fmt: skip
     denied = r.decide(delete, None)
     assert isinstance(denied, LocalReply) and denied.status == 403
     # a new config (here: another app address) is never served from the old cache

@@ -67,7 +67,7 @@ async def test_allowed_request_reaches_the_app_through_both_sidecars(backends):
                 "direction": "inbound", "source_namespace": "default", "source_workload": "",
                 "source_identity": CLIENT_ID, "destination_namespace": "default", "destination_service": "",
                 "destination_workload": "server", "destination_identity": "spiffe://cluster.local/ns/default/sa/server",
-                "route": API_RULE.name, "backend": "",
+                "route": API_RULE.name, "backend": "", "tls": "false",  # plain text: no claim is backed
             },
         )  # fmt: skip
         assert metrics == 1

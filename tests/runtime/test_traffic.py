@@ -20,7 +20,7 @@ def labels(backend: str, *, direction: str = "outbound", source: str = "bookbuye
     return (
         direction, "bookstore", source, f"spiffe://cluster.local/ns/bookstore/sa/{source}",
         "bookstore", "bookstore", f"{backend}", "spiffe://cluster.local/ns/bookstore/sa/bookstore",
-        "bookstore/bookstore-split", backend,
+        "bookstore/bookstore-split", backend, "true",
     )  # fmt: skip
 
 

@@ -56,6 +56,7 @@ _CORE_BUILDERS: dict[str, Callable[..., Resource]] = {
     "Service": core.build_service,
     "Pod": core.build_pod,
     "Deployment": core.build_deployment,
+    "ReplicaSet": core.build_replica_set,
     "Endpoints": core.build_endpoints,
     "EndpointSlice": core.build_endpoint_slice,
 }

@@ -7,9 +7,9 @@ from typing import Any
 
 from smi.checking.checks import dns_label_problem, dns_subdomain_problem
 from smi.model import _preserved
-from smi.model.meta import ObjectMeta
+from smi.model.meta import ObjectMeta, OwnerReference
 from smi.model.parsing._reporting import Report
-from smi.model.parsing._shapes import mapping, text, whole
+from smi.model.parsing._shapes import mapping, sequence, text, whole
 
 DEFAULT_NAMESPACE = "default"
 _LABEL_NAMED = frozenset({"Service", "Namespace"})
@@ -44,8 +44,26 @@ def build_meta(
         generation=whole(generation),
         resource_version=text(metadata.get("resourceVersion")),
         uid=text(metadata.get("uid")),
+        owner_references=owner_references(metadata.get("ownerReferences")),
     )
     return meta, preserved
+
+
+def owner_references(value: Any) -> tuple[OwnerReference, ...]:
+    """``metadata.ownerReferences``; entries without a kind or a name are left out (the schema reports them)."""
+    refs = []
+    for ref in map(mapping, sequence(value)):
+        kind, name = text(ref.get("kind")), text(ref.get("name"))
+        if kind and name:
+            refs.append(
+                OwnerReference(
+                    kind=kind,
+                    name=name,
+                    api_version=text(ref.get("apiVersion")) or "",
+                    controller=ref.get("controller") is True,
+                )
+            )
+    return tuple(refs)
 
 
 def bad_preserved(report: Report, key: str) -> None:

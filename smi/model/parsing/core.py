@@ -24,6 +24,7 @@ from smi.model.core import (
     Namespace,
     Pod,
     PodSpec,
+    ReplicaSet,
     Service,
     ServiceAccount,
     ServicePort,
@@ -136,6 +137,17 @@ def build_pod(raw: Raw, *, meta: ObjectMeta, report: Report) -> Pod:
         phase=text(status.get("phase")) or "Pending",
         ready=ready,
     )
+
+
+def build_replica_set(raw: Raw, *, meta: ObjectMeta, report: Report) -> ReplicaSet:
+    """Only who owns it: a status or revision update (new resourceVersion, annotations) is the same object,
+    so the store sees no change and nothing recompiles while a rollout scales its ReplicaSets."""
+    return ReplicaSet(
+        meta=ObjectMeta(
+            name=meta.name, namespace=meta.namespace, labels=meta.labels, uid=meta.uid,
+            owner_references=meta.owner_references,
+        )
+    )  # fmt: skip
 
 
 def build_deployment(raw: Raw, *, meta: ObjectMeta, report: Report) -> Deployment:
