@@ -15,18 +15,26 @@ claim); an unknown address has no identity and is allowed only in permissive mod
 HTTP ports authorize every request (403 with a short reason, the app never sees it); TCP
 ports authorize once at connect (denied: closed).  UDP ports take framed datagram sessions
 (``proxy.udp``), authorized once per session by UDPRoute rules.
+
+A ``detect`` port (one that declares no protocol) reads the first bytes after the PROXY
+header (``proxy.http2.listeners.Detecting``): HTTP/1.x or HTTP/2 is served and authorized
+as on an HTTP port; a TLS ClientHello, other bytes, or a client silent for the detection
+timeout is opaque TCP, authorized as on a TCP port (only TCPRoute rules allow it, so a
+TrafficTarget with HTTP routes alone lets no opaque bytes through).  When the caller's
+sidecar already decided "opaque" (the PROXY header's TLV) the connection is opaque at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Final, cast
 
 from proxy import proxyproto
 from proxy.admission import ConnectionGate
 from proxy.authz import Deny, authorize_connection, authorize_request
-from proxy.compiled import PROTOCOL_HTTP, PROTOCOL_HTTP2, PROTOCOL_TCP, CompiledConfig
+from proxy.compiled import PROTOCOL_DETECT, PROTOCOL_HTTP, PROTOCOL_HTTP2, PROTOCOL_TCP, CompiledConfig
 from proxy.headers import RequestHead
 from proxy.holder import ConfigHolder
 from proxy.httpshell import HttpServerProtocol
@@ -35,13 +43,15 @@ from proxy.init.origdst import NoOriginalDestination, original_destination
 from proxy.limits import DEFAULT_LIMITS, HttpLimits
 from proxy.metrics import EdgeStats, Labels, Metrics
 from proxy.runtime import bounded_put
+from proxy.sniff import DETECT_TIMEOUT
 from proxy.targets import LocalReply, Target
-from proxy.tcp import TcpSplice
+from proxy.tcp import Refuse, TcpSplice
 from proxy.upstream import UpstreamPool
-from smi.proxyconfig import PROTOCOL_UDP
+from smi.proxyconfig import PROTOCOL_UDP, InboundPort
 
 if TYPE_CHECKING:
     from proxy.http2.listeners import Http2Hub
+    from proxy.http2.server import Http2Server
 
 logger = logging.getLogger(__name__)
 
@@ -124,9 +134,10 @@ class InboundAcceptor(asyncio.Protocol):
     def __init__(
         self, *, holder: ConfigHolder, metrics: Metrics, pool: UpstreamPool,
         connect_timeout: float = 1.0, request_timeout: float = 60.0, limits: HttpLimits = DEFAULT_LIMITS,
-        gate: ConnectionGate | None = None, http2: Http2Hub | None = None,
+        gate: ConnectionGate | None = None, http2: Http2Hub | None = None, detect_timeout: float = DETECT_TIMEOUT,
     ) -> None:  # fmt: skip
         self.gate = gate
+        self.detect_timeout = detect_timeout  # a silent client on a detect port: server-speaks-first, opaque
         self.http2 = http2  # HTTP/2 from peers (and to apps that speak it), detected per connection
         self.holder = holder
         self.metrics = metrics
@@ -183,8 +194,13 @@ class InboundAcceptor(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
-    def _http(self, router: InboundRouter, *, app_h2: bool) -> asyncio.Protocol:
-        """HTTP/1.1, or (with ``http2``) whichever of HTTP/1.1 and HTTP/2 the peer speaks (``proxy.http2``)."""
+    def _http(
+        self, router: InboundRouter, *, app_h2: bool, opaque: Callable[[], asyncio.Protocol] | None = None
+    ) -> asyncio.Protocol:
+        """HTTP/1.1, or (with ``http2``) whichever of HTTP/1.1 and HTTP/2 the peer speaks (``proxy.http2``).
+
+        ``opaque`` (a detect port): the protocol for a connection that turns out to be no HTTP.
+        """
         hub = self.http2
         if hub is None:
             return HttpServerProtocol(router=router, pool=self.pool, peer=self.peer, limits=self.limits, gate=self.gate)
@@ -195,9 +211,18 @@ class InboundAcceptor(asyncio.Protocol):
                 return hub.front(router, app_h2=lambda: True, peer=self.peer, gate=self.gate)
             return HttpServerProtocol(router=router, pool=self.pool, peer=self.peer, limits=self.limits, gate=self.gate)
 
-        return Detecting(
-            http1=http1, http2=lambda: hub.server(router, app_h2=lambda: app_h2, peer=self.peer, gate=self.gate)
-        )
+        def http2() -> Http2Server:  # a detect port: the app speaks what the caller spoke (ORIG_PROTO)
+            follow = opaque is not None
+            return hub.server(router, app_h2=lambda: app_h2 or follow, peer=self.peer, gate=self.gate,
+                              follow_caller=follow)  # fmt: skip
+
+        return Detecting(http1=http1, http2=http2, timeout=self.detect_timeout, opaque=opaque)
+
+    def _opaque(self, identity: str, port: int) -> asyncio.Protocol:
+        """A detect port's connection found to be no HTTP: opaque TCP, or closed when TCPRoute rules deny it."""
+        cc = self.holder.current
+        found = self._tcp(cc, identity, port) if cc is not None else None
+        return found if found is not None else Refuse()
 
     def _tcp(self, cc: CompiledConfig, identity: str, port: int) -> asyncio.Protocol | None:
         """Opaque TCP to the app when the peer's identity is allowed on ``port``; None when denied."""
@@ -223,6 +248,27 @@ class InboundAcceptor(asyncio.Protocol):
         labels = inbound_labels(cc, identity)
         return inbound_udp(cc, identity=identity, port=port, framed=framed, metrics=self.metrics,
                            labels=labels, peer=self.peer)  # fmt: skip
+
+    def _protocol(
+        self, cc: CompiledConfig, inbound_port: InboundPort, identity: str, header: proxyproto.ProxyHeader | None
+    ) -> asyncio.Protocol | None:
+        """The protocol for the port's declared (or detected) protocol; None when refused (already counted)."""
+        port = inbound_port.port
+        kind = inbound_port.protocol
+        if kind == PROTOCOL_TCP or (kind == PROTOCOL_DETECT and header is not None and header.opaque):
+            return self._tcp(cc, identity, port)  # declared, or the caller's sidecar detected opaque TCP already
+        if kind in (PROTOCOL_HTTP, PROTOCOL_HTTP2, PROTOCOL_DETECT):
+            router = InboundRouter(
+                holder=self.holder, metrics=self.metrics, port=port, identity=identity, address=self.address,
+                connect_timeout=self.connect_timeout, request_timeout=self.request_timeout,
+            )  # fmt: skip
+            if kind == PROTOCOL_DETECT:
+                return self._http(router, app_h2=False, opaque=lambda: self._opaque(identity, port))
+            return self._http(router, app_h2=kind == PROTOCOL_HTTP2)
+        if kind == PROTOCOL_UDP:  # datagrams framed in this stream (proxy.udp)
+            return self._udp(cc, identity, port, framed=header is not None)
+        self._refuse("unsupported_protocol", self.metrics.edge(inbound_labels(cc, identity)))
+        return None
 
     def _dispatch(self) -> None:
         transport = self.transport
@@ -257,21 +303,7 @@ class InboundAcceptor(asyncio.Protocol):
         if inbound_port is None:
             self._refuse("unknown_port", self.metrics.edge(inbound_labels(cc, identity)))
             return
-        port = inbound_port.port
-        protocol: asyncio.Protocol | None
-        if inbound_port.protocol in (PROTOCOL_HTTP, PROTOCOL_HTTP2):
-            router = InboundRouter(
-                holder=self.holder, metrics=self.metrics, port=port, identity=identity, address=self.address,
-                connect_timeout=self.connect_timeout, request_timeout=self.request_timeout,
-            )  # fmt: skip
-            protocol = self._http(router, app_h2=inbound_port.protocol == PROTOCOL_HTTP2)
-        elif inbound_port.protocol == PROTOCOL_TCP:
-            protocol = self._tcp(cc, identity, port)
-        elif inbound_port.protocol == PROTOCOL_UDP:  # datagrams framed in this stream (proxy.udp)
-            protocol = self._udp(cc, identity, port, framed=parsed is not None)
-        else:
-            self._refuse("unsupported_protocol", self.metrics.edge(inbound_labels(cc, identity)))
-            return
+        protocol = self._protocol(cc, inbound_port, identity, parsed[0] if parsed is not None else None)
         if protocol is None:
             transport.close()
             return

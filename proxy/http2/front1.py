@@ -31,7 +31,7 @@ from proxy.headers import split_target
 from proxy.http2 import grpc
 from proxy.http2.accounting import count_local_reply, count_malformed
 from proxy.http2.calls import Call, Upstreams
-from proxy.http2.messages import Message, from_http1_request, to_http1_response_head, trailers_as_http1
+from proxy.http2.messages import ORIG_PROTO, Message, from_http1_request, to_http1_response_head, trailers_as_http1
 from proxy.targets import LocalReply, Router
 
 logger = logging.getLogger(__name__)
@@ -211,6 +211,8 @@ class Http1Front(asyncio.Protocol):
                 req.keep_alive = False  # the rest of the body is not read
             self._done(req)
             return
+        if decision.announce_port:  # to a peer sidecar: say the caller spoke HTTP/1.1 (a detect port follows it)
+            message.headers.append((ORIG_PROTO, b"HTTP/1.1"))
         call = Call(self, req.sid, message, decision, grpc_call=is_grpc, app_h2=self.app_h2())
         self.calls[req.sid] = call
         body, req.body = req.body, []

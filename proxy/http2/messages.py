@@ -36,6 +36,12 @@ class MessageError(ValueError):
     """A head HTTP/2 does not allow (missing or unknown pseudo-header, bad status)."""
 
 
+ORIG_PROTO: Final = b"smi-orig-proto"
+"""Set by the calling sidecar on an HTTP/1.1 caller's request it carries as an HTTP/2 stream
+(``--h1-over-h2``); on a ``detect`` port the inbound sidecar then calls the app with HTTP/1.1,
+as the caller spoke (Linkerd's ``l5d-orig-proto`` plays this part).  Never reaches an app."""
+
+
 @dataclass(slots=True)
 class Message:
     """One HTTP/2 head.  Requests: method/scheme/authority/path; responses: status."""
@@ -56,6 +62,13 @@ class Message:
             if n == name:
                 return v
         return None
+
+    def take_header(self, name: bytes) -> bytes | None:
+        """Remove every ``name`` field; the first one's value (None when there was none)."""
+        value = self.header(name)
+        if value is not None:
+            self.headers = [(n, v) for n, v in self.headers if n != name]
+        return value
 
     def to_headers(self) -> list[tuple[bytes, bytes]]:
         """The header block to send: pseudo-headers first."""

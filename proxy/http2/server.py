@@ -26,7 +26,7 @@ from proxy.http2.accounting import count_local_reply, count_malformed
 from proxy.http2.calls import Call, Upstreams
 from proxy.http2.connection import CANCEL, Http2Connection, Http2ProtocolError, Role
 from proxy.http2.events import Body, Ended, Event, GoAway, RequestStarted, StreamReset, Trailers, Writable
-from proxy.http2.messages import Message
+from proxy.http2.messages import ORIG_PROTO, Message
 from proxy.targets import LocalReply, Router
 
 logger = logging.getLogger(__name__)
@@ -45,8 +45,10 @@ class Http2Server(asyncio.Protocol):
         on_close: Callable[[Http2Server], None] | None = None,
         on_call_done: Callable[[], None] | None = None,
         gate: ConnectionGate | None = None,
+        follow_caller: bool = False,
     ) -> None:
         self.on_call_done = on_call_done
+        self.follow_caller = follow_caller  # a detect port: an HTTP/1.1 caller (ORIG_PROTO) -> HTTP/1.1 to the app
         self.gate = gate  # the listener's connection cap and draining (``drain`` = graceful GOAWAY)
         self.router = router
         self.upstreams = upstreams
@@ -138,7 +140,10 @@ class Http2Server(asyncio.Protocol):
             extra = count_local_reply(decision, message, now=self.loop.time())
             self.reply_local(sid, decision.status, decision.text, grpc_call=is_grpc, extra=extra)
             return
-        call = Call(self, sid, message, decision, grpc_call=is_grpc, app_h2=self.app_h2())
+        app_h2 = self.app_h2()
+        if message.take_header(ORIG_PROTO) is not None and self.follow_caller:
+            app_h2 = False
+        call = Call(self, sid, message, decision, grpc_call=is_grpc, app_h2=app_h2)
         self.calls[sid] = call
         call.start(ended=ended)
 
