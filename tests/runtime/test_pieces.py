@@ -160,7 +160,7 @@ def test_tcp_services_of_the_pods_namespace_get_forward_listeners_and_env() -> N
     assert argv[argv.index("--inbound") + 1] == "127.42.0.9:15003"
     assert argv[argv.index("--outbound") + 1] == "127.42.0.9:15001"
     assert argv[argv.index("--admin") + 1] == "127.42.0.9:15000"
-    assert argv.count("--forward") == 2
+    assert argv.count("--forward") == 3
 
 
 def test_env_names_and_expansion_follow_kubernetes() -> None:
