@@ -1,6 +1,6 @@
 """Protocol detection on ports that declare nothing, through two sidecars with strict mTLS (``smi up``).
 
-The ``vault`` service's ports have no name and no ``appProtocol``, so they compile to
+The ``vault`` service's port names (greeting, blob, …) and no ``appProtocol`` say nothing, so they compile to
 ``detect`` and each sidecar decides per connection from the first bytes.  The test
 process plays the calling apps: it dials the caller pod's ``--forward`` listeners (the
 local runtime's stand-in for capture: one per tcp/detect service port, 15100, 15101, …
@@ -64,11 +64,11 @@ metadata: {name: vault, namespace: bank}
 spec:
   selector: {app: vault}
   ports:
-    - {port: 7001, targetPort: 7001}
-    - {port: 7002, targetPort: 7002}
-    - {port: 7003, targetPort: 7003}
-    - {port: 8080, targetPort: 8080}
-    - {port: 50051, targetPort: 50051}
+    - {name: greeting, port: 7001, targetPort: 7001}
+    - {name: blob, port: 7002, targetPort: 7002}
+    - {name: secure, port: 7003, targetPort: 7003}
+    - {name: web, port: 8080, targetPort: 8080}
+    - {name: calls, port: 50051, targetPort: 50051}
 ---
 apiVersion: specs.smi-spec.io/v1alpha4
 kind: HTTPRouteGroup
@@ -80,7 +80,7 @@ spec:
 apiVersion: specs.smi-spec.io/v1alpha4
 kind: TCPRoute
 metadata: {name: vault-tcp, namespace: bank}
-spec: {}
+spec: {matches: {ports: [7001, 7002, 7003]}}
 ---
 apiVersion: access.smi-spec.io/v1alpha3
 kind: TrafficTarget
