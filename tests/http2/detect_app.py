@@ -75,7 +75,7 @@ def main() -> None:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_GET(self) -> None:  # noqa: N802 (the http.server API)
+        def do_GET(self) -> None:
             body = json.dumps({"name": name, "path": self.path, "proto": self.request_version}).encode()
             self.send_response(200)
             self.send_header("content-type", "application/json")
@@ -83,12 +83,12 @@ def main() -> None:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (the http.server API)
+        def log_message(self, format: str, *args: object) -> None:
             pass
 
     http = ThreadingHTTPServer((host, int(env["HTTP_PORT"])), Handler)
     threading.Thread(target=http.serve_forever, daemon=True).start()
-    server, _ = grpc_app.serve(host, int(env["GRPC_PORT"]), name)
+    _server, _ = grpc_app.serve(host, int(env["GRPC_PORT"]), name)
     print("ready", flush=True)
     threading.Event().wait()
 
