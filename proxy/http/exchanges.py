@@ -31,10 +31,12 @@ class Exchange:
         "deadline",
         "fed_back",
         "framing",
+        "grpc_status",
         "guard",
         "head",
         "head_bytes",
         "head_done",
+        "head_fields",
         "is_head",
         "keep_alive",
         "method",
@@ -78,6 +80,8 @@ class Exchange:
         self.authority: bytes | None = None
         self.framing = NO_BODY
         self.head_done = False
+        self.head_fields = 0  # raw_headers of the head; fields after them are the body's trailers
+        self.grpc_status: bytes | None = None  # the response's grpc-status (head or HTTP/1.1 trailers)
         self.request_done = False
         self.activated = False
         self.head_bytes = b""

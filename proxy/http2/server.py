@@ -48,7 +48,9 @@ class Http2Server(asyncio.Protocol):
         follow_caller: bool = False,
     ) -> None:
         self.on_call_done = on_call_done
-        self.follow_caller = follow_caller  # a detect port: an HTTP/1.1 caller (ORIG_PROTO) -> HTTP/1.1 to the app
+        self._h1_caller = False  # the call being started was an HTTP/1.1 caller's (ORIG_PROTO)
+        if follow_caller:  # a detect port: the app is called in the protocol the calling app spoke
+            app_h2 = self._caller_spoke_h2
         self.gate = gate  # the listener's connection cap and draining (``drain`` = graceful GOAWAY)
         self.router = router
         self.upstreams = upstreams
@@ -61,6 +63,9 @@ class Http2Server(asyncio.Protocol):
         self.calls: dict[int, Call] = {}
         self._flush_pending = False
         self.upgrade: tuple[bytes, Message] | None = None  # (HTTP2-Settings, request) of an h2c upgrade
+
+    def _caller_spoke_h2(self) -> bool:
+        return not self._h1_caller
 
     # ------------------------------------------------------------------ transport events
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -129,6 +134,7 @@ class Http2Server(asyncio.Protocol):
             call.down_writable()
 
     def _start(self, sid: int, message: Message, *, ended: bool) -> None:
+        self._h1_caller = message.take_header(ORIG_PROTO) is not None  # never passed on to an app
         head = message.request_head()
         is_grpc = grpc.is_grpc(message.header(b"content-type"))
         if head is None:
@@ -140,10 +146,7 @@ class Http2Server(asyncio.Protocol):
             extra = count_local_reply(decision, message, now=self.loop.time())
             self.reply_local(sid, decision.status, decision.text, grpc_call=is_grpc, extra=extra)
             return
-        app_h2 = self.app_h2()
-        if message.take_header(ORIG_PROTO) is not None and self.follow_caller:
-            app_h2 = False
-        call = Call(self, sid, message, decision, grpc_call=is_grpc, app_h2=app_h2)
+        call = Call(self, sid, message, decision, grpc_call=is_grpc, app_h2=self.app_h2())
         self.calls[sid] = call
         call.start(ended=ended)
 
