@@ -122,3 +122,29 @@ async def test_calls_converted_to_http1_reuse_a_kept_alive_connection_to_the_app
                     assert (r.status, await r.text()) == (200, f"app GET /s{i} 0")
             idle = [side for sides in server.http2.upstreams.h1_idle.values() for side in sides]
             assert len(idle) == 1 and idle[0].served == 10
+
+
+async def test_a_port_that_declares_nothing_calls_the_app_in_the_protocol_the_caller_spoke(backends: Any) -> None:
+    """HTTP/1.1 riding HTTP/2 between sidecars (``--h1-over-h2``) reaches an HTTP/1.1 app as HTTP/1.1 on a
+    ``detect`` port (the calling sidecar marks it ``smi-orig-proto``; the app never sees the mark), and a
+    gRPC (HTTP/2) caller reaches a gRPC app on a ``detect`` port as HTTP/2."""
+    app = await backends("app", SERVER_IP)
+    allow = AllowRule("default/all/HTTPRouteGroup/all", (CLIENT_ID,), "http", (), None)
+    async with running_proxy(server_config(app_port=app.port, protocol="detect", rules=(allow,)),
+                             inbound=(SERVER_IP, 0), outbound=None) as server:  # fmt: skip
+        endpoint = ep(app, proxy_port=server.addresses["inbound"][1])
+        ccfg = client_config((service("app", 80, "default/app:80", protocol="detect"),),
+                             (cluster("default/app:80", endpoint),))  # fmt: skip
+        async with running_proxy(ccfg, inbound=None, h1_over_h2=True) as client:
+            async with aiohttp.ClientSession() as s, s.post("http://app/h1", data=b"abc", proxy=proxy_url(client)) as r:
+                assert (r.status, await r.text()) == (200, "app POST /h1 3")
+            assert client.http2.upstreams.h2.opened == 1  # it did ride HTTP/2 between the sidecars
+            assert "smi-orig-proto" not in {k.lower() for k in app.requests[-1][2]}
+    grpc_server, port = grpc_app.serve(SERVER_IP, 0, "echo")
+    try:
+        async with mesh(port, app_protocol="detect") as (client, _):
+            host, outbound = client.addresses["outbound"]
+            echo = grpc_app.Echo(grpc_app.channel(f"{host}:{outbound}", "echo.default:50051"))
+            assert await asyncio.to_thread(echo.unary, b"hi", timeout=10) == b"echo:hi"
+    finally:
+        grpc_server.stop(0)
