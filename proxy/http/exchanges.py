@@ -36,7 +36,6 @@ class Exchange:
         "head",
         "head_bytes",
         "head_done",
-        "head_fields",
         "is_head",
         "keep_alive",
         "method",
@@ -80,7 +79,6 @@ class Exchange:
         self.authority: bytes | None = None
         self.framing = NO_BODY
         self.head_done = False
-        self.head_fields = 0  # raw_headers of the head; fields after them are the body's trailers
         self.grpc_status: bytes | None = None  # the response's grpc-status (head or HTTP/1.1 trailers)
         self.request_done = False
         self.activated = False

@@ -6,10 +6,12 @@
 body upstream at once, re-framed when chunked.
 
 Trailers: llhttp reports a chunked body's trailer fields through ``on_header`` after the
-head, so they land in ``raw_headers`` after the head's ``head_fields``; the last chunk sent
-upstream carries them (``writing.last_chunk``; fields a trailer may not carry are left
-out).  A request without trailers costs one length comparison at its end.  Fields are
-bounded by ``max_headers`` (a head over it is a 431; trailers over it are dropped).
+head; a chunked request gets a fresh ``raw_headers`` list when its head is complete (the
+head's own list may be the forwarded head's), so they collect there, and the last chunk
+sent upstream carries them (``writing.last_chunk``; fields a trailer may not carry are
+left out).  A request without trailers costs one truth test at its end.  Fields are
+bounded (twice ``max_headers``: a head over ``max_headers`` is a 431; trailers over the
+bound are dropped).
 Sans-IO like the rest of the core.
 """
 
@@ -133,7 +135,7 @@ class Requesting(Responding):
         ex = self.current
         if ex is not None:
             fields = ex.raw_headers
-            if len(fields) <= self._max_fields:  # bounded: a head over max_headers is a 431, more trailers dropped
+            if len(fields) < self._max_fields:  # bounded: a head over max_headers is a 431, more trailers dropped
                 fields.append((name, value))
 
     def on_headers_complete(self) -> None:
@@ -153,10 +155,10 @@ class Requesting(Responding):
         if self._head_read + self._read_size > self._max_head and self._parsed_size(ex) > self._max_head:
             self._too_large = True  # a whole head in one large read: counted here
             raise _HeadTooLarge
-        ex.head_fields = len(ex.raw_headers)
         clean = ex.clean = clean_headers(ex.raw_headers)
         if clean.chunked:
             ex.framing = CHUNKED
+            ex.raw_headers = []  # for the trailers: the head's list may be ``clean.headers`` itself
         elif clean.content_length is not None and clean.content_length != b"0":
             ex.framing = LENGTH
         ex.head_done = True
@@ -191,7 +193,7 @@ class Requesting(Responding):
         self._completed += 1
         ex.request_done = True
         if ex.framing == CHUNKED:
-            end = LAST_CHUNK if len(ex.raw_headers) == ex.head_fields else self._trailers(ex)
+            end = last_chunk(ex.raw_headers) if ex.raw_headers else LAST_CHUNK
             if ex.replay is not None:
                 guarding.keep_body(ex, end)
             if ex.upstream is not None:
@@ -202,13 +204,6 @@ class Requesting(Responding):
             self._arm_deadline(ex)
         if ex.response_done:
             self._advance()
-
-    @staticmethod
-    def _trailers(ex: Exchange) -> bytes:
-        """The last chunk carrying the request's trailer fields (they follow the head's in ``raw_headers``)."""
-        trailers = ex.raw_headers[ex.head_fields :]
-        del ex.raw_headers[ex.head_fields :]
-        return last_chunk(trailers)
 
     # ------------------------------------------------------------------ upgrade requests, malformed requests
     def _on_upgrade_request(self, rest: bytes) -> None:

@@ -42,6 +42,16 @@ def test_request_trailers_that_arrive_before_the_upstream_is_connected_are_kept_
     assert b"x-checksum" not in sent.split(b"\r\n\r\n", 1)[0]  # a trailer is no header of the forwarded head
 
 
+def test_trailers_that_arrive_while_the_upstream_connects_never_leak_into_the_forwarded_head() -> None:
+    core = make_core()
+    core.send(CHUNKED_POST + b"\r\n3\r\nabc\r\n0\r\nx-first: 1\r\n")  # the trailer section is not complete
+    up = core.connect()
+    head = core.sent_upstream(up).split(b"\r\n\r\n", 1)[0]
+    assert b"x-first" not in head
+    core.send(b"x-second: 2\r\n\r\n")
+    assert core.sent_upstream(up) == b"0\r\nx-first: 1\r\nx-second: 2\r\n\r\n"
+
+
 def test_a_content_length_among_request_trailers_is_refused_by_the_parser() -> None:
     core = make_core()
     core.send(CHUNKED_POST + b"\r\n3\r\nabc\r\n")
