@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Final, cast
 
 from proxy import proxyproto
@@ -47,9 +46,11 @@ from proxy.sniff import DETECT_TIMEOUT
 from proxy.targets import LocalReply, Target
 from proxy.tcp import Refuse, TcpSplice
 from proxy.upstream import UpstreamPool
-from smi.proxyconfig import PROTOCOL_UDP, InboundPort
+from smi.proxyconfig import PROTOCOL_UDP
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from proxy.http2.listeners import Http2Hub
     from proxy.http2.server import Http2Server
 
@@ -138,6 +139,7 @@ class InboundAcceptor(asyncio.Protocol):
     ) -> None:  # fmt: skip
         self.gate = gate
         self.detect_timeout = detect_timeout  # a silent client on a detect port: server-speaks-first, opaque
+        self.caller_opaque = False  # the caller's sidecar detected opaque TCP (PROXY header TLV)
         self.http2 = http2  # HTTP/2 from peers (and to apps that speak it), detected per connection
         self.holder = holder
         self.metrics = metrics
@@ -194,13 +196,11 @@ class InboundAcceptor(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
-    def _http(
-        self, router: InboundRouter, *, app_h2: bool, opaque: Callable[[], asyncio.Protocol] | None = None
-    ) -> asyncio.Protocol:
-        """HTTP/1.1, or (with ``http2``) whichever of HTTP/1.1 and HTTP/2 the peer speaks (``proxy.http2``).
-
-        ``opaque`` (a detect port): the protocol for a connection that turns out to be no HTTP.
-        """
+    def _http(self, router: InboundRouter, *, app_h2: bool) -> asyncio.Protocol | None:
+        """HTTP/1.1, or (with ``http2``) whichever of HTTP/1.1 and HTTP/2 the peer speaks (``proxy.http2``)."""
+        detected = self._detect(router)
+        if detected is not None:
+            return detected() if self.caller_opaque else self._detecting(router, opaque=detected)
         hub = self.http2
         if hub is None:
             return HttpServerProtocol(router=router, pool=self.pool, peer=self.peer, limits=self.limits, gate=self.gate)
@@ -211,18 +211,9 @@ class InboundAcceptor(asyncio.Protocol):
                 return hub.front(router, app_h2=lambda: True, peer=self.peer, gate=self.gate)
             return HttpServerProtocol(router=router, pool=self.pool, peer=self.peer, limits=self.limits, gate=self.gate)
 
-        def http2() -> Http2Server:  # a detect port: the app speaks what the caller spoke (ORIG_PROTO)
-            follow = opaque is not None
-            return hub.server(router, app_h2=lambda: app_h2 or follow, peer=self.peer, gate=self.gate,
-                              follow_caller=follow)  # fmt: skip
-
-        return Detecting(http1=http1, http2=http2, timeout=self.detect_timeout, opaque=opaque)
-
-    def _opaque(self, identity: str, port: int) -> asyncio.Protocol:
-        """A detect port's connection found to be no HTTP: opaque TCP, or closed when TCPRoute rules deny it."""
-        cc = self.holder.current
-        found = self._tcp(cc, identity, port) if cc is not None else None
-        return found if found is not None else Refuse()
+        return Detecting(
+            http1=http1, http2=lambda: hub.server(router, app_h2=lambda: app_h2, peer=self.peer, gate=self.gate)
+        )
 
     def _tcp(self, cc: CompiledConfig, identity: str, port: int) -> asyncio.Protocol | None:
         """Opaque TCP to the app when the peer's identity is allowed on ``port``; None when denied."""
@@ -249,26 +240,33 @@ class InboundAcceptor(asyncio.Protocol):
         return inbound_udp(cc, identity=identity, port=port, framed=framed, metrics=self.metrics,
                            labels=labels, peer=self.peer)  # fmt: skip
 
-    def _protocol(
-        self, cc: CompiledConfig, inbound_port: InboundPort, identity: str, header: proxyproto.ProxyHeader | None
-    ) -> asyncio.Protocol | None:
-        """The protocol for the port's declared (or detected) protocol; None when refused (already counted)."""
-        port = inbound_port.port
-        kind = inbound_port.protocol
-        if kind == PROTOCOL_TCP or (kind == PROTOCOL_DETECT and header is not None and header.opaque):
-            return self._tcp(cc, identity, port)  # declared, or the caller's sidecar detected opaque TCP already
-        if kind in (PROTOCOL_HTTP, PROTOCOL_HTTP2, PROTOCOL_DETECT):
-            router = InboundRouter(
-                holder=self.holder, metrics=self.metrics, port=port, identity=identity, address=self.address,
-                connect_timeout=self.connect_timeout, request_timeout=self.request_timeout,
-            )  # fmt: skip
-            if kind == PROTOCOL_DETECT:
-                return self._http(router, app_h2=False, opaque=lambda: self._opaque(identity, port))
-            return self._http(router, app_h2=kind == PROTOCOL_HTTP2)
-        if kind == PROTOCOL_UDP:  # datagrams framed in this stream (proxy.udp)
-            return self._udp(cc, identity, port, framed=header is not None)
-        self._refuse("unsupported_protocol", self.metrics.edge(inbound_labels(cc, identity)))
-        return None
+    def _detect(self, router: InboundRouter) -> Callable[[], asyncio.Protocol | None] | None:
+        """On a detect port: what makes the opaque TCP protocol (TCPRoute rules decide); None on other ports."""
+        cc = self.holder.current
+        found = cc.inbound.ports.get(router.port) if cc is not None else None
+        if found is None or found.protocol != PROTOCOL_DETECT:
+            return None
+
+        def opaque() -> asyncio.Protocol | None:
+            current = self.holder.current
+            return self._tcp(current, router.identity, router.port) if current is not None else None
+
+        return opaque
+
+    def _detecting(self, router: InboundRouter, *, opaque: Callable[[], asyncio.Protocol | None]) -> asyncio.Protocol:
+        """A detect port's connection: HTTP/1.1 to the app, HTTP/2 in the caller's protocol, else opaque TCP."""
+        hub = self.http2
+        if hub is None:
+            return HttpServerProtocol(router=router, pool=self.pool, peer=self.peer, limits=self.limits, gate=self.gate)
+        from proxy.http2.listeners import Detecting
+
+        def http1() -> asyncio.Protocol:
+            return HttpServerProtocol(router=router, pool=self.pool, peer=self.peer, limits=self.limits, gate=self.gate)
+
+        def http2() -> Http2Server:  # the app is called in the protocol the caller spoke (ORIG_PROTO)
+            return hub.server(router, app_h2=lambda: True, peer=self.peer, gate=self.gate, follow_caller=True)
+
+        return Detecting(http1=http1, http2=http2, timeout=self.detect_timeout, opaque=lambda: opaque() or Refuse())
 
     def _dispatch(self) -> None:
         transport = self.transport
@@ -292,6 +290,7 @@ class InboundAcceptor(asyncio.Protocol):
         rest = self.buffer
         if parsed is not None:
             header, used = parsed
+            self.caller_opaque = proxyproto.says_opaque(self.buffer[:used])
             rest = self.buffer[used:]
             if not header.local:
                 inbound_port = cc.inbound.ports.get(header.dst_port)
@@ -303,7 +302,21 @@ class InboundAcceptor(asyncio.Protocol):
         if inbound_port is None:
             self._refuse("unknown_port", self.metrics.edge(inbound_labels(cc, identity)))
             return
-        protocol = self._protocol(cc, inbound_port, identity, parsed[0] if parsed is not None else None)
+        port = inbound_port.port
+        protocol: asyncio.Protocol | None
+        if inbound_port.protocol in (PROTOCOL_HTTP, PROTOCOL_HTTP2, PROTOCOL_DETECT):  # detect: see _http
+            router = InboundRouter(
+                holder=self.holder, metrics=self.metrics, port=port, identity=identity, address=self.address,
+                connect_timeout=self.connect_timeout, request_timeout=self.request_timeout,
+            )  # fmt: skip
+            protocol = self._http(router, app_h2=inbound_port.protocol == PROTOCOL_HTTP2)
+        elif inbound_port.protocol == PROTOCOL_TCP:
+            protocol = self._tcp(cc, identity, port)
+        elif inbound_port.protocol == PROTOCOL_UDP:  # datagrams framed in this stream (proxy.udp)
+            protocol = self._udp(cc, identity, port, framed=parsed is not None)
+        else:
+            self._refuse("unsupported_protocol", self.metrics.edge(inbound_labels(cc, identity)))
+            return
         if protocol is None:
             transport.close()
             return

@@ -4,13 +4,6 @@ The outbound sidecar opens every mesh connection with this header so the inbound
 learns which application port is meant (the destination port) and who is calling (the
 source address, mapped to an identity before mTLS).  Only the ``PROXY`` command over TCP
 on IPv4/IPv6 is produced; ``LOCAL`` is accepted on input (it carries no addresses).
-
-One custom TLV (type ``0xE0``, the first of the range the specification leaves to
-applications) says "the caller's sidecar already decided this connection is opaque TCP"
-(``opaque``): on a ``detect`` port the inbound sidecar then does not wait for first bytes
-again (a server-speaks-first protocol pays the detection timeout once, not twice).  It can
-only make authorization stricter (opaque bytes are checked against TCPRoute rules alone),
-so a caller gains nothing by sending it.  Other TLVs are skipped.
 """
 
 from __future__ import annotations
@@ -28,10 +21,6 @@ _TCP6: Final = 0x21
 _HEAD: Final = struct.Struct("!12sBBH")
 _ADDR4: Final = struct.Struct("!4s4sHH")
 _ADDR6: Final = struct.Struct("!16s16sHH")
-_TLV: Final = struct.Struct("!BH")
-TLV_PROTOCOL: Final = 0xE0  # custom (PP2_TYPE_MIN_CUSTOM): the caller's protocol decision
-_OPAQUE: Final = b"opaque"
-_OPAQUE_TLV: Final = _TLV.pack(TLV_PROTOCOL, len(_OPAQUE)) + _OPAQUE
 MAX_HEADER: Final = 16 + 65535
 
 
@@ -44,19 +33,14 @@ class ProxyHeader:
     dst_address: str
     dst_port: int
     local: bool = False
-    opaque: bool = False  # the caller's sidecar decided: opaque TCP (the TLV above)
 
 
 class ProxyHeaderError(ValueError):
     """The bytes are not a valid PROXY v2 header."""
 
 
-def encode(*, src_address: str, src_port: int, dst_address: str, dst_port: int, opaque: bool = False) -> bytes:
-    """Build a v2 PROXY/TCP header; both addresses must be of the same family.
-
-    ``opaque``: add the TLV that says the caller's sidecar decided the connection is opaque TCP.
-    """
-    tlvs = _OPAQUE_TLV if opaque else b""
+def encode(*, src_address: str, src_port: int, dst_address: str, dst_port: int) -> bytes:
+    """Build a v2 PROXY/TCP header; both addresses must be of the same family."""
     src = ipaddress.ip_address(src_address)
     dst = ipaddress.ip_address(dst_address)
     if src.version != dst.version:
@@ -64,9 +48,9 @@ def encode(*, src_address: str, src_port: int, dst_address: str, dst_port: int, 
         src = src if src.version == 6 else ipaddress.IPv6Address(f"::ffff:{src}")
         dst = dst if dst.version == 6 else ipaddress.IPv6Address(f"::ffff:{dst}")
     if src.version == 4:
-        body = _ADDR4.pack(src.packed, dst.packed, src_port, dst_port) + tlvs
+        body = _ADDR4.pack(src.packed, dst.packed, src_port, dst_port)
         return _HEAD.pack(SIGNATURE, _VERSION_PROXY, _TCP4, len(body)) + body
-    body = _ADDR6.pack(src.packed, dst.packed, src_port, dst_port) + tlvs
+    body = _ADDR6.pack(src.packed, dst.packed, src_port, dst_port)
     return _HEAD.pack(SIGNATURE, _VERSION_PROXY, _TCP6, len(body)) + body
 
 
@@ -76,20 +60,6 @@ def starts_like_header(data: bytes) -> bool | None:
     if data[:n] != SIGNATURE[:n]:
         return False
     return True if n == len(SIGNATURE) else None
-
-
-def _opaque(tlvs: bytes) -> bool:
-    """Whether the TLVs after the addresses carry the opaque decision (a malformed TLV list: no)."""
-    at = 0
-    while at + _TLV.size <= len(tlvs):
-        kind, length = _TLV.unpack_from(tlvs, at)
-        value = tlvs[at + _TLV.size : at + _TLV.size + length]
-        if len(value) < length:
-            return False
-        if kind == TLV_PROTOCOL and value == _OPAQUE:
-            return True
-        at += _TLV.size + length
-    return False
 
 
 def decode(data: bytes) -> tuple[ProxyHeader, int] | None:
@@ -110,12 +80,50 @@ def decode(data: bytes) -> tuple[ProxyHeader, int] | None:
         raise ProxyHeaderError(f"unsupported PROXY version/command byte 0x{version:02x}")
     if family == _TCP4 and length >= _ADDR4.size:
         s, d, sp, dp = _ADDR4.unpack_from(data, _HEAD.size)
-        opaque = _opaque(data[_HEAD.size + _ADDR4.size : total])
-        return ProxyHeader(str(ipaddress.IPv4Address(s)), sp, str(ipaddress.IPv4Address(d)), dp, opaque=opaque), total
+        return ProxyHeader(str(ipaddress.IPv4Address(s)), sp, str(ipaddress.IPv4Address(d)), dp), total
     if family == _TCP6 and length >= _ADDR6.size:
         s, d, sp, dp = _ADDR6.unpack_from(data, _HEAD.size)
         src, dst = ipaddress.IPv6Address(s), ipaddress.IPv6Address(d)
         src_s = str(src.ipv4_mapped or src)
         dst_s = str(dst.ipv4_mapped or dst)
-        return ProxyHeader(src_s, sp, dst_s, dp, opaque=_opaque(data[_HEAD.size + _ADDR6.size : total])), total
+        return ProxyHeader(src_s, sp, dst_s, dp), total
     raise ProxyHeaderError(f"unsupported PROXY address family 0x{family:02x} (length {length})")
+
+
+# The caller's protocol decision, in a TLV of the custom range (PP2_TYPE_MIN_CUSTOM is 0xE0).
+TLV_OPAQUE: Final = 0xE1
+_OPAQUE_VALUE: Final = b"opaque"
+_TLV_HEAD: Final = struct.Struct("!BH")
+_OPAQUE_TLV: Final = _TLV_HEAD.pack(TLV_OPAQUE, len(_OPAQUE_VALUE)) + _OPAQUE_VALUE
+
+
+def mark_opaque(header: bytes) -> bytes:
+    """``header`` (from ``encode``) with the TLV that says "the caller's sidecar detected opaque TCP".
+
+    On a ``detect`` port the inbound sidecar then does not wait for first bytes again (a
+    server-speaks-first protocol pays the detection timeout once, not twice).  It can only
+    make authorization stricter (opaque bytes are checked against TCPRoute rules alone), so a
+    caller gains nothing by sending it.
+    """
+    length = int.from_bytes(header[14:16], "big") + len(_OPAQUE_TLV)
+    return header[:14] + length.to_bytes(2, "big") + header[16:] + _OPAQUE_TLV
+
+
+def says_opaque(header: bytes) -> bool:
+    """Whether a whole PROXY/TCP header (the bytes ``decode`` consumed) carries the opaque TLV.
+
+    Other TLVs are skipped; a TLV area that does not parse says nothing (False).
+    """
+    if len(header) < _HEAD.size:
+        return False
+    family = header[13]
+    at = _HEAD.size + (_ADDR4.size if family == _TCP4 else _ADDR6.size if family == _TCP6 else len(header))
+    while at + _TLV_HEAD.size <= len(header):
+        kind, length = _TLV_HEAD.unpack_from(header, at)
+        at += _TLV_HEAD.size
+        if at + length > len(header):
+            return False
+        if kind == TLV_OPAQUE and header[at : at + length] == _OPAQUE_VALUE:
+            return True
+        at += length
+    return False

@@ -200,12 +200,10 @@ class UpstreamPool:
             opened = Opened(transport, protocol, None, None)
         if target.announce_port:
             src = opened.transport.get_extra_info("sockname")
-            opened.transport.write(
-                proxyproto.encode(
-                    src_address=src[0], src_port=src[1], dst_address=target.address, dst_port=target.announce_port,
-                    opaque=opaque,
-                )
+            header = proxyproto.encode(
+                src_address=src[0], src_port=src[1], dst_address=target.address, dst_port=target.announce_port
             )
+            opened.transport.write(proxyproto.mark_opaque(header) if opaque else header)
         return opened
 
     def _alpn_context(self, alpn: tuple[str, ...]) -> ResumingClientContext:

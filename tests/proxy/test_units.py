@@ -115,22 +115,19 @@ def test_proxy_v2_roundtrip_ipv4_and_ipv6():
 
 def test_proxy_header_says_opaque_in_a_custom_tlv_and_other_tlvs_are_skipped() -> None:
     for src, dst in (("127.0.0.11", "127.0.0.12"), ("::1", "127.0.0.12")):
-        data = proxyproto.encode(src_address=src, src_port=40000, dst_address=dst, dst_port=7002, opaque=True)
-        header, used = proxyproto.decode(data + b"\x00binary") or (None, 0)
-        assert header is not None and header.opaque and header.dst_port == 7002 and data[used:] == b""
+        plain = proxyproto.encode(src_address=src, src_port=40000, dst_address=dst, dst_port=7002)
+        marked = proxyproto.mark_opaque(plain)
+        header, used = proxyproto.decode(marked + b"\x00binary") or (None, 0)
+        assert header is not None and header.dst_port == 7002 and used == len(marked)  # older readers skip it
+        assert proxyproto.says_opaque(marked) and not proxyproto.says_opaque(plain)
     plain = proxyproto.encode(src_address="127.0.0.11", src_port=1, dst_address="127.0.0.12", dst_port=2)
-    parsed = proxyproto.decode(plain)
-    assert parsed is not None and not parsed[0].opaque
-    # a header with another TLV before ours (e.g. from a newer sidecar): ours is still found; the length covers both
-    other = b"\xe1\x00\x03abc"
-    tlv = b"\xe0\x00\x06opaque"
-    body = plain[16:] + other + tlv
-    crafted = plain[:14] + len(body).to_bytes(2, "big") + body
-    parsed = proxyproto.decode(crafted)
-    assert parsed is not None and parsed[0].opaque and parsed[1] == len(crafted)
-    truncated = plain[:14] + (len(plain[16:]) + 3).to_bytes(2, "big") + plain[16:] + b"\xe0\x00\x06"
-    parsed = proxyproto.decode(truncated)
-    assert parsed is not None and not parsed[0].opaque  # a malformed TLV list says nothing
+    # another TLV first (e.g. a workload claim of type 0xE0): ours is still found
+    other = b"\xe0\x00\x07ns/name"
+    body = plain[16:] + other
+    with_other = plain[:14] + len(body).to_bytes(2, "big") + body
+    assert not proxyproto.says_opaque(with_other) and proxyproto.says_opaque(proxyproto.mark_opaque(with_other))
+    truncated = plain[:14] + (len(plain[16:]) + 3).to_bytes(2, "big") + plain[16:] + b"\xe1\x00\x06"
+    assert not proxyproto.says_opaque(truncated)  # a malformed TLV area says nothing
 
 
 
