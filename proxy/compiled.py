@@ -29,6 +29,7 @@ from typing import Protocol
 
 from proxy.headers import RequestHead
 from smi.proxyconfig import (
+    PROTOCOL_DETECT,
     PROTOCOL_HTTP,
     PROTOCOL_HTTP2,
     PROTOCOL_TCP,
@@ -348,6 +349,7 @@ def compile_config(config: ProxyConfig, *, version: int = 0) -> CompiledConfig:
 
 
 __all__ = [
+    "PROTOCOL_DETECT",
     "PROTOCOL_HTTP",
     "PROTOCOL_HTTP2",
     "PROTOCOL_TCP",

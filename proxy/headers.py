@@ -3,7 +3,9 @@
 The forwarding engine (``http1``) calls ``clean_headers`` once per message head: it drops
 the hop-by-hop headers (``Connection`` and every header it names, ``Keep-Alive``,
 ``Proxy-Connection``, ``TE``, ``Transfer-Encoding``, ``Upgrade``, ``Proxy-Authorization``,
-``Proxy-Authenticate``) and reports what the engine needs to re-frame the message.
+``Proxy-Authenticate``) and reports what the engine needs to re-frame the message, whether
+``TE`` asked for trailers (the engine passes trailers on, so it may ask for them too) and a
+``grpc-status`` in the head (a trailers-only gRPC response), found in the same pass.
 """
 
 from __future__ import annotations
@@ -37,10 +39,12 @@ class CleanHead:
     upgrade: bytes | None = None  # the Upgrade header's value
     expect_continue: bool = False
     hosts: int = 0  # how many Host field lines (more than one is a 400, RFC 9112 section 3.2)
+    te_trailers: bool = False  # TE names "trailers": the sender accepts trailers in the response
+    grpc_status: bytes | None = None  # a grpc-status field in the head (trailers-only gRPC response)
 
 
 # What each header name that matters to the engine is (by lower-case name); others are just copied.
-_HOP, _CONNECTION, _TRANSFER_ENCODING, _UPGRADE, _HOST, _CONTENT_LENGTH, _EXPECT = range(7)
+_HOP, _CONNECTION, _TRANSFER_ENCODING, _UPGRADE, _HOST, _CONTENT_LENGTH, _EXPECT, _TE, _GRPC_STATUS = range(9)
 _KINDS: Final = {
     **dict.fromkeys(HOP_BY_HOP, _HOP),
     b"connection": _CONNECTION,
@@ -49,6 +53,8 @@ _KINDS: Final = {
     b"host": _HOST,
     b"content-length": _CONTENT_LENGTH,
     b"expect": _EXPECT,
+    b"te": _TE,
+    b"grpc-status": _GRPC_STATUS,
 }
 
 
@@ -74,6 +80,8 @@ def clean_headers(raw: list[tuple[bytes, bytes]]) -> CleanHead:
             head.content_length = value
         elif kind == _EXPECT:
             head.expect_continue = value.lower() == b"100-continue"
+        elif kind == _GRPC_STATUS:
+            head.grpc_status = value
         else:
             hop = True
             if kind == _CONNECTION:
@@ -86,6 +94,8 @@ def clean_headers(raw: list[tuple[bytes, bytes]]) -> CleanHead:
                 head.chunked = value.lower().rstrip().endswith(b"chunked")
             elif kind == _UPGRADE:
                 head.upgrade = value
+            elif kind == _TE:
+                head.te_trailers = b"trailers" in value.lower()
     if hop:
         drop = HOP_BY_HOP | named if named else HOP_BY_HOP
         head.headers = [(n, v) for n, v in raw if n.lower() not in drop]

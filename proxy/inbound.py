@@ -20,6 +20,13 @@ claim); an unknown address has no identity and is allowed only in permissive mod
 HTTP ports authorize every request (403 with a short reason, the app never sees it); TCP
 ports authorize once at connect (denied: closed).  UDP ports take framed datagram sessions
 (``proxy.udp``), authorized once per session by UDPRoute rules.
+
+A ``detect`` port (one that declares no protocol) reads the first bytes after the PROXY
+header (``proxy.http2.listeners.Detecting``): HTTP/1.x or HTTP/2 is served and authorized
+as on an HTTP port; a TLS ClientHello, other bytes, or a client silent for the detection
+timeout is opaque TCP, authorized as on a TCP port (only TCPRoute rules allow it, so a
+TrafficTarget with HTTP routes alone lets no opaque bytes through).  When the caller's
+sidecar already decided "opaque" (the PROXY header's TLV) the connection is opaque at once.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from typing import TYPE_CHECKING, Final, cast
 from proxy import proxyproto
 from proxy.admission import ConnectionGate
 from proxy.authz import Deny, authorize_connection, authorize_request
-from proxy.compiled import PROTOCOL_HTTP, PROTOCOL_HTTP2, PROTOCOL_TCP, CompiledConfig
+from proxy.compiled import PROTOCOL_DETECT, PROTOCOL_HTTP, PROTOCOL_HTTP2, PROTOCOL_TCP, CompiledConfig
 from proxy.headers import RequestHead
 from proxy.holder import ConfigHolder
 from proxy.httpshell import HttpServerProtocol
@@ -41,13 +48,17 @@ from proxy.init.origdst import NoOriginalDestination, original_destination
 from proxy.limits import DEFAULT_LIMITS, HttpLimits
 from proxy.metrics import EdgeStats, Labels, Metrics
 from proxy.runtime import bounded_put
+from proxy.sniff import DETECT_TIMEOUT
 from proxy.targets import LocalReply, Target
-from proxy.tcp import TcpSplice
+from proxy.tcp import Refuse, TcpSplice
 from proxy.upstream import UpstreamPool
 from smi.proxyconfig import PROTOCOL_UDP
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from proxy.http2.listeners import Http2Hub
+    from proxy.http2.server import Http2Server
 
 logger = logging.getLogger(__name__)
 
@@ -170,9 +181,11 @@ class InboundAcceptor(asyncio.Protocol):
     def __init__(
         self, *, holder: ConfigHolder, metrics: Metrics, pool: UpstreamPool,
         connect_timeout: float = 1.0, request_timeout: float = 60.0, limits: HttpLimits = DEFAULT_LIMITS,
-        gate: ConnectionGate | None = None, http2: Http2Hub | None = None,
+        gate: ConnectionGate | None = None, http2: Http2Hub | None = None, detect_timeout: float = DETECT_TIMEOUT,
     ) -> None:  # fmt: skip
         self.gate = gate
+        self.detect_timeout = detect_timeout  # a silent client on a detect port: server-speaks-first, opaque
+        self.caller_opaque = False  # the caller's sidecar detected opaque TCP (PROXY header TLV)
         self.http2 = http2  # HTTP/2 from peers (and to apps that speak it), detected per connection
         self.holder = holder
         self.metrics = metrics
@@ -230,8 +243,11 @@ class InboundAcceptor(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
-    def _http(self, router: InboundRouter, *, app_h2: bool) -> asyncio.Protocol:
+    def _http(self, router: InboundRouter, *, app_h2: bool) -> asyncio.Protocol | None:
         """HTTP/1.1, or (with ``http2``) whichever of HTTP/1.1 and HTTP/2 the peer speaks (``proxy.http2``)."""
+        detected = self._detect(router)
+        if detected is not None:
+            return detected() if self.caller_opaque else self._detecting(router, opaque=detected)
         hub = self.http2
         if hub is None:
             return HttpServerProtocol(router=router, pool=self.pool, peer=self.peer, limits=self.limits, gate=self.gate)
@@ -274,6 +290,34 @@ class InboundAcceptor(asyncio.Protocol):
         return inbound_udp(cc, identity=identity, port=port, framed=framed, metrics=self.metrics,
                            labels=labels, peer=self.peer)  # fmt: skip
 
+    def _detect(self, router: InboundRouter) -> Callable[[], asyncio.Protocol | None] | None:
+        """On a detect port: what makes the opaque TCP protocol (TCPRoute rules decide); None on other ports."""
+        cc = self.holder.current
+        found = cc.inbound.ports.get(router.port) if cc is not None else None
+        if found is None or found.protocol != PROTOCOL_DETECT:
+            return None
+
+        def opaque() -> asyncio.Protocol | None:
+            current = self.holder.current
+            return self._tcp(current, router.identity, router.port) if current is not None else None
+
+        return opaque
+
+    def _detecting(self, router: InboundRouter, *, opaque: Callable[[], asyncio.Protocol | None]) -> asyncio.Protocol:
+        """A detect port's connection: HTTP/1.1 to the app, HTTP/2 in the caller's protocol, else opaque TCP."""
+        hub = self.http2
+        if hub is None:
+            return HttpServerProtocol(router=router, pool=self.pool, peer=self.peer, limits=self.limits, gate=self.gate)
+        from proxy.http2.listeners import Detecting
+
+        def http1() -> asyncio.Protocol:
+            return HttpServerProtocol(router=router, pool=self.pool, peer=self.peer, limits=self.limits, gate=self.gate)
+
+        def http2() -> Http2Server:  # the app is called in the protocol the caller spoke (ORIG_PROTO)
+            return hub.server(router, app_h2=lambda: True, peer=self.peer, gate=self.gate, follow_caller=True)
+
+        return Detecting(http1=http1, http2=http2, timeout=self.detect_timeout, opaque=lambda: opaque() or Refuse())
+
     def _dispatch(self) -> None:
         transport = self.transport
         assert transport is not None
@@ -296,6 +340,7 @@ class InboundAcceptor(asyncio.Protocol):
         rest = self.buffer
         if parsed is not None:
             header, used = parsed
+            self.caller_opaque = proxyproto.says_opaque(self.buffer[:used])
             rest = self.buffer[used:]
             if not header.local:
                 inbound_port = cc.inbound.ports.get(header.dst_port)
@@ -310,7 +355,7 @@ class InboundAcceptor(asyncio.Protocol):
             return
         port = inbound_port.port
         protocol: asyncio.Protocol | None
-        if inbound_port.protocol in (PROTOCOL_HTTP, PROTOCOL_HTTP2):
+        if inbound_port.protocol in (PROTOCOL_HTTP, PROTOCOL_HTTP2, PROTOCOL_DETECT):  # detect: see _http
             router = InboundRouter(
                 holder=self.holder, metrics=self.metrics, port=port, identity=identity, address=self.address,
                 connect_timeout=self.connect_timeout, request_timeout=self.request_timeout,

@@ -32,7 +32,15 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Final, cast
 
 from proxy.admission import ConnectionGate
-from proxy.compiled import PROTOCOL_HTTP, PROTOCOL_HTTP2, CompiledConfig, DeniedService, PortRoute, RouteDecision
+from proxy.compiled import (
+    PROTOCOL_DETECT,
+    PROTOCOL_HTTP,
+    PROTOCOL_HTTP2,
+    CompiledConfig,
+    DeniedService,
+    PortRoute,
+    RouteDecision,
+)
 from proxy.headers import RequestHead, parse_authority
 from proxy.holder import ConfigHolder
 from proxy.httpshell import HttpServerProtocol, RefuseHttp
@@ -41,6 +49,7 @@ from proxy.metrics import EdgeStats, Labels, Metrics
 from proxy.resilience.selecting import choose
 from proxy.routing import route
 from proxy.runtime import ConfigRuntime, bounded_put
+from proxy.sniff import DETECT_TIMEOUT
 from proxy.targets import LocalReply, Target
 from proxy.tcp import Refuse, TcpSplice
 from proxy.upstream import UpstreamPool
@@ -263,7 +272,7 @@ class OutboundRouter:
 def outbound_factory(
     *, holder: ConfigHolder, metrics: Metrics, pool: UpstreamPool, bind_address: str = "",
     limits: HttpLimits = DEFAULT_LIMITS, gate: ConnectionGate | None = None, http2: Http2Hub | None = None,
-    h1_over_h2: bool = False,
+    h1_over_h2: bool = False, detect_timeout: float = DETECT_TIMEOUT,
 ) -> Callable[[], asyncio.Protocol]:  # fmt: skip
     """Protocols for the outbound listener; ``gate``: its connection cap and draining (``proxy.admission``).
 
@@ -293,7 +302,8 @@ def outbound_factory(
     def detecting() -> asyncio.Protocol:
         if gate is not None and not gate.admit():
             return RefuseHttp()
-        return Detecting(http1=http1, http2=lambda: hub.server(router, app_h2=lambda: True, gate=gate))
+        return Detecting(http1=http1, http2=lambda: hub.server(router, app_h2=lambda: True, gate=gate),
+                         timeout=detect_timeout)  # fmt: skip
 
     return detecting
 
@@ -307,8 +317,13 @@ def _denied_service(cc: CompiledConfig, service: ServiceKey) -> DeniedService | 
 def forward_factory(
     *, holder: ConfigHolder, metrics: Metrics, pool: UpstreamPool, service: ServiceKey, bind_address: str = "",
     limits: HttpLimits = DEFAULT_LIMITS, gate: ConnectionGate | None = None, http2: Http2Hub | None = None,
+    detect_timeout: float = DETECT_TIMEOUT,
 ) -> Callable[[], asyncio.Protocol]:  # fmt: skip
-    """Protocols for one ``--forward`` listener: decided per accepted connection from the current config."""
+    """Protocols for one ``--forward`` listener: decided per accepted connection from the current config.
+
+    A ``detect`` service port: HTTP/1.x and HTTP/2 are routed as HTTP; a TLS ClientHello, other
+    bytes, or nothing within ``detect_timeout`` (server speaks first) is opaque TCP to the service.
+    """
     router = OutboundRouter(holder=holder, metrics=metrics, bind_address=bind_address, fixed=service)
 
     def factory() -> asyncio.Protocol:
@@ -325,7 +340,8 @@ def forward_factory(
                     denied_stats(cc, entry, metrics=metrics).denied += 1
                     logger.info("forward %s: refused, %s", service, denied_reply(cc, entry, metrics=metrics).text)
                 return Refuse()
-            if port.protocol in (PROTOCOL_HTTP, PROTOCOL_HTTP2):
+            detecting = port.protocol == PROTOCOL_DETECT
+            if port.protocol in (PROTOCOL_HTTP, PROTOCOL_HTTP2) or detecting:
                 if http2 is not None:
                     from proxy.http2.listeners import Detecting
 
@@ -333,15 +349,25 @@ def forward_factory(
                     return Detecting(
                         http1=lambda: HttpServerProtocol(router=router, pool=pool, limits=limits, gate=gate),
                         http2=lambda: hub.server(router, app_h2=lambda: True, gate=gate),
-                    )
+                        timeout=detect_timeout, opaque=(lambda: splice(port, opaque=True)) if detecting else None,
+                    )  # fmt: skip
                 return HttpServerProtocol(router=router, pool=pool, limits=limits, gate=gate)
+            return splice(port, opaque=False)
+        except Exception:
+            logger.exception("forward %s: cannot accept a connection", service)
+            return Refuse()
+
+    def splice(port: PortRoute, *, opaque: bool) -> asyncio.Protocol:
+        """Opaque TCP to the service (split, balancing, mTLS); ``opaque``: detected, not declared."""
+        try:
             runtime = holder.runtime
-            assert runtime is not None
+            if runtime is None:
+                return Refuse()
             target = target_for(runtime, port, None, metrics=metrics, bind_address=bind_address)
             if isinstance(target, LocalReply):
                 target.stats.error(target.error)
                 return Refuse()
-            return TcpSplice(target, pool, gate=gate)
+            return TcpSplice(target, pool, gate=gate, opaque=opaque)
         except Exception:
             logger.exception("forward %s: cannot accept a connection", service)
             return Refuse()

@@ -122,3 +122,42 @@ def decode(data: bytes) -> tuple[ProxyHeader, int] | None:
         claim = _workload_claim(data[_HEAD.size + _ADDR6.size : total])
         return ProxyHeader(src_s, sp, dst_s, dp, workload=claim), total
     raise ProxyHeaderError(f"unsupported PROXY address family 0x{family:02x} (length {length})")
+
+
+# The caller's protocol decision, in a TLV of the custom range (PP2_TYPE_MIN_CUSTOM is 0xE0).
+TLV_OPAQUE: Final = 0xE1
+_OPAQUE_VALUE: Final = b"opaque"
+_TLV_HEAD: Final = struct.Struct("!BH")
+_OPAQUE_TLV: Final = _TLV_HEAD.pack(TLV_OPAQUE, len(_OPAQUE_VALUE)) + _OPAQUE_VALUE
+
+
+def mark_opaque(header: bytes) -> bytes:
+    """``header`` (from ``encode``) with the TLV that says "the caller's sidecar detected opaque TCP".
+
+    On a ``detect`` port the inbound sidecar then does not wait for first bytes again (a
+    server-speaks-first protocol pays the detection timeout once, not twice).  It can only
+    make authorization stricter (opaque bytes are checked against TCPRoute rules alone), so a
+    caller gains nothing by sending it.
+    """
+    length = int.from_bytes(header[14:16], "big") + len(_OPAQUE_TLV)
+    return header[:14] + length.to_bytes(2, "big") + header[16:] + _OPAQUE_TLV
+
+
+def says_opaque(header: bytes) -> bool:
+    """Whether a whole PROXY/TCP header (the bytes ``decode`` consumed) carries the opaque TLV.
+
+    Other TLVs are skipped; a TLV area that does not parse says nothing (False).
+    """
+    if len(header) < _HEAD.size:
+        return False
+    family = header[13]
+    at = _HEAD.size + (_ADDR4.size if family == _TCP4 else _ADDR6.size if family == _TCP6 else len(header))
+    while at + _TLV_HEAD.size <= len(header):
+        kind, length = _TLV_HEAD.unpack_from(header, at)
+        at += _TLV_HEAD.size
+        if at + length > len(header):
+            return False
+        if kind == TLV_OPAQUE and header[at : at + length] == _OPAQUE_VALUE:
+            return True
+        at += length
+    return False

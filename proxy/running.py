@@ -94,6 +94,7 @@ class ProxySettings:
     drain_grace: float = 5.0  # seconds to finish in-flight requests after SIGTERM before exiting
     h1_over_h2: bool = False  # the app's HTTP/1.1 requests ride multiplexed HTTP/2 to peer sidecars (proxy.http2)
     capture: bool = True  # the outbound listener reads SO_ORIGINAL_DST and sniffs (proxy.capture)
+    detect_timeout: float = 1.0  # seconds to wait for a client's first bytes (proxy.sniff.DETECT_TIMEOUT)
     udp_forwards: tuple[Forward, ...] = ()  # UDP listeners bound to one service port each (proxy.udp)
 
 
@@ -290,6 +291,7 @@ class Proxy:
             factory = outbound_factory(
                 holder=self.holder, metrics=self.metrics, pool=self.pool, bind_address=s.bind_address,
                 limits=s.http_limits, gate=self._gate("outbound"), http2=self.http2, h1_over_h2=s.h1_over_h2,
+                detect_timeout=s.detect_timeout,
             )  # fmt: skip
             if s.capture:  # redirected connections: original destination, sniffing, egress
                 from proxy.capture import capture_outbound
@@ -297,6 +299,7 @@ class Proxy:
                 factory = capture_outbound(
                     factory, holder=self.holder, metrics=self.metrics, pool=self.pool, registry=self.registry,
                     bind_address=s.bind_address, limits=s.http_limits, gate=self.gates.get("outbound"),
+                    http2=self.http2, detect_timeout=s.detect_timeout,
                 )  # fmt: skip
             await self._listen("outbound", factory, s.outbound)
         if s.inbound is not None:
@@ -314,6 +317,7 @@ class Proxy:
                     limits=s.http_limits,
                     gate=inbound_gate,
                     http2=self.http2,
+                    detect_timeout=s.detect_timeout,
                 )
 
             if self.mtls:
@@ -331,6 +335,7 @@ class Proxy:
                 limits=s.http_limits,
                 gate=self._gate(f"forward:{fw.service}.{fw.namespace}:{fw.port}"),
                 http2=self.http2,
+                detect_timeout=s.detect_timeout,
             )
             await self._listen(f"forward:{fw.service}.{fw.namespace}:{fw.port}", factory, fw.listen)
         if s.control_plane:

@@ -15,9 +15,10 @@ Rules, decided as soon as the bytes allow (and never undone by more bytes):
   versions; TLS 1.3 ClientHellos carry ``0x03 0x01``).
 * Anything else is **opaque** (a byte that no rule above allows at its position decides it).
 
-A caller that reads a bounded number of bytes and still gets None (for example a client
-that waits for the server to speak first, as SMTP or MySQL do) treats the connection as
-opaque; ``SNIFF_BYTES`` and ``SNIFF_TIMEOUT`` are the defaults the capture listener uses.
+A caller that reads a bounded number of bytes and still gets None, or none within the
+detection timeout (a client that waits for the server to speak first, as SMTP or MySQL
+do), treats the connection as opaque.  ``DETECT_TIMEOUT`` is the proxy's default
+(``--detect-timeout``; docs/proxy.md, "Detection", says why 1 s).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from __future__ import annotations
 import enum
 from typing import Final
 
-__all__ = ["H2_PREFACE", "MAX_METHOD", "SNIFF_BYTES", "SNIFF_TIMEOUT", "Detected", "detect"]
+__all__ = ["DETECT_TIMEOUT", "H2_PREFACE", "MAX_METHOD", "SNIFF_BYTES", "Detected", "detect"]
 
 
 class Detected(enum.Enum):
@@ -38,7 +39,7 @@ class Detected(enum.Enum):
 H2_PREFACE: Final = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 MAX_METHOD: Final = 24  # the longest registered method (UPDATEREDIRECTREF) has 17 characters
 SNIFF_BYTES: Final = len(H2_PREFACE)  # enough for every decision above
-SNIFF_TIMEOUT: Final = 0.3  # seconds a capture listener waits for the first bytes (server-first protocols)
+DETECT_TIMEOUT: Final = 1.0  # seconds a listener waits for the first bytes (then: server-speaks-first, opaque)
 
 _TCHAR: Final = frozenset(b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 _TLS_HANDSHAKE: Final = 0x16

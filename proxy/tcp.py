@@ -66,8 +66,11 @@ class _Upstream(asyncio.Protocol):
 class TcpSplice(asyncio.Protocol):
     """The downstream side of a spliced connection; opens the upstream when it starts."""
 
-    def __init__(self, target: Target, pool: UpstreamPool, *, gate: ConnectionGate | None = None) -> None:
+    def __init__(
+        self, target: Target, pool: UpstreamPool, *, gate: ConnectionGate | None = None, opaque: bool = False
+    ) -> None:
         self.gate = gate
+        self.opaque = opaque  # detected (not declared) opaque: the peer sidecar is told so (proxy.proxyproto)
         self.target = target
         self.pool = pool
         self.transport: asyncio.Transport | None = None
@@ -93,7 +96,8 @@ class TcpSplice(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
-            opened = await asyncio.wait_for(self.pool.open(target, lambda: _Upstream(self)), target.connect_timeout)
+            opening = self.pool.open(target, lambda: _Upstream(self), opaque=self.opaque)
+            opened = await asyncio.wait_for(opening, target.connect_timeout)
         except asyncio.CancelledError:  # the client went away while we were connecting
             self._feed_back(seconds=loop.time() - started, ok=True)
             raise

@@ -200,7 +200,9 @@ class UpstreamPool:
         self.opened += 1
         return protocol
 
-    async def open(self, target: Target, factory: Callable[[], P], *, alpn: tuple[str, ...] = ()) -> Opened[P]:
+    async def open(
+        self, target: Target, factory: Callable[[], P], *, alpn: tuple[str, ...] = (), opaque: bool = False
+    ) -> Opened[P]:
         """Open a connection to ``target`` the way the mesh does, for any protocol (HTTP or opaque TCP).
 
         mTLS when the pool has TLS contexts and the target is a peer sidecar (an announced
@@ -209,6 +211,7 @@ class UpstreamPool:
         returning, inside TLS.  The caller applies the connect timeout.  Raises ``OSError``
         (``UpstreamIdentityRejected`` for a wrong peer identity) or ``ssl.SSLError``.
         ``alpn``: the protocols to offer in the TLS handshake (``("h2",)`` for HTTP/2 between sidecars).
+        ``opaque``: tell the peer sidecar (PROXY TLV) that this connection was detected as opaque TCP.
         """
         if self.tls is not None and target.announce_port:
             opened = await self._open_tls(target, factory, alpn)
@@ -220,15 +223,14 @@ class UpstreamPool:
             opened = Opened(transport, protocol, None, None)
         if target.announce_port:
             src = opened.transport.get_extra_info("sockname")
-            opened.transport.write(
-                proxyproto.encode(
-                    src_address=src[0],
-                    src_port=src[1],
-                    dst_address=target.address,
-                    dst_port=target.announce_port,
-                    workload=target.workload_claim,
-                )
+            header = proxyproto.encode(
+                src_address=src[0],
+                src_port=src[1],
+                dst_address=target.address,
+                dst_port=target.announce_port,
+                workload=target.workload_claim,
             )
+            opened.transport.write(proxyproto.mark_opaque(header) if opaque else header)
         return opened
 
     def _alpn_context(self, alpn: tuple[str, ...]) -> ResumingClientContext:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from proxy.admission import ConnectionGate
 from proxy.capture.acceptor import CaptureAcceptor, CaptureContext, capture_factory
@@ -27,7 +28,11 @@ from proxy.exposition import Registry
 from proxy.holder import ConfigHolder
 from proxy.limits import HttpLimits
 from proxy.metrics import Metrics
+from proxy.sniff import DETECT_TIMEOUT
 from proxy.upstream import UpstreamPool
+
+if TYPE_CHECKING:
+    from proxy.http2.listeners import Http2Hub
 
 __all__ = ["CaptureAcceptor", "CaptureContext", "EgressMatcher", "EgressStats", "capture_outbound", "parse_policy"]
 
@@ -35,12 +40,13 @@ __all__ = ["CaptureAcceptor", "CaptureContext", "EgressMatcher", "EgressStats", 
 def capture_outbound(
     http: Callable[[], asyncio.Protocol], *, holder: ConfigHolder, metrics: Metrics, pool: UpstreamPool,
     registry: Registry, bind_address: str, limits: HttpLimits, gate: ConnectionGate | None,
+    http2: Http2Hub | None = None, detect_timeout: float = DETECT_TIMEOUT,
 ) -> Callable[[], asyncio.Protocol]:  # fmt: skip
     """The outbound listener's protocol factory with capture in front of ``http`` (today's factory)."""
     stats = EgressStats()
     registry.register(stats)
     context = CaptureContext(
         holder=holder, metrics=metrics, pool=pool, http=http, egress=stats,
-        bind_address=bind_address, limits=limits, gate=gate,
+        bind_address=bind_address, limits=limits, gate=gate, http2=http2, detect_timeout=detect_timeout,
     )  # fmt: skip
     return capture_factory(context)

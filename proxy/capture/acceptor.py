@@ -3,13 +3,17 @@
 Every accepted connection is asked for ``SO_ORIGINAL_DST``.  Not redirected (the app called
 the listener itself, as an HTTP proxy): straight to the HTTP engine, as before.  Redirected
 by proxy-init's rules: the first bytes are read (``proxy.sniff``, at most ``SNIFF_BYTES`` or
-``SNIFF_TIMEOUT``; a client that waits for the server counts as opaque) and then:
+the detection timeout, ``--detect-timeout``; a client that waits for the server counts as
+opaque) and then:
 
 * the original destination is a mesh service port (its cluster IP, ``CompiledConfig.hosts``):
   HTTP/1 goes to the HTTP engine with that service fixed (routing, splits, mTLS, metrics as
-  for any request); anything else to a ``tcp`` port is spliced as opaque TCP over mTLS
-  (``TcpSplice``: split, balancing, PROXY header, the peer's TrafficTarget tcp rules).
-  Non-HTTP bytes to an ``http`` port go to the HTTP engine too, which answers 400;
+  for any request), the HTTP/2 preface (h2c prior knowledge) to the HTTP/2 engine, which
+  routes every stream the same way; anything else to a ``tcp`` port is spliced as opaque
+  TCP over mTLS (``TcpSplice``: split, balancing, PROXY header, the peer's TrafficTarget tcp
+  rules), and so is anything else to a ``detect`` port (the port declares no protocol: a
+  TLS ClientHello, other bytes, a silent client), with the PROXY header saying so.
+  Non-HTTP bytes to an ``http`` or ``http2`` port go to the HTTP engine, which answers 400;
 * a mesh service this proxy may not call (``CompiledConfig.denied``): HTTP gets the same 403
   as by name; other traffic is closed and counted as denied on that edge;
 * anything else is outside the mesh: the egress policy (``proxy.capture.egress``) decides,
@@ -27,24 +31,27 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from proxy.admission import ConnectionGate
 from proxy.capture.egress import EgressMatcher
-from proxy.capture.engines import http_protocol, route_connection, splice
+from proxy.capture.engines import h2_protocol, http_protocol, route_connection, splice
 from proxy.capture.names import name_complete, requested_name
 from proxy.capture.stats import EgressStats
-from proxy.compiled import PROTOCOL_TCP, CompiledConfig, DeniedService
+from proxy.compiled import PROTOCOL_DETECT, PROTOCOL_TCP, CompiledConfig, DeniedService
 from proxy.headers import RequestHead
 from proxy.holder import ConfigHolder
 from proxy.init.origdst import NoOriginalDestination, original_destination
 from proxy.limits import DEFAULT_LIMITS, HttpLimits
 from proxy.metrics import EdgeStats, Metrics
 from proxy.outbound import OutboundRouter, ServiceKey, denied_reply, denied_stats
-from proxy.sniff import SNIFF_BYTES, SNIFF_TIMEOUT, Detected, detect
+from proxy.sniff import DETECT_TIMEOUT, SNIFF_BYTES, Detected, detect
 from proxy.targets import LocalReply, Target
 from proxy.tcp import Refuse
 from proxy.upstream import UpstreamPool
+
+if TYPE_CHECKING:
+    from proxy.http2.listeners import Http2Hub
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +87,8 @@ class CaptureContext:
     bind_address: str = ""
     limits: HttpLimits = DEFAULT_LIMITS
     gate: ConnectionGate | None = None  # the outbound listener's cap and draining
+    http2: Http2Hub | None = None  # HTTP/2 (h2c prior knowledge) to mesh services (proxy.http2)
+    detect_timeout: float = DETECT_TIMEOUT  # a silent client: server speaks first, opaque
     _routers: dict[ServiceKey, OutboundRouter] = field(default_factory=dict)
     _matcher: tuple[object, EgressMatcher] | None = None
 
@@ -107,16 +116,20 @@ class CaptureContext:
         ip, port = destination
         found = cc.hosts.get((ip, port))
         if found is not None:
-            if detected is Detected.HTTP1 or found.protocol != PROTOCOL_TCP:
-                key = (found.namespace, found.service, found.port)
-                return http_protocol(self.router(key), self.pool, self.limits, self.gate)
+            declared_tcp = found.protocol == PROTOCOL_TCP  # HTTP/1 only is still served as HTTP there
+            http = detected is Detected.HTTP1 or (detected is Detected.HTTP2 and not declared_tcp)
+            if http or found.protocol not in (PROTOCOL_TCP, PROTOCOL_DETECT):
+                router = self.router((found.namespace, found.service, found.port))
+                if detected is Detected.HTTP2 and self.http2 is not None:
+                    return h2_protocol(self.http2, router, self.gate)
+                return http_protocol(router, self.pool, self.limits, self.gate)
             target = route_connection(self.holder, found, metrics=self.metrics, bind_address=self.bind_address)
             if target is None:
                 return Refuse()
             if isinstance(target, LocalReply):
                 target.stats.error(target.error)
                 return Refuse()
-            return splice(target, self.pool, self.gate)
+            return splice(target, self.pool, self.gate, opaque=found.protocol == PROTOCOL_DETECT)
         entry = cc.denied.get(ip)
         if entry is not None:
             if detected is Detected.HTTP1:
@@ -167,7 +180,7 @@ class CaptureAcceptor(asyncio.Protocol):
             self.transport.close()
             return
         self.destination = destination
-        self.timer = asyncio.get_running_loop().call_later(SNIFF_TIMEOUT, self._timeout)
+        self.timer = asyncio.get_running_loop().call_later(self.context.detect_timeout, self._timeout)
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data

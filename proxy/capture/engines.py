@@ -3,8 +3,10 @@
 One seam, so the engines can change without touching capture:
 
     http_protocol(router, pool, limits, gate)       the HTTP server protocol for one connection
+    h2_protocol(hub, router, gate)                  the HTTP/2 server protocol (h2c prior knowledge)
     route_connection(holder, port, metrics, bind)  split + balance one connection to a service port
-    splice(target, pool, gate)                      opaque TCP to a target (mTLS to a meshed endpoint)
+    splice(target, pool, gate, opaque)              opaque TCP to a target (mTLS to a meshed endpoint);
+                                                    ``opaque``: detected on a detect port (the peer is told)
 
 ``gate`` is the outbound listener's ``ConnectionGate``: a captured connection counts against the
 listener's cap and is drained on SIGTERM like any other.
@@ -13,6 +15,7 @@ listener's cap and is drained on SIGTERM like any other.
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from proxy.admission import ConnectionGate
 from proxy.compiled import PortRoute
@@ -25,11 +28,19 @@ from proxy.targets import LocalReply, Router, Target
 from proxy.tcp import TcpSplice
 from proxy.upstream import UpstreamPool
 
+if TYPE_CHECKING:
+    from proxy.http2.listeners import Http2Hub
+
 
 def http_protocol(
     router: Router, pool: UpstreamPool, limits: HttpLimits, gate: ConnectionGate | None = None
 ) -> asyncio.Protocol:
     return HttpServerProtocol(router=router, pool=pool, limits=limits, gate=gate)
+
+
+def h2_protocol(hub: Http2Hub, router: Router, gate: ConnectionGate | None = None) -> asyncio.Protocol:
+    """HTTP/2 from the app (h2c prior knowledge): its streams go to peer sidecars as HTTP/2."""
+    return hub.server(router, app_h2=lambda: True, gate=gate)
 
 
 def route_connection(
@@ -42,5 +53,7 @@ def route_connection(
     return target_for(runtime, port, None, metrics=metrics, bind_address=bind_address)
 
 
-def splice(target: Target, pool: UpstreamPool, gate: ConnectionGate | None = None) -> asyncio.Protocol:
-    return TcpSplice(target, pool, gate=gate)
+def splice(
+    target: Target, pool: UpstreamPool, gate: ConnectionGate | None = None, *, opaque: bool = False
+) -> asyncio.Protocol:
+    return TcpSplice(target, pool, gate=gate, opaque=opaque)

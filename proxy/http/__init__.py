@@ -6,8 +6,9 @@ Layout (one direction of dependency, top to bottom)::
     the pool and admission modules it would otherwise import back:) the only I/O,
                  asyncio.Protocol for the client side, one per upstream socket;
                  feeds events to a core, executes the commands it returns, owns timers
-    connection   HttpConnection(Responding): the HTTP/1.1 downstream connection state machine (sans-IO)
-    responding   Responding(Relay): the upstream's response relayed to the client
+    connection   HttpConnection(Requesting): the HTTP/1.1 downstream connection state machine (sans-IO)
+    requesting   Requesting(Responding): client bytes parsed into exchanges, limits, request trailers
+    responding   Responding(Relay): the upstream's response relayed to the client (response trailers)
     relaying     Relay(CoreState): route, attempt, finish, errors (the exchange side of the core)
     state        CoreState: a connection core's attributes, its output and its one timer
     exchanges    Exchange: one request and its response as the core tracks it

@@ -24,54 +24,34 @@ it never touches a socket, a timer or the event loop.  What it does:
 * Errors: 400 for a malformed request (two Host headers, an ambiguous target, a bad
   authority); 503 when the upstream is unreachable; 504 on a response-head timeout; each
   counted, and logged through rate-limited ``Log`` commands.
+
+The client side is split by responsibility: ``requesting.Requesting`` parses requests
+(limits on heads, upgrade requests, request trailers), ``responding.Responding`` relays
+responses (response trailers, a ``grpc-status`` in them), ``relaying.Relay`` routes,
+attempts and finishes; this class adds the events, attempts' outcomes, draining and the timer.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Final
 
-import httptools
-
-from proxy.headers import clean_headers
 from proxy.http import commands as c
 from proxy.http import events as ev
 from proxy.http import guarding
 from proxy.http.attempts import Attempt, ConnectFailure, ConnectRetry, RetryPolicy
 from proxy.http.commands import ReleaseUpstream, WriteClient
-from proxy.http.exchanges import CHUNKED, LENGTH, Exchange
-from proxy.http.responding import Responding
+from proxy.http.requesting import Requesting
 from proxy.http.state import IdlePool
 from proxy.http.upstreams import Upstream
 from proxy.limits import DEFAULT_LIMITS, HttpLimits
 from proxy.targets import Router
 
-_PAUSE_PIPELINE: Final = 2
-_PAUSE_WAIT: Final = 4
-_PAUSE_UPGRADE: Final = 8
-_MAX_PENDING: Final = 256 * 1024
 
-
-class _HeadTooLarge(Exception):
-    """Raised from a parser callback to stop parsing a head over the limits."""
-
-
-class HttpConnection(Responding):
+class HttpConnection(Requesting):
     """One client connection; see the module docstring.  ``handle(event) -> commands``."""
 
-    __slots__ = (
-        "_completed",
-        "_handlers",
-        "_head_read",
-        "_max_head",
-        "_max_headers",
-        "_read_size",
-        "_too_large",
-        "_upgrade_buffer",
-        "half_open",
-        "parser",
-    )
+    __slots__ = ("_handlers", "half_open")
 
     def __init__(
         self,
@@ -86,14 +66,6 @@ class HttpConnection(Responding):
         super().__init__(
             router=router, clock=clock, limits=limits, retry=retry or ConnectRetry(), peer=peer, pool=pool
         )
-        self.parser = httptools.HttpRequestParser(self)
-        self._max_headers = limits.max_headers
-        self._max_head = limits.max_head_bytes
-        self._head_read = 0  # bytes of the head being parsed, counted over every read
-        self._read_size = 0  # bytes of the read being parsed
-        self._completed = 0  # requests completed in the read being parsed
-        self._too_large = False
-        self._upgrade_buffer: list[bytes] = []
         self.half_open = False  # after ClientEof: the client's side is closed, ours finishes what is in flight
         self._handlers: dict[type, Callable[[ev.Event], None]] = {
             ev.ClientConnected: lambda e: self._connected(),
@@ -159,50 +131,6 @@ class HttpConnection(Responding):
         self._progress = now
         self._schedule_check(now)
 
-    def _client_data(self, data: bytes) -> None:
-        if self._dead:
-            if not self._closing:
-                self._upgrade_buffer.append(data)
-            return
-        self._progress = self.clock()
-        self._read_size = len(data)
-        self._completed = 0
-        before = self.current
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade as e:
-            self._on_upgrade_request(data[int(e.args[0]) :])
-            return
-        except httptools.HttpParserCallbackError:
-            if self._too_large:
-                why = f"request head over {self._max_head} bytes or {self._max_headers} header fields"
-                self._on_malformed(why, status=431)
-                return
-            raise
-        except httptools.HttpParserError as e:
-            self._on_malformed(str(e) or "malformed request")
-            return
-        cur = self.current
-        if cur is not None and not cur.head_done:
-            # a head spanning reads: every byte counts, those of the read it started in too
-            if cur is before:
-                self._head_read += len(data)
-            else:
-                self._head_read = len(data) if not self._completed else self._parsed_size(cur)
-            if self._head_read > self._max_head:
-                self._on_malformed(f"request head over {self._max_head} bytes", status=431)
-                return
-        if len(self.queue) > 1:
-            self._pause(_PAUSE_PIPELINE)
-
-    @staticmethod
-    def _parsed_size(ex: Exchange) -> int:
-        """The bytes of the head parsed so far (request line and header lines as sent, at least)."""
-        size = len(ex.method) + len(ex.url) + 12
-        for name, value in ex.raw_headers:
-            size += len(name) + len(value) + 4
-        return size
-
     def _client_eof(self) -> None:
         # Half-close from the client: finish what is in flight, then close.
         if not self.queue or not self.queue[-1].request_done or self._dead:
@@ -228,90 +156,6 @@ class HttpConnection(Responding):
         up = self.queue[0].upstream if self.queue else None
         if up is not None:
             self._cmds.append(c.ResumeUpstream(up) if writable else c.PauseUpstream(up))
-
-    # ------------------------------------------------------------------ request parser callbacks
-    def on_message_begin(self) -> None:
-        ex = Exchange()
-        self.current = ex
-        self.queue.append(ex)
-        self._head_since = self._progress
-
-    def on_url(self, url: bytes) -> None:
-        ex = self.current
-        if ex is not None:
-            ex.url += url
-            if len(ex.url) > self._max_head:
-                self._too_large = True
-                raise _HeadTooLarge
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if self.current is not None:
-            self.current.raw_headers.append((name, value))
-
-    def on_headers_complete(self) -> None:
-        ex = self.current
-        if ex is None:
-            return
-        parser = self.parser
-        ex.method = parser.get_method()
-        ex.version = parser.get_http_version()
-        ex.keep_alive = parser.should_keep_alive() and ex.version != "1.0"
-        ex.close_after = not ex.keep_alive
-        ex.upgrade = parser.should_upgrade()
-        ex.is_head = ex.method == b"HEAD"
-        if len(ex.raw_headers) > self._max_headers:
-            self._too_large = True
-            raise _HeadTooLarge
-        if self._head_read + self._read_size > self._max_head and self._parsed_size(ex) > self._max_head:
-            self._too_large = True  # a whole head in one large read: counted here
-            raise _HeadTooLarge
-        clean = ex.clean = clean_headers(ex.raw_headers)
-        if clean.chunked:
-            ex.framing = CHUNKED
-        elif clean.content_length is not None and clean.content_length != b"0":
-            ex.framing = LENGTH
-        ex.head_done = True
-        self._head_read = 0
-        if self.queue and self.queue[0] is ex:
-            self._advance()
-
-    def on_body(self, body: bytes) -> None:
-        ex = self.current
-        if ex is None:
-            return
-        ex.req_bytes += len(body)
-        if ex.framing == CHUNKED:
-            body = b"%x\r\n%b\r\n" % (len(body), body)
-        if ex.replay is not None:
-            guarding.keep_body(ex, body)
-        if ex.upstream is not None:
-            self._cmds.append(c.WriteUpstream(ex.upstream, body))
-        elif ex.response_done or (ex.activated and ex.target is None):
-            return  # answered locally: the body is read and dropped
-        else:
-            ex.pending.append(body)
-            ex.pending_size += len(body)
-            if ex.pending_size > _MAX_PENDING:
-                self._pause(_PAUSE_WAIT)
-
-    def on_message_complete(self) -> None:
-        ex = self.current
-        if ex is None:
-            return
-        self.current = None
-        self._completed += 1
-        ex.request_done = True
-        if ex.framing == CHUNKED:
-            if ex.replay is not None:
-                guarding.keep_body(ex, b"0\r\n\r\n")
-            if ex.upstream is not None:
-                self._cmds.append(c.WriteUpstream(ex.upstream, b"0\r\n\r\n"))
-            elif not ex.response_done:
-                ex.pending.append(b"0\r\n\r\n")
-        if ex.upstream is not None:
-            self._arm_deadline(ex)
-        if ex.response_done:
-            self._advance()
 
     # ------------------------------------------------------------------ attempts
     def _upstream_connected(self, attempt: Attempt, upstream: Upstream, reused: bool) -> None:
@@ -347,42 +191,6 @@ class HttpConnection(Responding):
         self._advance()
 
     # ------------------------------------------------------------------ upgrade, errors
-    def _on_upgrade_request(self, rest: bytes) -> None:
-        self._dead = True
-        if rest:
-            self._upgrade_buffer.append(rest)
-        self._pause(_PAUSE_UPGRADE)
-        ex = self.queue[-1] if self.queue else None
-        if ex is not None and not ex.request_done:
-            ex.request_done = True
-        self._advance()
-
-    def _take_upgrade_buffer(self) -> bytes:
-        data = b"".join(self._upgrade_buffer)
-        self._upgrade_buffer = []
-        return data
-
-    def _on_malformed(self, why: str, *, status: int = 400, reason: str = "bad_request") -> None:
-        self._dead = True
-        self._pause(_PAUSE_UPGRADE)
-        cur = self.current
-        self.current = None
-        if cur is not None:
-            guarding.release(cur)
-        if cur is not None and cur.activated:
-            # Broken in the middle of a forwarded body: the upstream cannot be reused.
-            if cur.upstream is not None:
-                self._abort_upstream(cur)
-            if cur.response_started:
-                (cur.stats or self.router.fallback_stats()).error("bad_request")
-                self._close()
-                return
-            self.queue.remove(cur)
-        elif cur is not None and cur in self.queue:
-            self.queue.remove(cur)
-        self._broken = (status, why if status != 400 else f"malformed request: {why}", reason)
-        self._advance()
-
     def _crashed(self, what: str) -> None:
         self._cmds.append(c.Log(logging.ERROR, f"connection from {self.peer}: {what}", "crash"))
         self._fail_connection("proxy_error")

@@ -31,6 +31,7 @@ class Exchange:
         "deadline",
         "fed_back",
         "framing",
+        "grpc_status",
         "guard",
         "head",
         "head_bytes",
@@ -79,6 +80,7 @@ class Exchange:
         self.authority: bytes | None = None
         self.framing = NO_BODY
         self.head_done = False
+        self.grpc_status: bytes | None = None  # the response's grpc-status (head or HTTP/1.1 trailers)
         self.request_done = False
         self.activated = False
         self.head_bytes = b""

@@ -37,6 +37,12 @@ _COALESCE_LIMIT: Final = 16 * 1024  # smaller response pieces are joined into on
 _NO_BODY_STATUS: Final = frozenset({204, 304})
 
 
+def _grpc_code(value: bytes) -> int:
+    """A grpc-status field's code; 2 (UNKNOWN) when it is no small number (as the HTTP/2 path reads it)."""
+    value = value.strip()
+    return int(value) if value.isdigit() and len(value) <= 2 else 2
+
+
 class Relay(CoreState):
     """Route, attempt, finish and fail exchanges (see the module docstring)."""
 
@@ -268,6 +274,9 @@ class Relay(CoreState):
             stats.request_bytes += ex.req_bytes
             stats.response_bytes += ex.resp_bytes
             stats.response(ex.status, seconds)
+            if ex.grpc_status is not None:  # a gRPC call: classified by its status, as on the HTTP/2 path
+                code = _grpc_code(ex.grpc_status)
+                stats.grpc[code] = stats.grpc.get(code, 0) + 1
             if stats.tap.listening:
                 self._tap(ex, stats, seconds)
             if target.feedback is not None and target.endpoint is not None and not ex.fed_back:

@@ -5,6 +5,12 @@
 ``response_head`` / ``response_body`` / ``response_complete`` (the ``ResponseSink`` of
 ``proxy.http.upstreams``), and the shell's upstream events land in ``_upstream_data``,
 ``_upstream_closed`` and ``_upstream_writable``.  Sans-IO like the rest of the core.
+
+Trailers: a chunked response's trailer fields follow the head's in ``Upstream.headers``
+(llhttp reports them through ``on_header``); when the response goes to the client chunked
+too, its last chunk carries them (``writing.last_chunk``), and a ``grpc-status`` among them
+(or in the head: a trailers-only response) classifies the call in the metrics as HTTP/2
+calls are.  A response without trailers costs one length comparison at its end.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from proxy.http import guarding
 from proxy.http.exchanges import Exchange
 from proxy.http.relaying import _COALESCE_LIMIT, _NO_BODY_STATUS, _PAUSE_UPSTREAM_FULL, Relay
 from proxy.http.upstreams import Upstream
-from proxy.http.writing import response_head
+from proxy.http.writing import LAST_CHUNK, last_chunk, response_head
 from proxy.resilience.retrying import Failure
 
 
@@ -63,6 +69,7 @@ class Responding(Relay):
         ex.deadline = 0.0
         ex.response_started = True
         ex.status = status
+        ex.grpc_status = clean.grpc_status
         if status == 101:
             extra = b"connection: upgrade\r\nupgrade: " + (clean.upgrade or b"") + b"\r\n"
             self._out.append(response_head(status, reason, clean, extra))
@@ -104,11 +111,21 @@ class Responding(Relay):
             return
         if ex.status == 101:
             return  # the parser raises the upgrade next: the connection becomes a tunnel
-        self._response_done(ex)
+        headers = conn.headers
+        if len(headers) > conn.head_fields:
+            self._response_done(ex, headers[conn.head_fields :])
+        else:
+            self._response_done(ex)
 
-    def _response_done(self, ex: Exchange) -> None:
-        if ex.resp_chunked:
-            self._out.append(b"0\r\n\r\n")
+    def _response_done(self, ex: Exchange, trailers: list[tuple[bytes, bytes]] | None = None) -> None:
+        if trailers is not None:
+            for name, value in trailers:
+                if name.lower() == b"grpc-status":
+                    ex.grpc_status = value
+            if ex.resp_chunked:
+                self._out.append(last_chunk(trailers))
+        elif ex.resp_chunked:
+            self._out.append(LAST_CHUNK)
         ex.response_done = True
         if not ex.request_done and ex.upstream is not None:
             ex.upstream.keep_alive = False  # answered before the whole request arrived: not reusable

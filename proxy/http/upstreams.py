@@ -44,6 +44,7 @@ class Upstream:
     __slots__ = (
         "close_delimited",
         "closed",
+        "head_fields",
         "headers",
         "idle_since",
         "idle_timeout",
@@ -68,6 +69,7 @@ class Upstream:
         self.parser = httptools.HttpResponseParser(self)
         self.sink: ResponseSink | None = None
         self.headers: list[tuple[bytes, bytes]] = []
+        self.head_fields = 0  # how many of ``headers`` are the head's; the rest are a chunked body's trailers
         self.reason = b""
         self.keep_alive = False  # the last response allows another request on this connection
         self.close_delimited = False  # the response body ends when the connection closes
@@ -110,6 +112,7 @@ class Upstream:
         self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        self.head_fields = len(self.headers)
         self.keep_alive = self.parser.should_keep_alive()
         if self.sink is not None:
             self.sink.response_head(self)

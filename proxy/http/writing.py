@@ -49,6 +49,8 @@ def request_head(
         parts += (b"host: ", authority, b"\r\n")
     if chunked:
         parts.append(b"transfer-encoding: chunked\r\n")
+    if clean.te_trailers:  # the client accepts trailers and the core passes them on: ask for them too
+        parts.append(b"te: trailers\r\n")
     if upgrade and clean.upgrade is not None:
         parts += (b"connection: upgrade\r\nupgrade: ", clean.upgrade, b"\r\n")
     parts.append(b"\r\n")
@@ -64,4 +66,21 @@ def response_head(status: int, reason: bytes, clean: CleanHead, extra: bytes) ->
     return b"".join(parts)
 
 
-__all__ = ["REASONS", "local_response", "request_head", "response_head"]
+# Fields a trailer section may not carry (RFC 9110 section 6.5.1: framing, routing, connection control).
+NOT_IN_TRAILERS: Final = frozenset(
+    {
+        b"content-length", b"transfer-encoding", b"host", b"connection", b"keep-alive", b"proxy-connection",
+        b"te", b"trailer", b"upgrade", b"content-encoding", b"content-type", b"content-range",
+        b"authorization", b"proxy-authorization", b"set-cookie", b"cookie",
+    }
+)  # fmt: skip
+LAST_CHUNK: Final = b"0\r\n\r\n"
+
+
+def last_chunk(trailers: list[tuple[bytes, bytes]]) -> bytes:
+    """The end of a chunked body carrying ``trailers`` (fields a trailer section may not carry are left out)."""
+    lines = [b"%b: %b\r\n" % (n, v) for n, v in trailers if n.lower() not in NOT_IN_TRAILERS]
+    return b"0\r\n" + b"".join(lines) + b"\r\n"
+
+
+__all__ = ["LAST_CHUNK", "NOT_IN_TRAILERS", "REASONS", "last_chunk", "local_response", "request_head", "response_head"]

@@ -10,7 +10,9 @@ is: same routing, authorization, metrics, deadlines and back-pressure.
 The front plays the part of the HTTP/2 server connection for the call (``conn`` is the
 front itself): the response head is written as an HTTP/1.1 head (chunked unless it has a
 ``Content-Length``; ``Connection: close`` when the client asked for it), trailers become
-chunked trailers.  Requests are served one at a time in order; a pipelined request waits
+chunked trailers when the client sent ``TE: trailers`` (dropped otherwise: RFC 9110 section
+6.5.1; a gRPC client through an HTTP/1.1 hop asks for them), and a chunked request's trailers
+become the call's HTTP/2 trailers.  Requests are served one at a time in order; a pipelined request waits
 (the socket is paused while one is in flight).  ``Upgrade`` and ``CONNECT`` are not
 converted (400 / 405): such clients use the HTTP/1.1 engine.
 """
@@ -31,7 +33,14 @@ from proxy.headers import split_target
 from proxy.http2 import grpc
 from proxy.http2.accounting import count_local_reply, count_malformed
 from proxy.http2.calls import Call, Upstreams
-from proxy.http2.messages import Message, from_http1_request, to_http1_response_head, trailers_as_http1
+from proxy.http2.messages import (
+    ORIG_PROTO,
+    Message,
+    from_http1_request,
+    to_http1_response_head,
+    trailers_as_http1,
+    trailers_from_http1,
+)
 from proxy.targets import LocalReply, Router
 
 logger = logging.getLogger(__name__)
@@ -47,6 +56,9 @@ class _Request:
     body: list[bytes] = field(default_factory=list)
     ended: bool = False
     bad: str = ""
+    te_trailers: bool = False  # the client sent TE: trailers (it reads a response's trailers)
+    head_fields: int = 0  # header lines of the head; lines after them are the body's trailers
+    trailers: list[tuple[bytes, bytes]] = field(default_factory=list)  # a chunked request body's (HTTP/2 fields)
 
 
 class Http1Front(asyncio.Protocol):
@@ -148,6 +160,8 @@ class Http1Front(asyncio.Protocol):
         keep = self.parser.should_keep_alive() and self.parser.get_http_version() != "1.0"
         req.keep_alive = keep and not self._draining
         authority, target = split_target(self._url)
+        req.head_fields = len(self._headers)
+        req.te_trailers = any(n.lower() == b"te" and b"trailers" in v.lower() for n, v in self._headers)
         if method == b"CONNECT":
             req.bad = "CONNECT is not supported"
         req.message = from_http1_request(method, target, self._headers, authority=authority)
@@ -176,9 +190,13 @@ class Http1Front(asyncio.Protocol):
         if req is None:
             return
         req.ended = True
+        if len(self._headers) > req.head_fields:  # a chunked body's trailers: the call's HTTP/2 trailers
+            req.trailers = trailers_from_http1(self._headers[req.head_fields :])
         if req is self.active:
             call = self.calls.get(req.sid)
             if call is not None:
+                if req.trailers:
+                    call.down_trailers(req.trailers)
                 call.down_end()
 
     # ------------------------------------------------------------------ starting calls
@@ -211,6 +229,8 @@ class Http1Front(asyncio.Protocol):
                 req.keep_alive = False  # the rest of the body is not read
             self._done(req)
             return
+        if decision.announce_port:  # to a peer sidecar: say the caller spoke HTTP/1.1 (a detect port follows it)
+            message.headers.append((ORIG_PROTO, b"HTTP/1.1"))
         call = Call(self, req.sid, message, decision, grpc_call=is_grpc, app_h2=self.app_h2())
         self.calls[req.sid] = call
         body, req.body = req.body, []
@@ -218,6 +238,8 @@ class Http1Front(asyncio.Protocol):
         for piece in body:
             call.down_body(piece, 0)
         if req.ended and body:
+            if req.trailers:
+                call.down_trailers(req.trailers)
             call.down_end()
         if self.transport is not None and not self._closing:
             self.transport.resume_reading()
@@ -257,7 +279,8 @@ class Http1Front(asyncio.Protocol):
 
     def send_trailers(self, sid: int, trailers: list[tuple[bytes, bytes]]) -> None:
         if self._chunked:
-            self._write(trailers_as_http1(trailers))
+            req = self.active
+            self._write(trailers_as_http1(trailers) if req is not None and req.te_trailers else b"0\r\n\r\n")
 
     def end_stream(self, sid: int) -> None:
         self.send_body(sid, b"", end=True)

@@ -10,6 +10,10 @@ HTTP/1.1 engine as before.  A client that sends nothing within the detection tim
 (a server-speaks-first protocol) is handed to the HTTP/1.1 engine, whose own head
 timeout then applies.
 
+On a ``detect`` port (one that declares no protocol) ``Detecting`` is given an ``opaque``
+protocol too: then a TLS ClientHello (the app's own TLS), any bytes that are no HTTP, and
+a client silent for the detection timeout (a server-speaks-first protocol) go there.
+
 ``Http2Hub`` is one per proxy: the multiplexed upstream connections and every live
 HTTP/2 server connection, so a config change or shutdown can send GOAWAY everywhere
 (streams in flight finish).
@@ -27,7 +31,7 @@ import httptools
 from proxy.admission import ConnectionGate
 from proxy.headers import split_target
 from proxy.http2.messages import from_http1_request
-from proxy.sniff import Detected, detect
+from proxy.sniff import DETECT_TIMEOUT, Detected, detect
 from proxy.targets import Router
 from proxy.upstream import UpstreamPool
 
@@ -38,7 +42,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-DETECT_TIMEOUT: Final = 1.0  # seconds without a byte: not a client-speaks-first protocol we know
 _MAX_UPGRADE_HEAD: Final = 16 * 1024
 _SWITCHING: Final = b"HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: h2c\r\n\r\n"
 
@@ -63,11 +66,12 @@ class Http2Hub:
         return self._upstreams
 
     def server(self, router: Router, *, app_h2: Callable[[], bool], peer: str = "",
-               gate: ConnectionGate | None = None) -> Http2Server:  # fmt: skip
+               gate: ConnectionGate | None = None, follow_caller: bool = False) -> Http2Server:  # fmt: skip
         from proxy.http2.server import Http2Server
 
         srv = Http2Server(router=router, upstreams=self.upstreams, app_h2=app_h2, peer=peer,
-                          on_close=self._server_closed, on_call_done=self.call_finished, gate=gate)  # fmt: skip
+                          on_close=self._server_closed, on_call_done=self.call_finished, gate=gate,
+                          follow_caller=follow_caller)  # fmt: skip
         self.servers.add(srv)
         return srv
 
@@ -169,13 +173,16 @@ class Detecting(asyncio.Protocol):
     """The first protocol of an HTTP port's connection: sniff, then hand the socket over.
 
     ``http1``/``http2`` make the protocol to hand over to (an HTTP/1.1 engine or front, an
-    ``Http2Server``).
+    ``Http2Server``); ``opaque`` (a ``detect`` port) the one for everything that is no HTTP.
     """
 
-    def __init__(self, *, http1: Callable[[], asyncio.Protocol], http2: Callable[[], Http2Server],
-                 timeout: float = DETECT_TIMEOUT) -> None:  # fmt: skip
+    def __init__(
+        self, *, http1: Callable[[], asyncio.Protocol], http2: Callable[[], Http2Server],
+        timeout: float = DETECT_TIMEOUT, opaque: Callable[[], asyncio.Protocol] | None = None,
+    ) -> None:  # fmt: skip
         self.http1 = http1
         self.http2 = http2
+        self.opaque = opaque
         self.timeout = timeout
         self.buffer = b""
         self.transport: asyncio.Transport | None = None
@@ -187,13 +194,16 @@ class Detecting(asyncio.Protocol):
 
     def _silent(self) -> None:
         self.timer = None
-        self._hand_over(self.http1())
+        self._hand_over(self.opaque() if self.opaque is not None else self.http1())
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
         try:
             found = detect(self.buffer)
             if found is None:
+                return
+            if self.opaque is not None and found in (Detected.TLS, Detected.OPAQUE):
+                self._hand_over(self.opaque())
                 return
             if found is Detected.HTTP2:
                 self._hand_over(self.http2())

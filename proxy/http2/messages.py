@@ -36,6 +36,16 @@ class MessageError(ValueError):
     """A head HTTP/2 does not allow (missing or unknown pseudo-header, bad status)."""
 
 
+_NOT_IN_TRAILERS: Final = frozenset(
+    {b"content-length", b"host", b"content-type", b"content-encoding", b"authorization", b"cookie", b"set-cookie"}
+)  # fields a trailer section may not carry, besides the connection-specific ones (RFC 9110 section 6.5.1)
+
+ORIG_PROTO: Final = b"smi-orig-proto"
+"""Set by the calling sidecar on an HTTP/1.1 caller's request it carries as an HTTP/2 stream
+(``--h1-over-h2``); on a ``detect`` port the inbound sidecar then calls the app with HTTP/1.1,
+as the caller spoke (Linkerd's ``l5d-orig-proto`` plays this part).  Never reaches an app."""
+
+
 @dataclass(slots=True)
 class Message:
     """One HTTP/2 head.  Requests: method/scheme/authority/path; responses: status."""
@@ -56,6 +66,13 @@ class Message:
             if n == name:
                 return v
         return None
+
+    def take_header(self, name: bytes) -> bytes | None:
+        """Remove every ``name`` field; the first one's value (None when there was none)."""
+        value = self.header(name)
+        if value is not None:
+            self.headers = [(n, v) for n, v in self.headers if n != name]
+        return value
 
     def to_headers(self) -> list[tuple[bytes, bytes]]:
         """The header block to send: pseudo-headers first."""
@@ -186,6 +203,11 @@ def to_http1_response_head(m: Message, *, chunked: bool, close: bool, reason: by
     return b"".join(parts)
 
 
+def trailers_from_http1(trailers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """An HTTP/1.1 chunked body's trailer fields as HTTP/2 trailers (lower-case; no framing or routing fields)."""
+    return _h2_fields(trailers, drop=_NOT_IN_TRAILERS)
+
+
 def trailers_as_http1(trailers: Iterable[tuple[bytes, bytes]]) -> bytes:
     """The last chunk of a chunked HTTP/1.1 body, carrying ``trailers``."""
     return b"0\r\n" + b"".join(n + b": " + v + b"\r\n" for n, v in trailers) + b"\r\n"
@@ -208,4 +230,5 @@ __all__ = [
     "to_http1_request",
     "to_http1_response_head",
     "trailers_as_http1",
+    "trailers_from_http1",
 ]

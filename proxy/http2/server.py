@@ -26,7 +26,7 @@ from proxy.http2.accounting import count_local_reply, count_malformed
 from proxy.http2.calls import Call, Upstreams
 from proxy.http2.connection import CANCEL, Http2Connection, Http2ProtocolError, Role
 from proxy.http2.events import Body, Ended, Event, GoAway, RequestStarted, StreamReset, Trailers, Writable
-from proxy.http2.messages import Message
+from proxy.http2.messages import ORIG_PROTO, Message
 from proxy.targets import LocalReply, Router
 
 logger = logging.getLogger(__name__)
@@ -45,8 +45,12 @@ class Http2Server(asyncio.Protocol):
         on_close: Callable[[Http2Server], None] | None = None,
         on_call_done: Callable[[], None] | None = None,
         gate: ConnectionGate | None = None,
+        follow_caller: bool = False,
     ) -> None:
         self.on_call_done = on_call_done
+        self._h1_caller = False  # the call being started was an HTTP/1.1 caller's (ORIG_PROTO)
+        if follow_caller:  # a detect port: the app is called in the protocol the calling app spoke
+            app_h2 = self._caller_spoke_h2
         self.gate = gate  # the listener's connection cap and draining (``drain`` = graceful GOAWAY)
         self.router = router
         self.upstreams = upstreams
@@ -59,6 +63,9 @@ class Http2Server(asyncio.Protocol):
         self.calls: dict[int, Call] = {}
         self._flush_pending = False
         self.upgrade: tuple[bytes, Message] | None = None  # (HTTP2-Settings, request) of an h2c upgrade
+
+    def _caller_spoke_h2(self) -> bool:
+        return not self._h1_caller
 
     # ------------------------------------------------------------------ transport events
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -127,6 +134,7 @@ class Http2Server(asyncio.Protocol):
             call.down_writable()
 
     def _start(self, sid: int, message: Message, *, ended: bool) -> None:
+        self._h1_caller = message.take_header(ORIG_PROTO) is not None  # never passed on to an app
         head = message.request_head()
         is_grpc = grpc.is_grpc(message.header(b"content-type"))
         if head is None:

@@ -3,7 +3,8 @@
 ``Upstreams`` holds what calls go out on: the multiplexed HTTP/2 connections
 (``client.H2Upstreams``) and idle keep-alive HTTP/1.1 connections to apps, per pool key.
 ``H1Side`` writes the call's request as HTTP/1.1 (``Host`` from ``:authority``, the body
-chunked unless it has a ``Content-Length``, trailers as chunked trailers) and reports the
+chunked unless it has a ``Content-Length``, trailers as chunked trailers; the app's chunked
+trailers come back as the call's HTTP/2 trailers) and reports the
 response back to the call; after a complete response on a connection both sides keep
 alive it goes back to the idle list.  A reused connection the app closed before any
 response byte is retried once on a new one for a call without a body (``Call.up_reset``).
@@ -17,7 +18,13 @@ from typing import TYPE_CHECKING, Protocol, cast
 import httptools
 
 from proxy.http2.client import H2Client, H2Upstreams
-from proxy.http2.messages import Message, from_http1_response, to_http1_request, trailers_as_http1
+from proxy.http2.messages import (
+    Message,
+    from_http1_response,
+    to_http1_request,
+    trailers_as_http1,
+    trailers_from_http1,
+)
 from proxy.targets import PoolKey
 
 if TYPE_CHECKING:
@@ -30,6 +37,7 @@ class H1Owner(Protocol):
     def up_response(self, message: Message, ended: bool) -> None: ...
     def up_body(self, data: bytes, flow: int) -> None: ...
     def up_end(self) -> None: ...
+    def up_trailers(self, trailers: list[tuple[bytes, bytes]]) -> None: ...
     def up_reset(self, code: int, *, reused: bool = False) -> None: ...
     def up_writable(self) -> None: ...
     def fail(self, status: int, text: str, reason: str) -> None: ...
@@ -186,12 +194,16 @@ class H1Side(asyncio.Protocol):
             return
         self.served += 1
         call, self.call = self.call, None
+        trailers, self.headers = self.headers, []  # after the head: a chunked body's trailers
         if self.parser.should_keep_alive() and self.request_done and self.unacked <= 0:
             self.upstreams.h1_release(self)
         elif self.transport is not None:
             self.transport.close()
         if call is not None:
-            call.up_end()
+            if trailers:
+                call.up_trailers(trailers_from_http1(trailers))
+            else:
+                call.up_end()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.upstreams.h1_forget(self)

@@ -47,6 +47,17 @@ def parse_forward(text: str) -> Forward:
     return Forward(parse_address(listen), namespace, service, port)
 
 
+def parse_seconds(text: str) -> float:
+    """A positive number of seconds (``--detect-timeout``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value <= 60:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be more than 0 and at most 60 seconds")
+    return value
+
+
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("proxy", help="run the sidecar proxy next to one workload")
     source = parser.add_mutually_exclusive_group(required=True)
@@ -94,6 +105,9 @@ def register(subparsers: Any) -> None:
                         help="a UDP listener for one service's UDP port (repeatable); sessions go over mTLS")
     parser.add_argument("--no-capture", dest="capture", action="store_false",
                         help="outbound listener: skip SO_ORIGINAL_DST and sniffing (HTTP proxy use only)")
+    parser.add_argument("--detect-timeout", type=parse_seconds, default=1.0, metavar="SECONDS",
+                        help="ports that declare no protocol: how long to wait for a client's first bytes before "
+                             "the connection is relayed as opaque TCP (server speaks first); default 1")  # fmt: skip
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     parser.set_defaults(func=main)
 
@@ -173,6 +187,7 @@ def main(args: argparse.Namespace) -> int:
         drain_grace=max(args.drain_grace, 0.0),
         h1_over_h2=args.h1_over_h2,
         capture=args.capture,
+        detect_timeout=args.detect_timeout,
         udp_forwards=tuple(args.udp_forward),
     )
     if settings.config_file is not None:

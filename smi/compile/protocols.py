@@ -1,4 +1,4 @@
-"""Which protocol a service or container port speaks: http, tcp or udp.
+"""Which protocol a service or container port speaks: http, http2, tcp, udp, or detect.
 
 Decided once (docs/semantics.md, "Port protocol"):
 
@@ -8,12 +8,14 @@ Decided once (docs/semantics.md, "Port protocol"):
    anything else is ignored.
 3. The port name: ``http``/``http-*`` → http; ``http2``/``http2-*``, ``grpc``/``grpc-*``,
    ``h2c``/``h2c-*`` → http2; ``tcp``/``tcp-*`` → tcp (Istio's naming convention).
-4. Otherwise http (the sidecar still detects HTTP/2 from the first bytes: proxy.http2).
+4. Otherwise detect: the sidecar decides per connection from the first bytes
+   (``proxy.sniff``): HTTP/1, HTTP/2, or opaque TCP (a TLS ClientHello, other bytes, or a
+   client silent for the detection timeout: a server-speaks-first protocol).
 """
 
 from __future__ import annotations
 
-from smi.proxyconfig.types import PROTOCOL_HTTP, PROTOCOL_HTTP2, PROTOCOL_TCP, PROTOCOL_UDP
+from smi.proxyconfig.types import PROTOCOL_DETECT, PROTOCOL_HTTP, PROTOCOL_HTTP2, PROTOCOL_TCP, PROTOCOL_UDP
 
 _APP_PROTOCOLS: dict[str, str] = {
     "http": PROTOCOL_HTTP,
@@ -42,4 +44,4 @@ def port_protocol(*, name: str = "", protocol: str = "TCP", app_protocol: str | 
         if decided is not None:
             return decided
     prefix = name.lower().split("-", 1)[0]
-    return _NAME_PREFIXES.get(prefix, PROTOCOL_HTTP)
+    return _NAME_PREFIXES.get(prefix, PROTOCOL_DETECT)

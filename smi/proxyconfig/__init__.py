@@ -28,6 +28,7 @@ from smi.proxyconfig.codec import decode, encode
 from smi.proxyconfig.types import (
     EGRESS_ALLOW,
     EGRESS_DENY,
+    PROTOCOL_DETECT,
     PROTOCOL_HTTP,
     PROTOCOL_HTTP2,
     PROTOCOL_TCP,
@@ -54,6 +55,7 @@ from smi.proxyconfig.types import (
 __all__ = [
     "EGRESS_ALLOW",
     "EGRESS_DENY",
+    "PROTOCOL_DETECT",
     "PROTOCOL_HTTP",
     "PROTOCOL_HTTP2",
     "PROTOCOL_TCP",

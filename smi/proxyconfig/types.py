@@ -14,6 +14,7 @@ PROTOCOL_HTTP: Final = "http"
 PROTOCOL_HTTP2: Final = "http2"  # HTTP/2 (h2c) to the app: appProtocol grpc/h2c/http2, names grpc-*/h2c-*/http2-*
 PROTOCOL_TCP: Final = "tcp"
 PROTOCOL_UDP: Final = "udp"
+PROTOCOL_DETECT: Final = "detect"  # the port declares nothing: the sidecar detects HTTP/1, HTTP/2 or opaque TCP
 
 LB_ROUND_ROBIN: Final = "round_robin"
 LB_EWMA: Final = "ewma"
@@ -163,7 +164,7 @@ class AllowRule:
 
     name: str  # <ns>/<traffictarget>/<rule kind>/<rule name>
     sources: tuple[str, ...]  # SPIFFE ids
-    protocol: str  # http | tcp | udp
+    protocol: str  # http | tcp | udp (the kind of route the rule names)
     ports: tuple[int, ...] = ()
     matches: tuple[HttpMatch, ...] | None = None
 

@@ -9,7 +9,7 @@ without iptables capture:
 * ``POD_IP``, ``POD_NAME``, ``POD_NAMESPACE`` (unless the manifest sets them);
 * ``HTTP_PROXY``/``http_proxy`` = the sidecar's outbound listener, ``NO_PROXY``/``no_proxy``
   = the pod's own address (so the app's calls to itself stay local);
-* for every TCP service port in the pod's namespace (as Kubernetes does for every service),
+* for every TCP or detect service port in the pod's namespace (as Kubernetes does for every service),
   ``<SVC>_SERVICE_HOST``/``<SVC>_SERVICE_PORT`` (and ``<SVC>_SERVICE_PORT_<NAME>``) pointing
   at a sidecar ``--forward`` listener on the pod's address.
 
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from smi.compile.protocols import port_protocol
 from smi.model import Container, Pod, Service, ServicePort
-from smi.proxyconfig import PROTOCOL_TCP
+from smi.proxyconfig import PROTOCOL_DETECT, PROTOCOL_TCP
 from smi.runtime.addresses import ADMIN_PORT, FORWARD_PORT_START, INBOUND_PORT, OUTBOUND_PORT
 
 _PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY")
@@ -54,12 +54,13 @@ def env_name(service: str) -> str:
 
 
 def is_tcp(port: ServicePort) -> bool:
-    """A service port is opaque TCP by the compile's rule (``appProtocol``, then the port name)."""
-    return port_protocol(name=port.name, protocol=port.protocol, app_protocol=port.app_protocol) == PROTOCOL_TCP
+    """A service port may carry opaque TCP by the compile's rule: declared ``tcp``, or ``detect`` (says nothing)."""
+    protocol = port_protocol(name=port.name, protocol=port.protocol, app_protocol=port.app_protocol)
+    return protocol in (PROTOCOL_TCP, PROTOCOL_DETECT)
 
 
 def plan_forwards(pod: Pod, services: Iterable[Service]) -> tuple[Forward, ...]:
-    """A forward listener per TCP service port of the pod's namespace, ports 15100, 15101, …"""
+    """A forward listener per TCP or detect service port of the pod's namespace, ports 15100, 15101, …"""
     assert pod.pod_ip is not None
     wanted = sorted(
         (svc.meta.name, port.port, port.name)

@@ -2,7 +2,8 @@
 
 Modes: ``line`` (connect, print the first line the server sends), ``http`` (GET ARG with
 ``Host: HOST:PORT``, print ``{"status": N, "body": ...}``), ``tls`` (TLS handshake with SNI
-ARG, trusting the CA file in ``$PROBE_CA``, print the server's first line).  On failure
+ARG, trusting the CA file in ``$PROBE_CA``, print the server's first line), ``h2c`` (HTTP/2
+with prior knowledge: GET ARG with ``:authority`` HOST:PORT, print ``{"status": N, "body": ...}``).  On failure
 prints ``{"error": ...}``.  Drops to UID before connecting, so iptables' owner match sees it.
 """
 
@@ -15,6 +16,10 @@ import socket
 import ssl
 import sys
 
+import h2.config  # imported before dropping to UID (as above)
+import h2.connection
+import h2.events
+
 
 def _read_line(sock: socket.socket | ssl.SSLSocket) -> str:
     data = b""
@@ -24,6 +29,27 @@ def _read_line(sock: socket.socket | ssl.SSLSocket) -> str:
             break
         data += chunk
     return data.decode().strip()
+
+
+def _h2c_get(sock: socket.socket, authority: str, path: str) -> str:
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    conn.initiate_connection()
+    sid = conn.get_next_available_stream_id()
+    conn.send_headers(sid, [(":method", "GET"), (":scheme", "http"), (":authority", authority), (":path", path)],
+                      end_stream=True)  # fmt: skip
+    sock.sendall(conn.data_to_send())
+    status, body = 0, b""
+    while data := sock.recv(65536):
+        for event in conn.receive_data(data):
+            if isinstance(event, h2.events.ResponseReceived):
+                status = int(dict(event.headers)[b":status"])
+            elif isinstance(event, h2.events.DataReceived):
+                body += event.data
+                conn.acknowledge_received_data(event.flow_controlled_length, sid)
+            elif isinstance(event, h2.events.StreamEnded | h2.events.StreamReset):
+                return json.dumps({"status": status, "body": body.decode("latin-1")})
+        sock.sendall(conn.data_to_send())
+    return json.dumps({"error": "closed before the response ended"})
 
 
 def main(mode: str, host: str, port: int, uid: int, arg: str) -> str:
@@ -44,6 +70,8 @@ def main(mode: str, host: str, port: int, uid: int, arg: str) -> str:
                     return json.dumps({"error": "closed without a response"})
                 head, _, body = data.partition(b"\r\n\r\n")
                 return json.dumps({"status": int(head.split(b" ")[1]), "body": body.decode("latin-1")})
+            if mode == "h2c":
+                return _h2c_get(sock, f"{host}:{port}", arg)
             assert context is not None
             with context.wrap_socket(sock, server_hostname=arg) as tls:
                 return _read_line(tls) or json.dumps({"error": "closed without a reply"})

@@ -4,6 +4,8 @@
 ``{"host": <Host header>, "path": <target>, "peer": <ip>}``.
 ``python _servers.py tls PORT CERT KEY``: a TLS server; after the handshake it writes one
 JSON line ``{"sni": <server name the client sent>, "peer": <ip>}``.
+``python _servers.py h2c PORT``: HTTP/2 with prior knowledge only (the ``h2`` package); every
+request gets 200 and ``{"proto": "h2", "path": <:path>, "authority": <:authority>}``.
 Each listens on 0.0.0.0:PORT, prints ``ready`` once bound and runs until killed.
 """
 
@@ -68,9 +70,43 @@ def serve_tls(port: int, cert: str, key: str) -> None:
             continue
 
 
+def _h2c(conn: socket.socket) -> None:
+    import h2.config
+    import h2.connection
+    import h2.events
+
+    h2conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+    h2conn.initiate_connection()
+    heads: dict[int, dict[bytes, bytes]] = {}
+    with conn:
+        conn.settimeout(10)
+        conn.sendall(h2conn.data_to_send())
+        while data := conn.recv(65536):
+            for event in h2conn.receive_data(data):
+                if isinstance(event, h2.events.RequestReceived):
+                    heads[event.stream_id] = {bytes(k): bytes(v) for k, v in event.headers}
+                if isinstance(event, h2.events.StreamEnded):
+                    head = heads.pop(event.stream_id, {})
+                    body = json.dumps({"proto": "h2", "path": head.get(b":path", b"").decode(),
+                                       "authority": head.get(b":authority", b"").decode()}).encode()  # fmt: skip
+                    h2conn.send_headers(event.stream_id, [(":status", "200"), ("content-length", str(len(body)))])
+                    h2conn.send_data(event.stream_id, body, end_stream=True)
+            conn.sendall(h2conn.data_to_send())
+
+
+def serve_h2c(port: int) -> None:
+    listener = _listen(port)
+    print("ready", flush=True)
+    while True:
+        conn, _ = listener.accept()
+        threading.Thread(target=_h2c, args=(conn,), daemon=True).start()
+
+
 if __name__ == "__main__":
     mode, port = sys.argv[1], int(sys.argv[2])
     if mode == "http":
         serve_http(port)
+    elif mode == "h2c":
+        serve_h2c(port)
     else:
         serve_tls(port, sys.argv[3], sys.argv[4])

@@ -50,7 +50,8 @@ pytestmark = pytest.mark.netns
 APP_UID = 1000
 PROXY_UID = 1337
 DB_VIP, WEB_VIP, SECRET_VIP = "198.19.0.10", "198.19.0.11", "198.19.0.12"
-ECHO_PORT, WEB_PORT, TLS_PORT, OUTSIDE_HTTP_PORT = 9091, 9092, 9443, 9093
+RPC_VIP, ANY_VIP = "198.19.0.13", "198.19.0.14"  # rpc: http port, h2c endpoint; any: ports that declare nothing
+ECHO_PORT, WEB_PORT, TLS_PORT, OUTSIDE_HTTP_PORT, H2C_PORT = 9091, 9092, 9443, 9093, 9094
 
 
 def _service(name: str, vip: str, port: int, protocol: str, target: int) -> tuple[OutboundService, Cluster]:
@@ -66,12 +67,20 @@ def _service(name: str, vip: str, port: int, protocol: str, target: int) -> tupl
 def config(egress: EgressPolicy) -> ProxyConfig:
     db, db_cluster = _service("db", DB_VIP, 5432, "tcp", ECHO_PORT)
     web, web_cluster = _service("web", WEB_VIP, 80, "http", WEB_PORT)
+    rpc, rpc_cluster = _service("rpc", RPC_VIP, 80, "http", H2C_PORT)
+    banner, banner_cluster = _service("any", ANY_VIP, 5000, "detect", ECHO_PORT)  # the endpoint speaks first
+    h2c, h2c_cluster = _service("any", ANY_VIP, 6000, "detect", H2C_PORT)
+    anything = OutboundService(namespace="default", name="any", hostnames=banner.hostnames,
+                               ports=(*banner.ports, *h2c.ports))  # fmt: skip
     denied = DeniedServices(namespaces=(DeniedNamespace("default", names=("secret",), cluster_ips=(SECRET_VIP,)),))
     node = ProxyNode(
         namespace="default", pod="app", service_account="app", identity="spiffe://cluster.local/ns/default/sa/app",
         address=POD_IP, workload="app",
     )  # fmt: skip
-    outbound = OutboundConfig(services=(db, web), clusters=(db_cluster, web_cluster), denied=denied)
+    outbound = OutboundConfig(
+        services=(db, web, rpc, anything), clusters=(db_cluster, web_cluster, rpc_cluster, banner_cluster, h2c_cluster),
+        denied=denied,
+    )  # fmt: skip
     return ProxyConfig(node=node, outbound=outbound, egress=egress)
 
 
@@ -181,6 +190,7 @@ def pod(net: Net) -> Iterator[Pod]:
     pod.server("http", str(WEB_PORT))
     pod.server("http", str(OUTSIDE_HTTP_PORT))
     pod.server("tls", str(TLS_PORT), str(pod.cert), str(pod.key))
+    pod.server("h2c", str(H2C_PORT))
     try:
         yield pod
     finally:
@@ -198,6 +208,30 @@ def test_opaque_tcp_and_http_to_mesh_services_are_captured_by_their_cluster_ip(p
     metrics = pod.metrics()
     assert "smi_tcp_connections_opened_total{" in metrics and 'destination_service="db"' in metrics
     assert 'destination_service="web"' in metrics
+
+
+def test_h2c_prior_knowledge_is_captured_into_the_http2_engine(pod: Pod) -> None:
+    pod.sidecar(EgressPolicy())
+    reply = pod.probe("h2c", RPC_VIP, 80, "/rpc.Call")
+    assert reply.get("status") == 200, reply
+    assert json.loads(reply["body"]) == {"proto": "h2", "path": "/rpc.Call", "authority": f"{RPC_VIP}:80"}
+    # routed per stream: counted as a request on the edge to rpc, not as a TCP connection
+    assert _samples(pod.metrics(), "smi_requests_total{", 'destination_service="rpc"')
+    assert not _samples(pod.metrics(), "smi_tcp_connections_opened_total{", 'destination_service="rpc"')
+
+
+def test_ports_that_declare_nothing_detect_http2_and_relay_a_server_first_protocol(pod: Pod) -> None:
+    pod.sidecar(EgressPolicy())
+    reply = pod.probe("h2c", ANY_VIP, 6000, "/detected")
+    assert reply.get("status") == 200 and json.loads(reply["body"])["path"] == "/detected", reply
+    reply = pod.probe("line", ANY_VIP, 5000)  # the client waits: after the detection timeout, opaque TCP
+    assert reply.get("listener") == ECHO_PORT, reply
+    assert _samples(pod.metrics(), "smi_tcp_connections_opened_total{", 'destination_service="any"')
+    assert _samples(pod.metrics(), "smi_requests_total{", 'destination_service="any"')  # the h2c stream
+
+
+def _samples(metrics: str, start: str, part: str) -> list[str]:
+    return [line for line in metrics.splitlines() if line.startswith(start) and part in line]
 
 
 def test_a_denied_mesh_service_gets_403_for_http_and_a_closed_connection_otherwise(pod: Pod) -> None:

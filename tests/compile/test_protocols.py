@@ -28,9 +28,9 @@ from smi.compile.protocols import port_protocol
         ("http2", "TCP", None, "http2"),
         ("tcp", "TCP", None, "tcp"),
         ("tcp-postgres", "TCP", None, "tcp"),
-        ("tcpish", "TCP", None, "http"),
-        ("postgres", "TCP", None, "http"),
-        ("", "TCP", None, "http"),
+        ("tcpish", "TCP", None, "detect"),  # says nothing: the sidecar detects
+        ("postgres", "TCP", None, "detect"),
+        ("", "TCP", None, "detect"),
     ],
 )
 def test_port_protocol(name: str, protocol: str, app_protocol: str | None, expected: str) -> None:

@@ -13,7 +13,7 @@ import pytest
 from proxy.running import Proxy
 from smi.proxyconfig import AllowRule
 from tests.http2 import grpc_app
-from tests.http2.test_grpc_mesh import mesh
+from tests.http2.test_grpc_mesh import grpc_of, mesh
 from tests.proxy.harness import (
     CLIENT_ID,
     SERVER_IP,
@@ -40,16 +40,29 @@ async def http1_exchange(proxy: Proxy, request: bytes) -> bytes:
         writer.close()
 
 
+def unary_request(message: bytes, *, te_trailers: bool = True) -> bytes:
+    body = struct.pack(">BI", 0, len(message)) + message  # one gRPC message frame
+    te = b"te: trailers\r\n" if te_trailers else b""
+    return (b"POST /test.Echo/Unary HTTP/1.1\r\nhost: echo.default:50051\r\ncontent-type: application/grpc\r\n"
+            b"%bconnection: close\r\ncontent-length: %d\r\n\r\n%b" % (te, len(body), body))  # fmt: skip
+
+
+def last_chunk(answer: bytes) -> bytes:
+    """The chunked body's last chunk with its trailer fields (``0\\r\\n`` ... ``\\r\\n``)."""
+    rest = answer.partition(b"\r\n\r\n")[2]
+    return rest[rest.rindex(b"\r\n0\r\n") + 2 :]
+
+
 @pytest.mark.parametrize("h1_over_h2", [False, True], ids=["http1-between-sidecars", "h1-over-h2"])
-async def test_an_http1_client_calls_a_grpc_app(h1_over_h2: bool) -> None:
+async def test_an_http1_client_calls_a_grpc_app_and_reads_grpc_status_from_the_trailers(h1_over_h2: bool) -> None:
     app, port = grpc_app.serve(SERVER_IP, 0, "echo")
     try:
-        async with mesh(port, h1_over_h2=h1_over_h2) as (client, _):
+        async with mesh(port, h1_over_h2=h1_over_h2) as (client, server):
             message = b"from http/1.1"
-            body = struct.pack(">BI", 0, len(message)) + message  # one gRPC message frame
-            head = (b"POST /test.Echo/Unary HTTP/1.1\r\nhost: echo.default:50051\r\ncontent-type: application/grpc\r\n"
-                    b"te: trailers\r\nconnection: close\r\ncontent-length: %d\r\n\r\n" % len(body))  # fmt: skip
-            answer = await http1_exchange(client, head + body)
+            answer = await http1_exchange(client, unary_request(message))
+            failed = await http1_exchange(client, unary_request(b"fail please"))
+            quiet = await http1_exchange(client, unary_request(message, te_trailers=False))
+            counted = grpc_of(client, "outbound"), grpc_of(server, "inbound")
     finally:
         app.stop(0)
     head_part, _, rest = answer.partition(b"\r\n\r\n")
@@ -58,10 +71,17 @@ async def test_an_http1_client_calls_a_grpc_app(h1_over_h2: bool) -> None:
     assert b"transfer-encoding: chunked" in lines and b"content-type: application/grpc" in lines
     expected = b"echo:" + message
     assert struct.pack(">BI", 0, len(expected)) + expected in rest
-    if not h1_over_h2:
-        return  # the HTTP/1.1 engine between the sidecars drops trailers when it re-frames (docs/proxy.md)
-    trailers = rest[rest.rindex(b"\r\n0\r\n") + 2 :]  # the last chunk, with the trailer fields
+    trailers = last_chunk(answer)
     assert b"\r\ngrpc-status: 0\r\n" in trailers and trailers.endswith(b"\r\n\r\n")
+    assert failed.startswith(b"HTTP/1.1 200 OK\r\n")  # a gRPC error travels in the trailers, HTTP says 200
+    # grpcio answers an error trailers-only: its status comes in the HTTP/1.1 head, as the head of a 200
+    assert b"\r\ngrpc-status: 3\r\n" in failed and b"grpc-message: asked to fail" in failed
+    assert last_chunk(quiet) == b"0\r\n\r\n"  # no TE: trailers, no trailers (RFC 9110 section 6.5.1)
+    # the destination's sidecar classifies every call by grpc-status; the caller's too when the status
+    # reaches it: in HTTP/2 trailers, or in HTTP/1.1 trailers between the sidecars when the client asked
+    # for trailers (the call without TE: trailers gets none over HTTP/1.1, so its status stays unknown there)
+    assert counted[1] == {0: 2, 3: 1}
+    assert counted[0] == ({0: 2, 3: 1} if h1_over_h2 else {0: 1, 3: 1})
 
 
 async def test_http1_requests_ride_one_multiplexed_http2_connection_between_sidecars(backends: Any) -> None:
@@ -102,3 +122,29 @@ async def test_calls_converted_to_http1_reuse_a_kept_alive_connection_to_the_app
                     assert (r.status, await r.text()) == (200, f"app GET /s{i} 0")
             idle = [side for sides in server.http2.upstreams.h1_idle.values() for side in sides]
             assert len(idle) == 1 and idle[0].served == 10
+
+
+async def test_a_port_that_declares_nothing_calls_the_app_in_the_protocol_the_caller_spoke(backends: Any) -> None:
+    """HTTP/1.1 riding HTTP/2 between sidecars (``--h1-over-h2``) reaches an HTTP/1.1 app as HTTP/1.1 on a
+    ``detect`` port (the calling sidecar marks it ``smi-orig-proto``; the app never sees the mark), and a
+    gRPC (HTTP/2) caller reaches a gRPC app on a ``detect`` port as HTTP/2."""
+    app = await backends("app", SERVER_IP)
+    allow = AllowRule("default/all/HTTPRouteGroup/all", (CLIENT_ID,), "http", (), None)
+    async with running_proxy(server_config(app_port=app.port, protocol="detect", rules=(allow,)),
+                             inbound=(SERVER_IP, 0), outbound=None) as server:  # fmt: skip
+        endpoint = ep(app, proxy_port=server.addresses["inbound"][1])
+        ccfg = client_config((service("app", 80, "default/app:80", protocol="detect"),),
+                             (cluster("default/app:80", endpoint),))  # fmt: skip
+        async with running_proxy(ccfg, inbound=None, h1_over_h2=True) as client:
+            async with aiohttp.ClientSession() as s, s.post("http://app/h1", data=b"abc", proxy=proxy_url(client)) as r:
+                assert (r.status, await r.text()) == (200, "app POST /h1 3")
+            assert client.http2.upstreams.h2.opened == 1  # it did ride HTTP/2 between the sidecars
+            assert "smi-orig-proto" not in {k.lower() for k in app.requests[-1][2]}
+    grpc_server, port = grpc_app.serve(SERVER_IP, 0, "echo")
+    try:
+        async with mesh(port, app_protocol="detect") as (client, _):
+            host, outbound = client.addresses["outbound"]
+            echo = grpc_app.Echo(grpc_app.channel(f"{host}:{outbound}", "echo.default:50051"))
+            assert await asyncio.to_thread(echo.unary, b"hi", timeout=10) == b"echo:hi"
+    finally:
+        grpc_server.stop(0)

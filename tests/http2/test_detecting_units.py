@@ -43,7 +43,7 @@ class Recorder(asyncio.Protocol):
 HANDED_OVER = "handed over"
 
 
-def detecting(timeout: float = 10.0) -> tuple[Detecting, FakeTransport, dict[str, Any]]:
+def detecting(timeout: float = 10.0, *, detect_port: bool = False) -> tuple[Detecting, FakeTransport, dict[str, Any]]:
     made: dict[str, Any] = {HANDED_OVER: asyncio.Event()}
 
     def make(name: str) -> Recorder:
@@ -51,7 +51,8 @@ def detecting(timeout: float = 10.0) -> tuple[Detecting, FakeTransport, dict[str
         made[HANDED_OVER].set()
         return made[name]
 
-    d = Detecting(http1=lambda: make("http1"), http2=lambda: make("http2"), timeout=timeout)  # type: ignore[arg-type,return-value]
+    opaque = (lambda: make("opaque")) if detect_port else None
+    d = Detecting(http1=lambda: make("http1"), http2=lambda: make("http2"), timeout=timeout, opaque=opaque)  # type: ignore[arg-type,return-value]
     transport = FakeTransport()
     d.connection_made(transport)
     return d, transport, made
@@ -87,3 +88,31 @@ async def test_a_silent_client_goes_to_http1_after_the_detection_timeout() -> No
     _, transport, made = detecting(timeout=0.01)
     await asyncio.wait_for(made[HANDED_OVER].wait(), 5)
     assert transport.protocol is made["http1"]
+
+
+# A detect port (no declared protocol): everything that is no HTTP is opaque TCP.
+
+
+async def test_on_a_detect_port_http_still_goes_to_the_http_engines() -> None:
+    d, _, made = detecting(detect_port=True)
+    d.data_received(b"POST /x HTTP/1.1\r\n")
+    assert set(made) == {HANDED_OVER, "http1"}
+    d, _, made = detecting(detect_port=True)
+    d.data_received(PREFACE)
+    assert set(made) == {HANDED_OVER, "http2"}
+
+
+async def test_on_a_detect_port_a_tls_client_hello_and_other_bytes_are_opaque_with_every_byte_kept() -> None:
+    hello = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"
+    for first in (hello, b"\x00\x01binary", b"*1\r\n$4\r\nPING\r\n"):
+        d, transport, made = detecting(detect_port=True)
+        d.data_received(first[:1])
+        (transport.protocol or d).data_received(first[1:])  # the socket's protocol gets what comes next
+        assert set(made) == {HANDED_OVER, "opaque"}, first
+        assert transport.protocol is made["opaque"] and made["opaque"].received == first
+
+
+async def test_on_a_detect_port_a_silent_client_is_opaque_after_the_timeout() -> None:
+    _, transport, made = detecting(timeout=0.01, detect_port=True)
+    await asyncio.wait_for(made[HANDED_OVER].wait(), 5)  # server speaks first: the banner may now flow
+    assert transport.protocol is made["opaque"] and "http1" not in made

@@ -7,7 +7,7 @@ from proxy.udp.stats import udp_stats_for
 
 
 def labels(route: str) -> Labels:
-    return ("inbound", "shop", "", "spiffe://cluster.local/ns/shop/sa/a", "shop", "", "dns", "", route, "")
+    return ("inbound", "shop", "", "spiffe://cluster.local/ns/shop/sa/a", "shop", "", "dns", "", route, "", "true")
 
 
 def samples(metrics: Metrics, name: str) -> dict[tuple[str, str], float]:

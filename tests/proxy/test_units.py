@@ -113,6 +113,24 @@ def test_proxy_v2_roundtrip_ipv4_and_ipv6():
         proxyproto.decode(b"GET / HTTP/1.1\r\n\r\n")
 
 
+def test_proxy_header_says_opaque_in_a_custom_tlv_and_other_tlvs_are_skipped() -> None:
+    for src, dst in (("127.0.0.11", "127.0.0.12"), ("::1", "127.0.0.12")):
+        plain = proxyproto.encode(src_address=src, src_port=40000, dst_address=dst, dst_port=7002)
+        marked = proxyproto.mark_opaque(plain)
+        header, used = proxyproto.decode(marked + b"\x00binary") or (None, 0)
+        assert header is not None and header.dst_port == 7002 and used == len(marked)  # older readers skip it
+        assert proxyproto.says_opaque(marked) and not proxyproto.says_opaque(plain)
+    plain = proxyproto.encode(src_address="127.0.0.11", src_port=1, dst_address="127.0.0.12", dst_port=2)
+    # another TLV first (e.g. a workload claim of type 0xE0): ours is still found
+    other = b"\xe0\x00\x07ns/name"
+    body = plain[16:] + other
+    with_other = plain[:14] + len(body).to_bytes(2, "big") + body
+    assert not proxyproto.says_opaque(with_other) and proxyproto.says_opaque(proxyproto.mark_opaque(with_other))
+    truncated = plain[:14] + (len(plain[16:]) + 3).to_bytes(2, "big") + plain[16:] + b"\xe1\x00\x06"
+    assert not proxyproto.says_opaque(truncated)  # a malformed TLV area says nothing
+
+
+
 def test_hop_by_hop_headers_are_removed():
     head = clean_headers(
         [

@@ -143,11 +143,13 @@ def test_tcp_services_of_the_pods_namespace_get_forward_listeners_and_env() -> N
         Service(meta=ObjectMeta(name="db", namespace="shop"), ports=(ServicePort(5432, app_protocol="tcp"),)),
         Service(meta=ObjectMeta(name="web", namespace="shop"), ports=(ServicePort(80, name="http"),)),
         Service(meta=ObjectMeta(name="elsewhere", namespace="other"), ports=(ServicePort(1, name="tcp"),)),
+        Service(meta=ObjectMeta(name="vault", namespace="shop"), ports=(ServicePort(8200),)),  # says nothing: detect
     ]
     forwards = plan_forwards(pod, services)
     assert [f.flag for f in forwards] == [
         "127.42.0.9:15100=db.shop:5432",
         "127.42.0.9:15101=redis-cache.shop:6379",
+        "127.42.0.9:15102=vault.shop:8200",
     ]
     env, _ = app_environment(pod=pod, container=pod.spec.containers[0], forwards=forwards, inherited={})
     assert env["DB_SERVICE_HOST"] == "127.42.0.9" and env["DB_SERVICE_PORT"] == "15100"
@@ -158,7 +160,7 @@ def test_tcp_services_of_the_pods_namespace_get_forward_listeners_and_env() -> N
     assert argv[argv.index("--inbound") + 1] == "127.42.0.9:15003"
     assert argv[argv.index("--outbound") + 1] == "127.42.0.9:15001"
     assert argv[argv.index("--admin") + 1] == "127.42.0.9:15000"
-    assert argv.count("--forward") == 2
+    assert argv.count("--forward") == 3
 
 
 def test_env_names_and_expansion_follow_kubernetes() -> None:
