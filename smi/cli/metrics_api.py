@@ -201,7 +201,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.ca_dir is None and (not args.tls_cert or not args.tls_key):
         print(
-            "smi metrics-api: --ca-dir, or --tls-cert and --tls-key, are required (the aggregator speaks TLS only)",
+            "smi metrics-api: --tls-cert and --tls-key are required, or --ca-dir to issue its own (the aggregator "
+            "speaks TLS only)",
             file=sys.stderr,
         )
         return 2

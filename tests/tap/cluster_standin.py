@@ -193,25 +193,26 @@ class MetricsApi:
 
 @asynccontextmanager
 async def metrics_api(
-    plane: ControlPlane, kmock: kmock.KubernetesEmulator, pki: dict[str, Path], tmp: Path, *, tap_port: int,
-    lifetime: str = "1h", mesh_identity: bool = True,
+    plane: ControlPlane | None, kmock: kmock.KubernetesEmulator, pki: dict[str, Path], tmp: Path, *,
+    tap_port: int = 15002, lifetime: str = "1h",
 ) -> AsyncIterator[MetricsApi]:  # fmt: skip
+    """``smi metrics-api`` (with a mesh identity from ``plane``'s CA when given)."""
     webhook_ca = tmp / "webhook-ca"
     webhook_ca.mkdir()
     for name, data in new_webhook_ca().files().items():
         (webhook_ca / name).write_bytes(data)
-    bundle = tmp / "bundle.pem"
-    bundle.write_text(plane.ca.trust_bundle_pem)
-    token = tmp / "metrics-api.token"
-    token.write_text(plane.tokens.mint(namespace="smi-system", pod="smi-metrics-api-0",
-                                       service_account="smi-metrics-api"))  # fmt: skip
     port = free_port()
     args = [
         "metrics-api", "--listen", f"127.0.0.1:{port}", "--api-url", str(kmock.url).rstrip("/"),
         "--ca-dir", str(webhook_ca), "--cert-lifetime", lifetime, "--namespace", "smi-system",
         "--scrape-interval", "60", "--tap-port", str(tap_port),
     ]  # fmt: skip
-    if mesh_identity:
+    if plane is not None:
+        bundle = tmp / "bundle.pem"
+        bundle.write_text(plane.ca.trust_bundle_pem)
+        token = tmp / "metrics-api.token"
+        token.write_text(plane.tokens.mint(namespace="smi-system", pod="smi-metrics-api-0",
+                                           service_account="smi-metrics-api"))  # fmt: skip
         args += ["--ca-url", plane.service.url + "/ca", "--token-file", str(token), "--trust-bundle", str(bundle),
                  "--service-account", "smi-metrics-api"]  # fmt: skip
     process = start(args, tmp / "metrics-api.log")
