@@ -91,10 +91,16 @@ class MeshIdentity:
         token_file: Path | None = args.token_file
         bundle = Path(args.trust_bundle).read_text() if args.trust_bundle else None
         self.identity = spiffe_id(args.trust_domain, args.namespace, args.service_account)
+        def credential() -> str:  # re-read on every request: the projected token rotates
+            try:
+                return token_file.read_text().strip() if token_file is not None else ""
+            except OSError as exc:
+                logging.getLogger(__name__).warning("cannot read the token file %s: %s", token_file, exc.strerror)
+                return ""
+
         self.manager = CertificateManager(
-            ca_url=args.ca_url, identity=self.identity, bootstrap_bundle_pem=bundle,
-            credential=lambda: token_file.read_text().strip() if token_file is not None else "",
-        )  # fmt: skip
+            ca_url=args.ca_url, identity=self.identity, bootstrap_bundle_pem=bundle, credential=credential
+        )
         self.contexts: Any = None
 
     async def run(self) -> None:
