@@ -2,7 +2,7 @@
 
 ``--pre``: the API server answers and nothing of ours is in the way.  Default: the install
 is healthy (CRDs and versions, the controller and its leader, the webhooks answering with a
-valid caBundle, certificates not near expiry, the metrics APIService).  ``--proxy``: every
+valid caBundle, certificates not near expiry, the metrics and tap APIServices).  ``--proxy``: every
 meshed pod's sidecar is ready, which it only is once it holds a config from the control
 plane (its ``/ready``, probed by the kubelet).
 
@@ -167,16 +167,18 @@ def webhook_checks(ctx: CheckContext, bundle: str | None) -> Iterator[Check]:
 
 
 def metrics_checks(ctx: CheckContext) -> Iterator[Check]:
-    service = ctx.client.get(KINDS["APIService"].path(metrics_api.APISERVICE))
-    if service is None:
-        yield Check("metrics-api", f"APIService {metrics_api.APISERVICE}", False, "missing", "smi install")
-        return
-    conditions = {c.get("type"): c for c in (service.get("status") or {}).get("conditions") or []}
-    available = conditions.get("Available") or {}
-    ok = available.get("status") == "True"
-    yield Check("metrics-api", f"APIService {metrics_api.APISERVICE} is Available", ok,
-                "" if ok else f"{available.get('reason', 'no status yet')}: {available.get('message', '')}".strip(),
-                "" if ok else f"kubectl get apiservice {metrics_api.APISERVICE} -o yaml")  # fmt: skip
+    """Each APIService ``smi metrics-api`` serves (metrics, tap) is ``Available``."""
+    for name in (metrics_api.APISERVICE, metrics_api.TAP_APISERVICE):
+        service = ctx.client.get(KINDS["APIService"].path(name))
+        if service is None:
+            yield Check("metrics-api", f"APIService {name}", False, "missing", "smi install")
+            continue
+        conditions = {c.get("type"): c for c in (service.get("status") or {}).get("conditions") or []}
+        available = conditions.get("Available") or {}
+        ok = available.get("status") == "True"
+        yield Check("metrics-api", f"APIService {name} is Available", ok,
+                    "" if ok else f"{available.get('reason', 'no status yet')}: {available.get('message', '')}".strip(),
+                    "" if ok else f"kubectl get apiservice {name} -o yaml")  # fmt: skip
 
 
 def proxy_checks(ctx: CheckContext, *, namespace: str | None) -> Iterator[Check]:
