@@ -29,6 +29,7 @@ from typing import Any
 
 import aiohttp
 import kmock
+from aiohttp import web
 
 from smi.cluster.certificates import new_webhook_ca
 from smi.identity import spiffe_id
@@ -284,3 +285,52 @@ async def open_tap(api: MetricsApi, path: str, user: str, groups: tuple[str, ...
 
     await wait_until(answered, within=30, every=0.2, what="the metrics API's tap answering")
     return opened[0]
+
+
+class Aggregator:
+    """The kube-apiserver's part for tap: a bearer token names the user, the request goes on to the
+    metrics API with the front proxy's client certificate and ``X-Remote-User``, the answer streams back."""
+
+    def __init__(self, api: MetricsApi, users: dict[str, str]) -> None:
+        self.api = api
+        self.users = users
+        self.runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def forward(self, request: web.Request) -> web.StreamResponse:
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        user = self.users.get(token)
+        if user is None:
+            return web.json_response({"kind": "Status", "code": 401, "message": "Unauthorized"}, status=401)
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as s, s.get(
+            self.api.url + request.path_qs, headers={"X-Remote-User": user}, ssl=self.api.client_context()
+        ) as upstream:  # fmt: skip
+            answer = web.StreamResponse(status=upstream.status, headers={
+                "Content-Type": upstream.headers.get("Content-Type", "application/json")})  # fmt: skip
+            await answer.prepare(request)
+            async for chunk in upstream.content.iter_any():
+                await answer.write(chunk)
+            return answer
+
+    async def __aenter__(self) -> Aggregator:
+        app = web.Application()
+        app.router.add_get("/apis/tap.smi-mesh.io/{tail:.*}", self.forward)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{self.runner.addresses[0][1]}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+    def kubeconfig(self, path: Path, token: str) -> Path:
+        path.write_text(
+            "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+            f"clusters: [{{name: c, cluster: {{server: '{self.url}'}}}}]\n"
+            f"users: [{{name: u, user: {{token: {token}}}}}]\n"
+            "contexts: [{name: c, context: {cluster: c, user: u}}]\n"
+        )
+        return path

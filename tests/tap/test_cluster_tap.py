@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import datetime
 import ssl
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from tests.metrics.test_security import pki
 from tests.proxy.harness import Backend, backends, cluster, ep
 from tests.proxy.test_mtls_e2e import TD, ControlPlane, control_plane, issue
 from tests.tap.cluster_standin import (
+    Aggregator,
     MetricsApi,
     Sidecar,
     TapStream,
@@ -40,6 +42,7 @@ from tests.tap.cluster_standin import (
     serve_api,
     sidecar,
 )
+from tests.waiting import wait_until
 
 __all__ = ["backends", "pki"]  # fixtures, used by name
 
@@ -171,3 +174,41 @@ async def test_the_tap_groups_discovery_is_served(stand: Stand) -> None:
         body: Any = await r.json()
     assert body["kind"] == "APIResourceList"
     assert {(r["name"], tuple(r["verbs"])) for r in body["resources"]} >= {("deployments/tap", ("watch",))}
+
+
+async def test_smi_tap_streams_a_cluster_workload_through_the_api_server(stand: Stand, tmp_path: Path) -> None:
+    async with Aggregator(stand.api, {"jane-token": "jane", "bob-token": "bob"}) as api_server:
+        denied = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "smi.cli.main", "tap", "deploy/client", "-n", "default",
+            "--kubeconfig", str(api_server.kubeconfig(tmp_path / "bob", "bob-token")),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(denied.communicate(), 60)
+        assert denied.returncode == 1 and 'user "bob" cannot watch deployments/tap' in err.decode(), (out, err)
+        tap = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "smi.cli.main", "tap", "deploy/client", "-n", "default", "--path-prefix", "/books",
+            "--max-events", "1", "--kubeconfig", str(api_server.kubeconfig(tmp_path / "jane", "jane-token")),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert tap.stdout is not None
+        first = asyncio.create_task(tap.stdout.readline())
+        try:
+            sent = 0
+
+            async def printed() -> bool:  # requests until the tap (subscribed at some point) prints one
+                nonlocal sent
+                sent += 1
+                assert await stand.get("web", f"/books/{sent}") == 200
+                return first.done()
+
+            await wait_until(printed, within=60, every=0.2, what="smi tap to print an event")
+            out = await first
+            _, err = await asyncio.wait_for(tap.communicate(), 30)
+        finally:
+            first.cancel()
+            if tap.returncode is None:
+                tap.kill()
+                await tap.wait()
+    line = out.decode().strip()
+    assert tap.returncode == 0 and line.startswith("outbound default/client -> default/web GET web/books/"), (out, err)
+    assert " 200 " in line and " plain" in line  # to an endpoint without a mesh identity
