@@ -19,6 +19,12 @@ Off the hot path and deliberately small (a web framework costs an idle sidecar ~
   namespace, as the local runtime's in ``--isolation netns``) counts as local too.
 * ``/tap?<filters>&rate=N`` (a debug view): a live ndjson stream of finished requests
   (``proxy.tapstream``, ``proxy.tap``); the connection stays open until the client closes it.
+
+The **tap listener** (``start_tap_listener``, ``smi proxy --tap ADDR:PORT``) serves the same
+``/tap`` on the pod's address for the cluster's metrics API: mutual TLS with the workload
+certificate (a client without a mesh certificate fails the handshake), and only a client
+whose verified SPIFFE id is one of ``--tap-identity`` (the metrics API's ServiceAccount) is
+answered; any other mesh identity gets **403**, any other path **404**.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from proxy.exposition import Registry
 from proxy.holder import ConfigHolder
 
 if TYPE_CHECKING:
+    from proxy.identity.switching import TlsContexts
     from proxy.tap import TapHub
     from proxy.tapstream import TapStream
 from smi.proxyconfig import encode
@@ -232,6 +239,45 @@ class AdminProtocol(asyncio.Protocol):
             self.transport.write_eof()
         else:
             self.transport.close()
+
+
+class TapTlsProtocol(AdminProtocol):
+    """One connection to the tap listener: ``/tap`` only, and only for an allowed mesh identity."""
+
+    def __init__(self, endpoints: AdminEndpoints, allowed: frozenset[str]) -> None:
+        super().__init__(endpoints)
+        self.allowed = allowed
+        self.peer: str | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        from proxy.identity.contexts import peer_identity
+
+        super().connection_made(transport)
+        self.peer = peer_identity(transport.get_extra_info("ssl_object"))
+        self.local = self.peer is not None and self.peer in self.allowed
+
+    def on_message_complete(self) -> None:
+        if self.done:
+            return
+        path = self.url.split(b"?", 1)[0].decode("latin-1")
+        if path != "/tap":
+            self.reply(text(404, f"not found: {path} (this listener serves /tap only)\n"))
+        elif not self.local:
+            self.reply(text(403, f"forbidden: {self.peer or 'an unidentified client'} may not tap this workload\n"))
+        else:
+            super().on_message_complete()
+
+
+async def start_tap_listener(
+    host: str, port: int, *, hub: TapHub, holder: ConfigHolder, registry: Registry, contexts: TlsContexts,
+    allowed: frozenset[str],
+) -> asyncio.AbstractServer:  # fmt: skip
+    """The mTLS tap listener on ``host:port`` (0: any free port); the caller closes it."""
+    endpoints = AdminEndpoints(holder=holder, registry=registry, tap=hub)
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(
+        lambda: TapTlsProtocol(endpoints, allowed), host, port, reuse_address=True, ssl=contexts.listening
+    )
 
 
 def _is_loopback(peer: object) -> bool:

@@ -96,6 +96,8 @@ class ProxySettings:
     capture: bool = True  # the outbound listener reads SO_ORIGINAL_DST and sniffs (proxy.capture)
     detect_timeout: float = 1.0  # seconds to wait for a client's first bytes (proxy.sniff.DETECT_TIMEOUT)
     udp_forwards: tuple[Forward, ...] = ()  # UDP listeners bound to one service port each (proxy.udp)
+    tap: Address | None = None  # the mTLS tap listener for the metrics API (proxy.admin.start_tap_listener)
+    tap_identities: tuple[str, ...] = ()  # the SPIFFE ids it answers (the metrics API's)
 
 
 MTLS_MODES = ("strict", "permissive", "off")
@@ -171,6 +173,7 @@ class Proxy:
         self._listeners: list[InboundListener] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._admin: asyncio.AbstractServer | None = None
+        self._tap: asyncio.AbstractServer | None = None
         self._datagram: list[asyncio.BaseTransport] = []  # UDP listeners (proxy.udp)
         self.stream: ConfigStreamClient | None = None
         self.gates: dict[str, ConnectionGate] = {}  # per data listener: connection cap and draining
@@ -278,6 +281,23 @@ class Proxy:
             name = sockets[0].getsockname()
             self.addresses["admin"] = (name[0], name[1])
 
+    async def _start_tap(self, address: Address) -> None:
+        """Tap on the pod's address over mTLS, for the metrics API only (needs mTLS on)."""
+        if not self.mtls or not self.settings.tap_identities:
+            logger.warning("--tap needs mTLS and --tap-identity: the tap listener is not started")
+            return
+        from proxy.admin import start_tap_listener
+
+        assert self.tls is not None
+        self._tap = await start_tap_listener(
+            address[0], address[1], hub=self.metrics.tap, holder=self.holder, registry=self.registry,
+            contexts=self.tls, allowed=frozenset(self.settings.tap_identities),
+        )  # fmt: skip
+        sockets = getattr(self._tap, "sockets", None) or []
+        if sockets:
+            name = sockets[0].getsockname()
+            self.addresses["tap"] = (name[0], name[1])
+
     async def start(self) -> None:
         s = self.settings
         if s.config_file is not None:
@@ -287,6 +307,8 @@ class Proxy:
             await self._start_admin(s.admin)
         if self.mtls:
             await self._start_identity()
+        if s.tap is not None:
+            await self._start_tap(s.tap)
         if s.outbound is not None:
             factory = outbound_factory(
                 holder=self.holder, metrics=self.metrics, pool=self.pool, bind_address=s.bind_address,
@@ -389,6 +411,8 @@ class Proxy:
         for listener in self._listeners:
             await listener.close()
         self.pool.close_all()
+        if self._tap is not None:
+            self._tap.close()
         if self._admin is not None:
             self._admin.close()
             with contextlib.suppress(Exception):

@@ -14,6 +14,10 @@ and names the real user in headers.  As every extension API server does:
   ``edges`` subresource, namespace, name, verb get/list), non-resource attributes for
   discovery.  Not allowed: 403 Status with the reviewer's reason; no client certificate or
   a wrong one: 401.  Decisions are cached for ``ttl`` seconds (at most ``cache_size``).
+  ``permits`` asks the same question without refusing: what a cross-namespace list, the
+  edges and tap show a user (``traffic_metrics.visibility``).
+* tap (``tap.smi-mesh.io``) is authorized as Linkerd's tap API is: verb ``watch`` on the
+  tapped resource's plural, subresource ``tap``, in its namespace.
 
 Reading that ConfigMap needs the ``extension-apiserver-authentication-reader`` Role in
 kube-system, creating reviews needs ``system:auth-delegator``
@@ -174,6 +178,11 @@ class Authorizer:
             group = attrs.group or GROUP
             message = f'user "{user.name}" cannot {what}{where} in group {group}' + (f": {reason}" if reason else "")
             raise _refuse(web.HTTPForbidden, 403, "Forbidden", message)
+
+    async def permits(self, request: web.Request, attrs: Attributes) -> bool:
+        """Whether the request's user may do ``attrs``, without refusing (what a list or tap shows)."""
+        allowed, _ = await self.decide(user_of(request, self.config), attrs)
+        return allowed
 
     async def decide(self, user: User, attrs: Attributes) -> tuple[bool, str]:
         key = (user, attrs)

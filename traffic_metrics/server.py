@@ -63,9 +63,12 @@ Authorizer = Callable[[web.Request, Attributes], Awaitable[None]]
 
 @dataclass
 class MetricsApi:
+    """``permits`` (with ``authorize``): allowed or not, never raising: what a user sees (visibility)."""
+
     topology: Callable[[], Topology]
     source: Source
     authorize: Authorizer | None = None
+    permits: Callable[[web.Request, Attributes], Awaitable[bool]] | None = None
 
 
 def status(code: int, reason: str, message: str, **details: Any) -> web.Response:
@@ -159,17 +162,21 @@ async def _resource(request: web.Request) -> web.StreamResponse:
         kind, namespace, name, edges, plural = _parse_tail(tail)
     except NotFound as exc:
         return status(404, "NotFound", str(exc))
+    whole = True  # False: a cross-namespace list the user may make only for some namespaces
     if api.authorize is not None:
-        await api.authorize(
-            request,
-            Attributes(
-                verb="get" if name else "list",
-                resource=plural,
-                subresource="edges" if edges else "",
-                namespace=namespace or "",
-                name=name or "",
-            ),
+        attrs = Attributes(
+            verb="get" if name else "list",
+            resource=plural,
+            subresource="edges" if edges else "",
+            namespace=namespace or (name if plural == "namespaces" and name else ""),  # as the API server names it
+            name=name or "",
         )
+        try:
+            await api.authorize(request, attrs)
+        except web.HTTPForbidden:
+            if name is not None or namespace is not None or api.permits is None:
+                raise
+            whole = False
     try:
         window = _window(request)
         selector = request.query.get("labelSelector")
@@ -178,6 +185,11 @@ async def _resource(request: web.Request) -> web.StreamResponse:
         query = Query(api.topology(), data)
         by_route = request.query.get("groupBy") == "route"
         body = _answer(query, kind, plural, namespace, name, edges, select, request.path, by_route)
+        if api.permits is not None and (edges or not whole):
+            from traffic_metrics.visibility import Visibility, keep_listable, keep_visible_edges
+
+            view = Visibility(request, api.permits)
+            await (keep_visible_edges(body, view) if edges else keep_listable(body, plural, view))
     except (_BadRequest, SelectorError) as exc:
         return status(400, "BadRequest", str(exc))
     except NotFound as exc:

@@ -10,14 +10,18 @@ is answered 400 naming it, passed on as is).  ``rate`` caps the whole answer (ev
 second across all pods; 100 by default, at most 1000).  The answer is ndjson, one event per
 line, until the client goes away or every sidecar's stream ends.  How a sidecar is reached
 is the caller's: ``smi up`` connects through its pod runners (also inside network
-namespaces); authorization (a SubjectAccessReview for verb ``watch`` on ``{plural}/tap`` in
-group ``tap.smi-mesh.io``) is the ``authorize`` hook, as for the metrics API.
+namespaces), ``smi metrics-api`` over mTLS to each pod's tap listener
+(``traffic_metrics.tapcluster``); authorization (a SubjectAccessReview for verb ``watch`` on
+``{plural}/tap`` in group ``tap.smi-mesh.io``) is the ``authorize`` hook, as for the metrics
+API, and with ``permits`` an event whose other end is in a namespace the user may not read
+is not sent (``traffic_metrics.visibility``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 from urllib.parse import urlencode
@@ -111,8 +115,21 @@ async def _pump(reader: asyncio.StreamReader, lines: asyncio.Queue[bytes | None]
         await lines.put(None)
 
 
-async def stream(request: web.Request, openers: list[Callable[[], Awaitable[Connection]]]) -> web.StreamResponse:
-    """Fan in the sidecars' streams onto ``request``'s answer."""
+async def _admitted(line: bytes, admit: Callable[[dict[str, Any]], Awaitable[bool]]) -> bool:
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(event, dict) and await admit(event)
+
+
+async def stream(
+    request: web.Request,
+    openers: list[Callable[[], Awaitable[Connection]]],
+    *,
+    admit: Callable[[dict[str, Any]], Awaitable[bool]] | None = None,
+) -> web.StreamResponse:
+    """Fan in the sidecars' streams onto ``request``'s answer (only the events ``admit`` lets through)."""
     try:
         rate = _rate(request.query.get("rate"))
     except ValueError as exc:
@@ -149,6 +166,8 @@ async def stream(request: web.Request, openers: list[Callable[[], Awaitable[Conn
                 continue
             if line is None:
                 ended += 1
+            elif admit is not None and not await _admitted(line, admit):
+                continue
             elif cap.take(loop.time()):
                 await response.write(line)
     except (ConnectionResetError, asyncio.CancelledError):
@@ -164,7 +183,13 @@ async def stream(request: web.Request, openers: list[Callable[[], Awaitable[Conn
     return response
 
 
-def add_tap_routes(app: web.Application, openers: Openers, *, authorize: Authorizer | None = None) -> None:
+def add_tap_routes(
+    app: web.Application,
+    openers: Openers,
+    *,
+    authorize: Authorizer | None = None,
+    permits: Callable[[web.Request, Attributes], Awaitable[bool]] | None = None,
+) -> None:
     """Serve the tap endpoint on ``app`` (next to the metrics API)."""
 
     async def handler(request: web.Request) -> web.StreamResponse:
@@ -179,7 +204,17 @@ def add_tap_routes(app: web.Application, openers: Openers, *, authorize: Authori
         found = openers(ns, plural, name)
         if not found:
             return _error(404, "NotFound", f"{plural} {ns}/{name}: no running pod to tap")
-        return await stream(request, found)
+        if permits is None:
+            return await stream(request, found)
+        from traffic_metrics.visibility import Visibility
+
+        view = Visibility(request, permits)
+
+        async def admit(event: dict[str, Any]) -> bool:
+            ends = {str(event.get("source_namespace") or ""), str(event.get("destination_namespace") or "")} - {ns}
+            return all([await view.sees(other) for other in ends])
+
+        return await stream(request, found, admit=admit)
 
     app.router.add_get(TAP_BASE + "/namespaces/{ns}/{plural}/{name}/tap", handler)
 

@@ -98,6 +98,10 @@ def register(subparsers: Any) -> None:
                       help="the pod's ServiceAccount: the identity asked for (env SMI_SERVICE_ACCOUNT; "
                            "default: the static config's node identity)")  # fmt: skip
     mtls.add_argument("--trust-domain", default="cluster.local", help="SPIFFE trust domain; default cluster.local")
+    mtls.add_argument("--tap", type=parse_address, default=None, metavar="ADDR:PORT",
+                      help="serve /tap here over mTLS to --tap-identity only (the cluster's metrics API)")  # fmt: skip
+    mtls.add_argument("--tap-identity", action="append", default=_env_list("SMI_TAP_IDENTITY"), metavar="SPIFFE_ID",
+                      help="who may tap through --tap (repeatable; env SMI_TAP_IDENTITY, comma-separated)")  # fmt: skip
     parser.add_argument("--h1-over-h2", action="store_true",
                         help="carry the app's HTTP/1.1 requests to peer sidecars on multiplexed HTTP/2 (docs/proxy.md)")
     parser.add_argument("--udp-forward", type=parse_forward, action="append", default=[],
@@ -110,6 +114,10 @@ def register(subparsers: Any) -> None:
                              "the connection is relayed as opaque TCP (server speaks first); default 1")  # fmt: skip
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     parser.set_defaults(func=main)
+
+
+def _env_list(name: str) -> list[str]:
+    return [v.strip() for v in os.environ.get(name, "").split(",") if v.strip()]
 
 
 def _env_path(name: str) -> Path | None:
@@ -189,6 +197,8 @@ def main(args: argparse.Namespace) -> int:
         capture=args.capture,
         detect_timeout=args.detect_timeout,
         udp_forwards=tuple(args.udp_forward),
+        tap=args.tap,
+        tap_identities=tuple(args.tap_identity),
     )
     if settings.config_file is not None:
         try:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime
 import logging
 import signal
@@ -86,6 +85,8 @@ def register(subparsers: Any) -> None:
                         help="the config server URL the injected proxies use")  # fmt: skip
     parser.add_argument("--trust-bundle-file", type=Path, metavar="PATH",
                         help="PEM roots handed to injected proxies (env SMI_TRUST_BUNDLE)")  # fmt: skip
+    parser.add_argument("--tap-identity", default="", metavar="SPIFFE_ID",
+                        help="injected sidecars serve tap over mTLS to it only (the metrics API)")  # fmt: skip
     parser.add_argument("--exclude-outbound-cidrs", type=_cidrs, default=(), metavar="CIDR,CIDR",
                         help="never captured in any injected pod (e.g. the API server)")  # fmt: skip
     parser.add_argument("--proxy-uid", type=int, default=defaults.proxy_uid)
@@ -105,6 +106,7 @@ def settings_from(args: argparse.Namespace) -> InjectionSettings:
         proxy_uid=args.proxy_uid,
         log_level=args.proxy_log_level,
         drain_grace=args.drain_grace,
+        tap_identity=args.tap_identity,
     )
 
 
@@ -121,17 +123,10 @@ def build_app(settings: InjectionSettings) -> web.Application:
 
 
 async def _rotate(serving: Any, stop: asyncio.Event) -> None:
-    """Re-issue the serving certificate at half its life (checked every tenth of it, at most 30 s)."""
-    period = min(max(serving.lifetime.total_seconds() / 10, 0.1), 30.0)
-    while not stop.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=period)
-        try:
-            if serving.refresh():
-                logging.getLogger(__name__).info("Serving certificate re-issued (serial %x, until %s)",
-                                                 serving.serial, serving.not_after.isoformat())  # fmt: skip
-        except Exception as e:  # keep serving with the current certificate
-            logging.getLogger(__name__).warning("Re-issuing the serving certificate failed: %r", e)
+    """Re-issue the serving certificate at half its life (``smi.cluster.certificates.keep_fresh``)."""
+    from smi.cluster.certificates import keep_fresh
+
+    await keep_fresh(serving, stop)
 
 
 async def _serve(

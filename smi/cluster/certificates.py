@@ -13,14 +13,20 @@ CA's key is only ever read by the control plane.
   certificate for the Service's DNS names, signed by that CA, re-issued at half its life
   (and whenever the CA files change on disk, e.g. a rotated Secret), and swapped into the
   listening context by an SNI callback, so no restart and no dropped connection.
+  ``smi metrics-api --ca-dir`` serves the aggregated APIs the same way (with ``configure``
+  adding the front proxy's client CA to every context it builds); ``keep_fresh`` is the loop
+  both run.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime
+import logging
 import os
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -117,8 +123,16 @@ def service_dns_names(service: str, namespace: str) -> tuple[str, ...]:
 class ServingCertificate:
     """A server TLS context whose certificate the process issues and rotates itself."""
 
-    def __init__(self, ca_dir: Path, *, dns_names: Sequence[str], lifetime: datetime.timedelta) -> None:
+    def __init__(
+        self,
+        ca_dir: Path,
+        *,
+        dns_names: Sequence[str],
+        lifetime: datetime.timedelta,
+        configure: Callable[[ssl.SSLContext], None] | None = None,
+    ) -> None:
         self.ca_dir = ca_dir
+        self.configure = configure
         self.dns_names = tuple(dns_names)
         self.lifetime = lifetime
         self.issued = 0
@@ -142,6 +156,8 @@ class ServingCertificate:
             context.load_cert_chain(f"/proc/self/fd/{fd}")
         finally:
             os.close(fd)
+        if self.configure is not None:
+            self.configure(context)
         self.not_before, self.not_after = now, not_after
         self.serial = x509s.certs_from_pem(chain)[0].serial_number
         self.issued += 1
@@ -163,3 +179,18 @@ class ServingCertificate:
     def _switch(self, ssl_object: Any, server_name: str | None, context: ssl.SSLContext) -> None:
         if ssl_object.context is not self.context:
             ssl_object.context = self.context
+
+
+async def keep_fresh(serving: ServingCertificate, stop: asyncio.Event) -> None:
+    """Re-issue the serving certificate at half its life (checked every tenth of it, at most 30 s)."""
+    log = logging.getLogger(__name__)
+    period = min(max(serving.lifetime.total_seconds() / 10, 0.1), 30.0)
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=period)
+        try:
+            if serving.refresh():
+                log.info("Serving certificate re-issued (serial %x, until %s)", serving.serial,
+                         serving.not_after.isoformat())  # fmt: skip
+        except Exception as e:  # keep serving with the current certificate
+            log.warning("Re-issuing the serving certificate failed: %r", e)

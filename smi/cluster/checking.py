@@ -2,9 +2,10 @@
 
 ``--pre``: the API server answers and nothing of ours is in the way.  Default: the install
 is healthy (CRDs and versions, the controller and its leader, the webhooks answering with a
-valid caBundle, certificates not near expiry, the metrics APIService).  ``--proxy``: every
+valid caBundle, certificates not near expiry, the metrics and tap APIServices).  ``--proxy``: every
 meshed pod's sidecar is ready, which it only is once it holds a config from the control
-plane (its ``/ready``, probed by the kubelet).
+plane (its ``/ready``, probed by the kubelet), and runs the config version the control
+plane last sent it (``smi.cluster.proxyversions``).
 
 The webhook check makes the API server call the webhook: a server-side dry-run create
 (``?dryRun=All``, nothing is stored) of a pod labelled ``smi-mesh.io/inject=enabled``;
@@ -167,19 +168,23 @@ def webhook_checks(ctx: CheckContext, bundle: str | None) -> Iterator[Check]:
 
 
 def metrics_checks(ctx: CheckContext) -> Iterator[Check]:
-    service = ctx.client.get(KINDS["APIService"].path(metrics_api.APISERVICE))
-    if service is None:
-        yield Check("metrics-api", f"APIService {metrics_api.APISERVICE}", False, "missing", "smi install")
-        return
-    conditions = {c.get("type"): c for c in (service.get("status") or {}).get("conditions") or []}
-    available = conditions.get("Available") or {}
-    ok = available.get("status") == "True"
-    yield Check("metrics-api", f"APIService {metrics_api.APISERVICE} is Available", ok,
-                "" if ok else f"{available.get('reason', 'no status yet')}: {available.get('message', '')}".strip(),
-                "" if ok else f"kubectl get apiservice {metrics_api.APISERVICE} -o yaml")  # fmt: skip
+    """Each APIService ``smi metrics-api`` serves (metrics, tap) is ``Available``."""
+    for name in (metrics_api.APISERVICE, metrics_api.TAP_APISERVICE):
+        service = ctx.client.get(KINDS["APIService"].path(name))
+        if service is None:
+            yield Check("metrics-api", f"APIService {name}", False, "missing", "smi install")
+            continue
+        conditions = {c.get("type"): c for c in (service.get("status") or {}).get("conditions") or []}
+        available = conditions.get("Available") or {}
+        ok = available.get("status") == "True"
+        yield Check("metrics-api", f"APIService {name} is Available", ok,
+                    "" if ok else f"{available.get('reason', 'no status yet')}: {available.get('message', '')}".strip(),
+                    "" if ok else f"kubectl get apiservice {name} -o yaml")  # fmt: skip
 
 
 def proxy_checks(ctx: CheckContext, *, namespace: str | None) -> Iterator[Check]:
+    """Every meshed pod's sidecar is ready and runs the config the control plane has for it (proxyversions)."""
+    from smi.cluster.proxyversions import control_plane_versions, verdict
     from smi.injection import ANNOTATION_INBOUND_PORT
     from smi.injection.settings import SIDECAR_NAME
 
@@ -187,17 +192,22 @@ def proxy_checks(ctx: CheckContext, *, namespace: str | None) -> Iterator[Check]
     meshed = [p for p in pods if ANNOTATION_INBOUND_PORT in ((p.get("metadata") or {}).get("annotations") or {})]
     if not meshed:
         yield Check("proxies", "meshed pods", True, "none found" + (f" in {namespace}" if namespace else ""))
+        return
+    versions = control_plane_versions(ctx.client, ctx.namespace, {p["metadata"].get("namespace", "") for p in meshed})
     for pod in meshed:
         meta = pod["metadata"]
         status = pod.get("status") or {}
         sidecar = next((c for c in status.get("containerStatuses") or [] if c.get("name") == SIDECAR_NAME), None)
-        ready = bool(sidecar and sidecar.get("ready"))
+        ok = bool(sidecar and sidecar.get("ready"))
+        detail = f"phase {status.get('phase', 'unknown')}, sidecar not ready"
+        if ok:
+            ok, detail = verdict(ctx.client, versions, pod, SIDECAR_NAME)
         yield Check(
             "proxies",
             f"{meta.get('namespace')}/{meta.get('name')} sidecar has its config",
-            ready,
-            "ready" if ready else f"phase {status.get('phase', 'unknown')}, sidecar not ready",
-            "" if ready else f"kubectl -n {meta.get('namespace')} logs {meta.get('name')} -c {SIDECAR_NAME}",
+            ok,
+            detail,
+            "" if ok else f"kubectl -n {meta.get('namespace')} logs {meta.get('name')} -c {SIDECAR_NAME}",
         )
 
 

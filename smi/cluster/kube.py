@@ -101,6 +101,22 @@ class KubeClient:
             raise ApiError(status, method, path, data.decode(errors="replace") if data else "")
         return json.loads(data) if data else None
 
+    def text(self, path: str) -> str:
+        """GET ``path`` as text: a pod proxy (``.../pods/NAME:PORT/proxy/...``) answers what the pod does."""
+        try:
+            method_, url, headers, payload, post = self._api.param_serialize(
+                "GET", path, auth_settings=["BearerToken"], header_params={"Accept": "*/*"}
+            )
+            response = self._api.call_api(method_, url, header_params=headers, body=payload, post_params=post,
+                                          _request_timeout=self.timeout)  # fmt: skip
+            data = response.read()
+            status = int(response.status)
+        except Exception as e:  # urllib3's connection errors, TLS errors
+            raise KubeError(f"cannot reach the API server at {self.server}: {type(e).__name__}: {e}") from None
+        if status >= 400:
+            raise ApiError(status, "GET", path, data.decode(errors="replace") if data else "")
+        return data.decode(errors="replace") if data else ""
+
     def get(self, path: str, *, query: Sequence[tuple[str, str]] = ()) -> dict[str, Any] | None:
         """The object at ``path``, or None when it does not exist."""
         try:

@@ -5,19 +5,22 @@ ServiceAccount, RBAC, Deployment, Service and the ``APIService`` that registers
 ``metrics.smi-spec.io/v1alpha1``).  When that file is present (a checkout of the
 repository), ``smi install`` renders its objects, in the control plane's namespace, with:
 
-* the APIService's ``caBundle`` set to the webhook CA (the leader keeps it so), and
-* the serving certificate Secret it mounts (``smi-metrics-api-tls``: ``tls.crt``,
-  ``tls.key``, for ``smi-metrics-api.<ns>.svc``) issued from the webhook CA once, like the
-  other CA Secrets (create-only; ``smi check`` reports its expiry).
+* the ``caBundle`` of both APIServices (``v1alpha1.metrics.smi-spec.io`` and
+  ``v1alpha1.tap.smi-mesh.io``) set to the webhook CA; the leader keeps it so
+  (``smi.cluster.cabundles``, ``--apiservice``), and
+* no serving certificate Secret: like each ``smi webhook`` replica, ``smi metrics-api
+  --ca-dir`` (the mounted ``smi-webhook-ca``) issues its own short-lived serving
+  certificate and re-issues it at half its life without a restart
+  (``smi.cluster.certificates.ServingCertificate``).
 
-Without the file (a wheel install) only the APIService is rendered, pointing at Service
+Without the file (a wheel install) only the APIServices are rendered, pointing at Service
 ``smi-metrics-api``.  ``smi check`` reports the APIService's ``Available`` condition.
+The metrics API's mesh identity (``identity``) is what injected sidecars let tap them.
 """
 
 from __future__ import annotations
 
 import base64
-import datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +32,9 @@ GROUP = "metrics.smi-spec.io"
 VERSION = "v1alpha1"
 SERVICE = "smi-metrics-api"
 APISERVICE = f"{VERSION}.{GROUP}"
-TLS_SECRET = "smi-metrics-api-tls"
-TLS_LIFETIME = datetime.timedelta(days=365)
+TAP_GROUP = "tap.smi-mesh.io"
+TAP_APISERVICE = f"{VERSION}.{TAP_GROUP}"
+SERVICE_ACCOUNT = "smi-metrics-api"
 MANIFEST = Path(__file__).resolve().parents[2] / "manifests" / "install" / "metrics-api.yaml"
 
 
@@ -53,23 +57,24 @@ def manifest_objects(options: InstallOptions, path: Path = MANIFEST) -> list[dic
     return docs
 
 
-def tls_secret_data(options: InstallOptions, ca_cert_pem: bytes, ca_key_pem: bytes) -> dict[str, str]:
-    from smi.cluster.certificates import WebhookCA, issue_serving, service_dns_names
+def identity(options: InstallOptions) -> str:
+    """The metrics API's SPIFFE id: the one client injected sidecars serve tap to."""
+    from smi.proxyconfig.spiffe import spiffe_id
 
-    ca = WebhookCA(cert_pem=ca_cert_pem, key_pem=ca_key_pem)
-    names = service_dns_names(SERVICE, options.namespace)
-    chain, key, _ = issue_serving(ca, dns_names=names, lifetime=TLS_LIFETIME)
-    return {"tls.crt": base64.b64encode(chain).decode(), "tls.key": base64.b64encode(key).decode()}
+    return spiffe_id(options.trust_domain, options.namespace, SERVICE_ACCOUNT)
+
+
+def _apiservice(options: InstallOptions, group: str) -> dict[str, Any]:
+    return {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+            "metadata": {"name": f"{VERSION}.{group}", "labels": dict(PART_OF)},
+            "spec": {"group": group, "version": VERSION, "groupPriorityMinimum": 1000, "versionPriority": 15,
+                     "service": {"name": SERVICE, "namespace": options.namespace, "port": 443}}}  # fmt: skip
 
 
 def objects(options: InstallOptions, *, ca_bundle: bytes | None) -> list[dict[str, Any]]:
     docs = manifest_objects(options)
     if not any(d.get("kind") == "APIService" for d in docs):
-        docs.append({"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
-                     "metadata": {"name": APISERVICE, "labels": dict(PART_OF)},
-                     "spec": {"group": GROUP, "version": VERSION, "groupPriorityMinimum": 1000,
-                              "versionPriority": 15,
-                              "service": {"name": SERVICE, "namespace": options.namespace, "port": 443}}})  # fmt: skip
+        docs += [_apiservice(options, GROUP), _apiservice(options, TAP_GROUP)]
     for doc in docs:
         if doc.get("kind") == "APIService":
             if ca_bundle:

@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 
 from smi.cluster import metrics_api
-from smi.cluster.certificates import CA_CERT, CA_KEY, new_webhook_ca
+from smi.cluster.certificates import CA_CERT, new_webhook_ca
 from smi.cluster.options import (
     CREATE_ONLY,
     INJECT_LABEL,
@@ -75,18 +75,11 @@ def _secret(name: str, namespace: str, data: Mapping[str, str]) -> dict[str, Any
 
 
 def secrets_objects(options: InstallOptions, secrets: Secrets) -> list[dict[str, Any]]:
-    """The CA Secrets, and the metrics API's serving certificate when its manifest is there."""
-    out = [
+    """The CA Secrets (the metrics API issues its serving certificate from the webhook CA itself)."""
+    return [
         _secret(MESH_CA_SECRET, options.namespace, secrets.mesh_ca),
         _secret(WEBHOOK_CA_SECRET, options.namespace, secrets.webhook_ca),
     ]
-    if metrics_api.manifest_objects(options):
-        data: Mapping[str, str] = {}
-        if CA_KEY in secrets.webhook_ca:
-            ca = {k: base64.b64decode(v) for k, v in secrets.webhook_ca.items()}
-            data = metrics_api.tls_secret_data(options, ca[CA_CERT], ca[CA_KEY])
-        out.append(_secret(metrics_api.TLS_SECRET, options.namespace, data))
-    return out
 
 
 def crds(options: InstallOptions, *, ca_bundle: bytes | None) -> list[dict[str, Any]]:

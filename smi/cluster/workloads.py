@@ -68,7 +68,7 @@ def rbac(options: InstallOptions, crd_names: list[str]) -> list[dict[str, Any]]:
         {"apiGroups": ["admissionregistration.k8s.io"], "resources": ["mutatingwebhookconfigurations"],
          "resourceNames": [WEBHOOK_CONFIGURATION], "verbs": ["get", "patch"]},
         {"apiGroups": ["apiregistration.k8s.io"], "resources": ["apiservices"],
-         "resourceNames": [metrics_api.APISERVICE], "verbs": ["get", "patch"]},
+         "resourceNames": [metrics_api.APISERVICE, metrics_api.TAP_APISERVICE], "verbs": ["get", "patch"]},
     ]  # fmt: skip
     subject = {"kind": "ServiceAccount", "name": NAME, "namespace": ns}
     return [
@@ -106,7 +106,7 @@ def controller_container(options: InstallOptions) -> dict[str, Any]:
         "--leader-elect", "--lease-namespace", options.namespace, "--lease-name", NAME,
         "--lease-duration", str(options.lease_duration),
         "--webhook-ca-file", f"{WEBHOOK_CA_MOUNT}/ca.crt", "--webhook-configuration", WEBHOOK_CONFIGURATION,
-        "--apiservice", metrics_api.APISERVICE,
+        "--apiservice", metrics_api.APISERVICE, "--apiservice", metrics_api.TAP_APISERVICE,
     ]  # fmt: skip
     return {
         "name": "controller", "image": options.image, "imagePullPolicy": options.image_pull_policy,
@@ -129,6 +129,7 @@ def webhook_container(options: InstallOptions) -> dict[str, Any]:
         "--image", options.image, "--image-pull-policy", options.image_pull_policy,
         "--control-plane-url", f"https://{options.service_host}:{CONFIG_PORT}",
         "--trust-bundle-file", f"{CA_MOUNT}/ca.crt", "--drain-grace", str(options.drain_grace),
+        "--tap-identity", metrics_api.identity(options),
     ]  # fmt: skip
     if options.exclude_outbound_cidrs:
         args += ["--exclude-outbound-cidrs", ",".join(options.exclude_outbound_cidrs)]

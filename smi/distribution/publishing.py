@@ -138,6 +138,14 @@ class Publisher:
     def connected(self) -> int:
         return sum(len(s) for s in self._subs.values())
 
+    def connected_versions(self) -> list[tuple[ProxyId, int]]:
+        """(proxy, the config version last sent on its stream) of every proxy streaming from here now."""
+        return sorted(
+            ((proxy, max(s.last_version for s in subs)) for proxy, subs in self._subs.items()
+             if subs and max(s.last_version for s in subs) > 0),
+            key=lambda pv: (pv[0].namespace, pv[0].pod),
+        )  # fmt: skip
+
     def issued(self, proxy: ProxyId) -> tuple[int, str] | None:
         """(version, config JSON) last issued to ``proxy``, if any."""
         got = self._issued.get(proxy)

@@ -3,6 +3,7 @@
 Routes (the stream protocol is specified in ``smi.proxyconfig``'s docstring)::
 
     GET /v1/config/stream?namespace=<ns>&pod=<pod>   the proxy's config stream
+    GET /v1/config/versions?namespace=<ns>           the config version streaming to each proxy of <ns> now
     GET /healthz                                     200 while the server runs
     GET /readyz                                      200 once the first full sync is published, else 503
     GET /metrics                                     Prometheus text format
@@ -28,6 +29,7 @@ from smi.distribution.publishing import HEARTBEAT, Publisher
 logger = logging.getLogger(__name__)
 
 STREAM_PATH = "/v1/config/stream"
+VERSIONS_PATH = "/v1/config/versions"
 DEFAULT_HEARTBEAT = 5.0
 
 PUBLISHER_KEY = web.AppKey("publisher", Publisher)
@@ -89,6 +91,19 @@ async def _readyz(request: web.Request) -> web.Response:
     return web.Response(status=503, text="not synced yet\n")
 
 
+async def _versions(request: web.Request) -> web.Response:
+    """For ``smi check --proxy``: what this replica last sent to each connected proxy of one namespace.
+
+    Versions count per replica (``publishing``): compare a sidecar with the replica it streams from.
+    """
+    namespace = request.query.get("namespace", "")
+    if not namespace:
+        raise web.HTTPBadRequest(text="namespace: required\n")
+    proxies = [{"namespace": p.namespace, "pod": p.pod, "version": v}
+               for p, v in request.app[PUBLISHER_KEY].connected_versions() if p.namespace == namespace]  # fmt: skip
+    return web.json_response({"proxies": proxies})
+
+
 async def _metrics(request: web.Request) -> web.Response:
     body = generate_latest(request.app[PUBLISHER_KEY].metrics.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -113,6 +128,7 @@ def make_app(
     app.router.add_get(STREAM_PATH, stream)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
+    app.router.add_get(VERSIONS_PATH, _versions)
     app.router.add_get("/metrics", _metrics)
 
     async def close_streams(app: web.Application) -> None:

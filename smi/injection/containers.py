@@ -26,6 +26,11 @@ def _probe(path: str, port: int, *, period: int, failures: int) -> dict[str, Any
     return {"httpGet": {"path": path, "port": port}, "periodSeconds": period, "failureThreshold": failures}
 
 
+def taps(settings: InjectionSettings) -> bool:
+    """The sidecar serves tap to the metrics API (needs mTLS, so an https:// control plane)."""
+    return bool(settings.tap_identity) and settings.control_plane_url.startswith("https://")
+
+
 def sidecar(settings: InjectionSettings) -> dict[str, Any]:
     env: list[dict[str, Any]] = [
         _field_env("SMI_POD_NAME", "metadata.name"),
@@ -47,6 +52,9 @@ def sidecar(settings: InjectionSettings) -> dict[str, Any]:
         # ServiceAccount come from SMI_TOKEN_FILE, SMI_TRUST_BUNDLE and SMI_SERVICE_ACCOUNT.
         "--mtls", "strict" if settings.control_plane_url.startswith("https://") else "off",
     ]  # fmt: skip
+    tap = taps(settings)
+    if tap:  # tap on the pod's address over mTLS, for the metrics API's identity only (docs/tap.md)
+        args += ["--tap", f"0.0.0.0:{settings.tap_port}", "--tap-identity", settings.tap_identity]
     if settings.drain_grace > 0:
         args += ["--drain-grace", str(settings.drain_grace)]
     if settings.trust_bundle:
@@ -62,6 +70,7 @@ def sidecar(settings: InjectionSettings) -> dict[str, Any]:
             {"name": "smi-inbound", "containerPort": settings.inbound_port, "protocol": "TCP"},
             {"name": "smi-outbound", "containerPort": settings.outbound_port, "protocol": "TCP"},
             {"name": "smi-admin", "containerPort": settings.admin_port, "protocol": "TCP"},
+            *([{"name": "smi-tap", "containerPort": settings.tap_port, "protocol": "TCP"}] if tap else []),
         ],
         "readinessProbe": _probe("/ready", settings.admin_port, period=2, failures=3),
         "livenessProbe": _probe("/live", settings.admin_port, period=10, failures=3),
@@ -99,7 +108,8 @@ def init_container(settings: InjectionSettings, exclusions: Exclusions) -> dict[
         "--proxy-uid", str(settings.proxy_uid),
         "--inbound-port", str(settings.inbound_port),
         "--outbound-port", str(settings.outbound_port),
-        "--proxy-ports", f"{settings.admin_port},{settings.outbound_port},{settings.inbound_port}",
+        "--proxy-ports", ",".join(str(p) for p in (settings.admin_port, settings.outbound_port, settings.inbound_port,
+                                                    *((settings.tap_port,) if taps(settings) else ()))),
     ]  # fmt: skip
     if exclusions.inbound_ports:
         args += ["--exclude-inbound-ports", ",".join(map(str, exclusions.inbound_ports))]

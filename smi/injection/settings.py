@@ -31,6 +31,8 @@ class InjectionSettings:
     inbound_port: int = 15003
     outbound_port: int = 15001
     admin_port: int = 15000
+    tap_port: int = 15002  # the mTLS tap listener (only with mTLS and a tap_identity)
+    tap_identity: str = ""  # the metrics API's SPIFFE id: the one client the sidecar's tap answers
     token_audience: str = "smi-mesh"
     token_expiration_seconds: int = 3600
     # applied to every injected pod, before each pod's own annotations

@@ -29,6 +29,7 @@ from tests.controllers.conftest import Emulator, _parse_path_with_namespaces, _r
 
 LEASE = "/apis/coordination.k8s.io/v1/namespaces/smi-system/leases/smi-controller"
 APISERVICE = "/apis/apiregistration.k8s.io/v1/apiservices/v1alpha1.metrics.smi-spec.io"
+TAP_APISERVICE = "/apis/apiregistration.k8s.io/v1/apiservices/v1alpha1.tap.smi-mesh.io"
 
 
 @dataclass
@@ -102,11 +103,12 @@ class StandIn:
         return holder if isinstance(holder, str) and holder else None
 
     async def set_metrics_available(self, available: bool, message: str = "") -> None:
-        """The aggregation layer's verdict on the metrics APIService (no metrics API server runs here)."""
+        """The aggregation layer's verdict on the metrics and tap APIServices (one server serves both)."""
         condition = {"type": "Available", "status": "True" if available else "False",
                      "reason": "Passed" if available else "FailedDiscoveryCheck", "message": message}  # fmt: skip
-        status, body = await self.front.emulator("PATCH", APISERVICE, {"status": {"conditions": [condition]}})
-        assert status == 200, body
+        for path in (APISERVICE, TAP_APISERVICE):
+            status, body = await self.front.emulator("PATCH", path, {"status": {"conditions": [condition]}})
+            assert status == 200, body
 
     async def create(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
         """Through the front, as a client would (pods go through admission)."""

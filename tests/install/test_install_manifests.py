@@ -129,7 +129,7 @@ def test_the_ca_secrets_are_create_only_and_every_ca_bundle_is_the_webhook_ca() 
     import base64
 
     secrets = {d["metadata"]["name"]: d for _, d in OBJECTS if d["kind"] == "Secret"}
-    assert set(secrets) == {"smi-ca", "smi-webhook-ca", "smi-metrics-api-tls"}  # the metrics API's serving pair
+    assert set(secrets) == {"smi-ca", "smi-webhook-ca"}  # the metrics API issues its serving pair from the webhook CA
     for secret in secrets.values():
         assert secret["metadata"]["annotations"]["smi-mesh.io/create-only"] == "true"
     assert set(secrets["smi-ca"]["data"]) >= {"ca.crt", "tls.crt", "tls.key"}
@@ -142,6 +142,7 @@ def test_the_ca_secrets_are_create_only_and_every_ca_bundle_is_the_webhook_ca() 
         if crd["kind"] == "CustomResourceDefinition" and len(crd["spec"]["versions"]) > 1:
             assert crd["spec"]["conversion"]["webhook"]["clientConfig"]["caBundle"] == bundle
     assert one("APIService", "v1alpha1.metrics.smi-spec.io")["spec"]["caBundle"] == bundle
+    assert one("APIService", "v1alpha1.tap.smi-mesh.io")["spec"]["caBundle"] == bundle
 
 
 def test_the_deployment_selects_its_own_pods_and_runs_as_its_service_account() -> None:

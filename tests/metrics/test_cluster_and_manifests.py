@@ -98,8 +98,7 @@ def test_the_install_manifest_wires_the_aggregated_api() -> None:
     assert container["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
     service = _one("Service")
     assert service["spec"]["selector"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
-    api = _one("APIService")
-    assert api["metadata"]["name"] == f"{VERSION}.{GROUP}"
+    api = _one("APIService", f"{VERSION}.{GROUP}")
     assert (api["spec"]["group"], api["spec"]["version"]) == (GROUP, VERSION)
     assert api["spec"]["service"] == {"name": service["metadata"]["name"], "namespace": "smi-system", "port": 443}
     assert "caBundle" in api["spec"]
