@@ -89,8 +89,8 @@ def run(args: argparse.Namespace) -> int:
     from smi.runtime import statefile
     from smi.runtime.addresses import AddressAllocator, AddressError
     from smi.runtime.mtls import RuntimeTlsError
-    from smi.runtime.running import RuntimeSettings
     from smi.runtime.serving import AlreadyRunning, serve
+    from smi.runtime.settings import RuntimeSettings
 
     manifests = Path(args.filename) if args.filename else DEMO_DIR
     if not manifests.exists():

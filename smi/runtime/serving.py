@@ -25,7 +25,8 @@ from smi.runtime.control import make_app
 from smi.runtime.dashboard import Dashboard
 from smi.runtime.lifeline import Lifeline
 from smi.runtime.metricsapi import remove_kubeconfig, write_kubeconfig
-from smi.runtime.running import LocalRuntime, Report, RuntimeSettings
+from smi.runtime.running import LocalRuntime
+from smi.runtime.settings import Report, RuntimeSettings
 
 logger = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from smi.distribution import ConfigService
 from smi.groups import MESH_GROUPS
 from smi.runtime.addresses import ADMIN_PORT, INBOUND_PORT, OUTBOUND_PORT
 from smi.runtime.podrunning import http_get
-from smi.runtime.running import child_environment
+from smi.runtime.settings import child_environment
 from smi.state import Store
 from tests.controllers import objects as o
 from tests.controllers.conftest import FAST, Emulator, Mesh, _parse_path_with_namespaces, _register

@@ -11,7 +11,7 @@ import pytest
 from smi.identity import AuthenticationFailed
 from smi.model import ObjectMeta, Pod, PodSpec
 from smi.runtime.mtls import RuntimeTls, RuntimeTlsError
-from smi.runtime.running import RuntimeSettings
+from smi.runtime.settings import RuntimeSettings
 from smi.runtime.tlsview import SidecarTls
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from smi.model import ObjectKey
-from smi.runtime.running import LocalRuntime, RuntimeSettings
+from smi.runtime.running import LocalRuntime
+from smi.runtime.settings import RuntimeSettings
 from tests.runtime import manifests as m
 from tests.runtime.harness import unique_base
 
