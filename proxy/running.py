@@ -1,13 +1,14 @@
 """Wires one sidecar together: listeners, admin server, config source; and runs it until a signal.
 
-``Proxy`` is used both by ``smi proxy`` (through ``run``) and in-process by the tests.
-Addresses may use port 0; the bound addresses are in ``Proxy.addresses`` after ``start``.
+``Proxy`` is used both by ``smi proxy`` (through ``run``) and in-process by the tests; it runs
+with a ``proxy.settings.ProxySettings``.  Addresses may use port 0; the bound addresses are in
+``Proxy.addresses`` after ``start``.
 
 Mutual TLS (``ProxySettings.mtls``: ``strict``, ``permissive`` or ``off``): before any
 listener opens, the proxy gets its workload certificate from the CA (``ca_url``, proving
 who it is with the token in ``token_file``, trusting the CA through ``trust_bundle_pem``) and
-keeps renewing it (``proxy.identity.CertificateManager``; ``/ready`` stays 503 until it
-has one).  The inbound listener then accepts mTLS only (strict) or also plain text
+keeps renewing it (``proxy.workloadidentity``, ``proxy.identity.CertificateManager``;
+``/ready`` stays 503 until it has one).  The inbound listener then accepts mTLS only (strict) or also plain text
 (permissive); connections to meshed endpoints are mTLS with the endpoint's identity
 checked; the config stream (an ``https://`` control plane) presents the certificate.
 A ``TlsContexts`` can also be handed in (``Proxy(settings, tls=...)``), e.g. by tests.
@@ -23,13 +24,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import signal
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from proxy.admission import ConnectionGate, default_cap, raise_fd_limit
@@ -39,14 +38,13 @@ from proxy.holder import ConfigHolder
 from proxy.identity.inbound import InboundListener, InboundStats, Mode
 from proxy.identity.metrics import TlsMetricsCollector
 from proxy.inbound import InboundAcceptor
-from proxy.limits import DEFAULT_LIMITS, HttpLimits
 from proxy.metrics import Metrics, MetricsCollector
 from proxy.outbound import forward_factory, outbound_factory
 from proxy.resilience_metrics import ResilienceCollector
-from proxy.targets import PoolKey
+from proxy.settings import MTLS_MODES, Address, ProxySettings, load_config_file
 from proxy.tcp import Refuse
 from proxy.upstream import UpstreamPool
-from smi.proxyconfig import ProxyConfig, decode
+from proxy.workloadidentity import ExpectedIdentities, IdentitySetupError, certificate_manager, first_certificate
 
 if TYPE_CHECKING:
     from proxy.configstream import ConfigStreamClient
@@ -54,94 +52,6 @@ if TYPE_CHECKING:
     from proxy.identity.switching import TlsContexts
 
 logger = logging.getLogger(__name__)
-
-Address = tuple[str, int]
-
-
-@dataclass(frozen=True, slots=True)
-class Forward:
-    """``--forward LISTEN_ADDR:PORT=SERVICE.NAMESPACE:PORT``."""
-
-    listen: Address
-    namespace: str
-    service: str
-    port: int
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ProxySettings:
-    namespace: str = ""
-    pod: str = ""
-    control_plane: str | None = None
-    config_file: Path | None = None
-    outbound: Address | None = ("127.0.0.1", 15001)
-    inbound: Address | None = ("0.0.0.0", 15003)
-    admin: Address | None = ("127.0.0.1", 15000)
-    bind_address: str = ""
-    forwards: tuple[Forward, ...] = ()
-    inbound_connect_timeout: float = 1.0
-    inbound_request_timeout: float = 60.0
-    http_limits: HttpLimits = DEFAULT_LIMITS  # request-head size and time limits (proxy.limits)
-    backoff_initial: float = 0.1
-    backoff_max: float = 5.0
-    mtls: str = "off"  # "strict", "permissive" or "off"
-    ca_url: str | None = None  # the CA API, e.g. https://cp:15010/ca
-    token_file: Path | None = None  # bootstrap token (local runtime) or projected ServiceAccount token
-    trust_bundle_pem: str | None = None  # PEM roots to trust the control plane with before the first certificate
-    identity: str = ""  # the SPIFFE id to ask a certificate for ("" = the static config's node identity)
-    certificate_timeout: float = 60.0  # give up starting when no certificate arrives within this
-    max_connections: int = 0  # open connections per data listener (0: from the open-files limit, proxy.admission)
-    drain_grace: float = 5.0  # seconds to finish in-flight requests after SIGTERM before exiting
-    h1_over_h2: bool = False  # the app's HTTP/1.1 requests ride multiplexed HTTP/2 to peer sidecars (proxy.http2)
-    capture: bool = True  # the outbound listener reads SO_ORIGINAL_DST and sniffs (proxy.capture)
-    detect_timeout: float = 1.0  # seconds to wait for a client's first bytes (proxy.sniff.DETECT_TIMEOUT)
-    udp_forwards: tuple[Forward, ...] = ()  # UDP listeners bound to one service port each (proxy.udp)
-    tap: Address | None = None  # the mTLS tap listener for the metrics API (proxy.admin.start_tap_listener)
-    tap_identities: tuple[str, ...] = ()  # the SPIFFE ids it answers (the metrics API's)
-
-
-MTLS_MODES = ("strict", "permissive", "off")
-
-
-class ConfigFileError(ValueError):
-    pass
-
-
-class IdentitySetupError(ValueError):
-    """mTLS is on but the proxy cannot get a certificate (missing setting, CA refused)."""
-
-
-def read_secret(path: Path | None) -> str:
-    """The token in ``path`` (re-read on every use: projected tokens rotate); "" without one."""
-    if path is None:
-        return ""
-    try:
-        return path.read_text().strip()
-    except OSError as e:
-        logger.warning("cannot read the token file %s: %s", path, e)
-        return ""
-
-
-class ExpectedIdentities:
-    """For the upstream pool: which identity the current config expects at (address, proxy port)."""
-
-    def __init__(self, holder: ConfigHolder) -> None:
-        self.holder = holder
-
-    def __call__(self, key: PoolKey) -> str | None:
-        runtime = self.holder.runtime
-        return runtime.expected_identity(key) if runtime is not None else None
-
-
-def load_config_file(path: Path) -> tuple[ProxyConfig, int]:
-    """A static config: a ProxyConfig JSON object, or a stream message ``{"type": "config", ...}``."""
-    try:
-        data = json.loads(path.read_text())
-        if isinstance(data, dict) and data.get("type") == "config":
-            return decode(ProxyConfig, data["config"]), int(data.get("version", 0))
-        return decode(ProxyConfig, data), 0
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise ConfigFileError(f"{path}: not a usable ProxyConfig: {e}") from e
 
 
 @dataclass
@@ -213,32 +123,10 @@ class Proxy:
 
     async def _start_identity(self) -> None:
         """Get the first certificate (or take the given contexts) and wire renewal and the pool."""
-        s = self.settings
         if self.tls is None:
-            from proxy.identity.manager import CertificateManager
-            from proxy.identity.switching import TlsContexts
-
-            identity = s.identity or (self.holder.current.config.node.identity if self.holder.current else "")
-            if not s.ca_url:
-                raise IdentitySetupError("mTLS needs the CA's URL (--ca-url) or --mtls off")
-            if not identity:
-                raise IdentitySetupError("mTLS needs the workload identity (--service-account)")
-            bundle = s.trust_bundle_pem or None
-            token_file = s.token_file
-            manager = CertificateManager(
-                ca_url=s.ca_url, identity=identity, credential=lambda: read_secret(token_file),
-                bootstrap_bundle_pem=bundle,
-            )  # fmt: skip
-            self.certificates = manager
+            manager = self.certificates = certificate_manager(self.settings, self.holder)
             self.tls_metrics.manager = manager
-            try:
-                material = await manager.start(give_up_after=s.certificate_timeout)
-            except Exception as e:
-                raise IdentitySetupError(f"no workload certificate for {identity}: {e}") from e
-            tls = TlsContexts(material)
-            manager.subscribe(tls.update)
-            self.tls = tls
-            logger.info("workload certificate for %s until %s", identity, material.not_after)
+            self.tls = await first_certificate(manager, give_up_after=self.settings.certificate_timeout)
         self.pool.tls = self.tls
         self.metrics.mtls_hops = self.tls is not None  # the pool's hops to peer sidecars are mTLS (label tls)
         self.pool.expected = ExpectedIdentities(self.holder)

@@ -22,7 +22,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from proxy.running import MTLS_MODES, Forward, IdentitySetupError, ProxySettings, load_config_file, run
+from proxy.running import run
+from proxy.settings import MTLS_MODES, Forward, ProxySettings, load_config_file
+from proxy.workloadidentity import IdentitySetupError
 from smi.proxyconfig.spiffe import InvalidSpiffeId, spiffe_id
 
 

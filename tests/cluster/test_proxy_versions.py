@@ -28,7 +28,8 @@ import aiohttp
 import kmock
 import pytest
 
-from proxy.running import Proxy, ProxySettings
+from proxy.running import Proxy
+from proxy.settings import ProxySettings
 from smi.cluster.checking import Check, CheckContext, run_checks
 from smi.cluster.kube import KubeClient
 from smi.distribution import ConfigService

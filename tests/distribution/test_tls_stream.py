@@ -18,7 +18,8 @@ import pytest
 from proxy.identity import keys
 from proxy.identity.contexts import control_plane_client_context
 from proxy.identity.material import WorkloadMaterial, from_response
-from proxy.running import Proxy, ProxySettings
+from proxy.running import Proxy
+from proxy.settings import ProxySettings
 from smi.distribution import ConfigService
 from smi.distribution.identity import CertificateIdentity, pod_identities
 from smi.identity import BootstrapTokenAuthenticator, CertificateAuthority, WorkloadIdentity, spiffe_id

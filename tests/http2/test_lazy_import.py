@@ -13,7 +13,8 @@ import sys
 SCRIPT = r"""
 import asyncio, json, sys
 
-from proxy.running import Proxy, ProxySettings
+from proxy.running import Proxy
+from proxy.settings import ProxySettings
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 

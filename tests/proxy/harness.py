@@ -18,7 +18,8 @@ import pytest
 import uvloop
 from aiohttp import web
 
-from proxy.running import Proxy, ProxySettings
+from proxy.running import Proxy
+from proxy.settings import ProxySettings
 from smi.proxyconfig import (
     AllowRule,
     Cluster,

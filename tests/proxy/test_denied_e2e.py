@@ -12,7 +12,8 @@ import dataclasses
 import aiohttp
 
 from proxy.compiled import DeniedService, compile_config
-from proxy.running import Forward, Proxy
+from proxy.running import Proxy
+from proxy.settings import Forward
 from smi.proxyconfig import DeniedNamespace, DeniedServices, ProxyConfig
 from tests.proxy.harness import CLIENT_ID, client_config, cluster, ep, proxy_url, running_proxy, service
 

@@ -18,7 +18,8 @@ SCRIPT = r"""
 import asyncio, json, sys
 from pathlib import Path
 
-from proxy.running import Proxy, ProxySettings
+from proxy.running import Proxy
+from proxy.settings import ProxySettings
 
 
 async def main():

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 import aiohttp
 
 from proxy import proxyproto
-from proxy.running import Forward
+from proxy.settings import Forward
 from smi.proxyconfig import AllowRule, HttpMatch
 from tests.proxy.harness import (
     CLIENT_ID,

@@ -24,7 +24,8 @@ from proxy import proxyproto
 from proxy.identity import keys
 from proxy.identity.material import WorkloadMaterial, from_response
 from proxy.identity.switching import TlsContexts
-from proxy.running import Proxy, ProxySettings
+from proxy.running import Proxy
+from proxy.settings import ProxySettings
 from smi.distribution import ConfigService
 from smi.identity import BootstrapTokenAuthenticator, CertificateAuthority, WorkloadIdentity, spiffe_id
 from smi.identity.server import make_app

@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from proxy.balancing import EwmaLeastLoaded
-from proxy.running import Forward, Proxy
+from proxy.running import Proxy
+from proxy.settings import Forward
 from smi.identity import spiffe_id
 from smi.proxyconfig import AllowRule, Endpoint, ProxyConfig
 from tests.proxy.harness import (

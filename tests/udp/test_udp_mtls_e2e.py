@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import cast
 
-from proxy.running import Forward, Proxy
+from proxy.running import Proxy
+from proxy.settings import Forward
 from proxy.udp.stats import udp_stats_for
 from smi.proxyconfig import AllowRule, Endpoint, ProxyConfig
 from tests.proxy.harness import (
