@@ -8,9 +8,10 @@ Mutual TLS (``ProxySettings.mtls``: ``strict``, ``permissive`` or ``off``): befo
 listener opens, the proxy gets its workload certificate from the CA (``ca_url``, proving
 who it is with the token in ``token_file``, trusting the CA through ``trust_bundle_pem``) and
 keeps renewing it (``proxy.workloadidentity``, ``proxy.identity.CertificateManager``;
-``/ready`` stays 503 until it has one).  The inbound listener then accepts mTLS only (strict) or also plain text
-(permissive); connections to meshed endpoints are mTLS with the endpoint's identity
-checked; the config stream (an ``https://`` control plane) presents the certificate.
+``/ready`` stays 503 until it has one).  The inbound listener then accepts mTLS only
+(strict) or also plain text (permissive); connections to meshed endpoints are mTLS with
+the endpoint's identity checked; the config stream (an ``https://`` control plane)
+presents the certificate.
 A ``TlsContexts`` can also be handed in (``Proxy(settings, tls=...)``), e.g. by tests.
 
 Memory (docs/proxy.md, "Memory"): a sidecar runs next to every pod, so it imports only
