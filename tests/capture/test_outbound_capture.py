@@ -56,6 +56,7 @@ PROXY_UID = 1337
 DB_VIP, WEB_VIP, SECRET_VIP = "198.19.0.10", "198.19.0.11", "198.19.0.12"
 RPC_VIP, ANY_VIP = "198.19.0.13", "198.19.0.14"  # rpc: http port, h2c endpoint; any: ports that declare nothing
 SHOP_VIP = "198.19.0.15"  # shop: http port, h2c endpoints, a TrafficSplit sending /canary to shop-v2
+LEGACY_VIP = "198.19.0.16"  # legacy: a tcp port whose endpoint speaks HTTP/1.1
 ECHO_PORT, WEB_PORT, TLS_PORT, OUTSIDE_HTTP_PORT, H2C_PORT = 9091, 9092, 9443, 9093, 9094
 
 
@@ -82,14 +83,18 @@ def config(egress: EgressPolicy) -> ProxyConfig:
     shop, shop_cluster = _service("shop", SHOP_VIP, 80, "http", H2C_PORT)
     shop = replace(shop, ports=(replace(shop.ports[0], splits=(canary,)),))
     _, shop_v2_cluster = _service("shop-v2", SHOP_VIP, 80, "http", H2C_PORT)
+    legacy, legacy_cluster = _service("legacy", LEGACY_VIP, 8080, "tcp", WEB_PORT)
     denied = DeniedServices(namespaces=(DeniedNamespace("default", names=("secret",), cluster_ips=(SECRET_VIP,)),))
     node = ProxyNode(
         namespace="default", pod="app", service_account="app", identity="spiffe://cluster.local/ns/default/sa/app",
         address=POD_IP, workload="app",
     )  # fmt: skip
     outbound = OutboundConfig(
-        services=(db, web, rpc, anything, shop),
-        clusters=(db_cluster, web_cluster, rpc_cluster, banner_cluster, h2c_cluster, shop_cluster, shop_v2_cluster),
+        services=(db, web, rpc, anything, shop, legacy),
+        clusters=(
+            db_cluster, web_cluster, rpc_cluster, banner_cluster, h2c_cluster, shop_cluster, shop_v2_cluster,
+            legacy_cluster,
+        ),
         denied=denied,
     )  # fmt: skip
     return ProxyConfig(node=node, outbound=outbound, egress=egress)
@@ -269,6 +274,15 @@ def test_an_h2c_upgrade_is_captured_into_the_http2_engine_and_routed_per_request
     # a mesh service this proxy may not call: the same 403, now on the upgraded connection
     version, status, body = _curl_http2(pod, f"http://{SECRET_VIP}/")
     assert (version, status) == ("2", "403") and "no TrafficTarget allows" in body, (version, status, body)
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed (apt-get install -y curl)")
+def test_an_h2c_upgrade_to_a_tcp_port_is_answered_in_http1(pod: Pod) -> None:
+    """The mesh speaks no HTTP/2 on a tcp port: the Upgrade is ignored (RFC 9110 7.8), HTTP/1.1 answers."""
+    pod.sidecar(EgressPolicy())
+    version, status, body = _curl_http2(pod, f"http://{LEGACY_VIP}:8080/old")
+    assert (version, status) == ("1.1", "200"), body  # upgraded, the HTTP/1.1 endpoint could not answer
+    assert json.loads(body)["path"] == "/old"
 
 
 def _samples(metrics: str, start: str, part: str) -> list[str]:
