@@ -41,7 +41,7 @@ from proxy.capture.egress import EgressMatcher
 from proxy.capture.engines import h2_protocol, http1_or_upgrade, http_protocol, route_connection, splice
 from proxy.capture.names import name_complete, requested_name
 from proxy.capture.stats import EgressStats
-from proxy.compiled import PROTOCOL_DETECT, PROTOCOL_TCP, CompiledConfig, DeniedService
+from proxy.compiled import PROTOCOL_DETECT, PROTOCOL_HTTP, PROTOCOL_TCP, CompiledConfig, DeniedService
 from proxy.headers import RequestHead
 from proxy.holder import ConfigHolder
 from proxy.init.origdst import NoOriginalDestination, original_destination
@@ -123,10 +123,11 @@ class CaptureContext:
             http = detected is Detected.HTTP1 or (detected is Detected.HTTP2 and not declared_tcp)
             if http or found.protocol not in (PROTOCOL_TCP, PROTOCOL_DETECT):
                 router = self.router((found.namespace, found.service, found.port))
+                app_h2 = found.protocol != PROTOCOL_HTTP  # an endpoint without a sidecar: its own protocol
                 if detected is Detected.HTTP2 and self.http2 is not None:
-                    return h2_protocol(self.http2, router, self.gate)
+                    return h2_protocol(self.http2, router, self.gate, app_h2=app_h2)
                 if detected is Detected.HTTP1 and not declared_tcp:
-                    return self._http1(router)
+                    return self._http1(router, app_h2=app_h2)
                 return http_protocol(router, self.pool, self.limits, self.gate)
             target = route_connection(self.holder, found, metrics=self.metrics, bind_address=self.bind_address)
             if target is None:
@@ -143,11 +144,13 @@ class CaptureContext:
             return Refuse()
         return self._egress(cc, ip, port, detected, prefix)
 
-    def _http1(self, router: Router) -> asyncio.Protocol:
+    def _http1(self, router: Router, *, app_h2: bool = True) -> asyncio.Protocol:
         """HTTP/1.x to a mesh service: ``Upgrade: h2c`` is honoured as on the outbound listener."""
         if self.http2 is None:
             return http_protocol(router, self.pool, self.limits, self.gate)
-        return http1_or_upgrade(self.http2, router, self.pool, self.limits, self.gate, self.detect_timeout)
+        return http1_or_upgrade(
+            self.http2, router, self.pool, self.limits, self.gate, self.detect_timeout, app_h2=app_h2
+        )
 
     def _egress(self, cc: CompiledConfig, ip: str, port: int, detected: Detected, prefix: bytes) -> asyncio.Protocol:
         matcher = self.matcher(cc)

@@ -54,8 +54,8 @@ pytestmark = pytest.mark.netns
 APP_UID = 1000
 PROXY_UID = 1337
 DB_VIP, WEB_VIP, SECRET_VIP = "198.19.0.10", "198.19.0.11", "198.19.0.12"
-RPC_VIP, ANY_VIP = "198.19.0.13", "198.19.0.14"  # rpc: http port, h2c endpoint; any: ports that declare nothing
-SHOP_VIP = "198.19.0.15"  # shop: http port, h2c endpoints, a TrafficSplit sending /canary to shop-v2
+RPC_VIP, ANY_VIP = "198.19.0.13", "198.19.0.14"  # rpc: http2 port, h2c endpoint; any: ports that declare nothing
+SHOP_VIP = "198.19.0.15"  # shop: http2 port, h2c endpoints, a TrafficSplit sending /canary to shop-v2
 LEGACY_VIP = "198.19.0.16"  # legacy: a tcp port whose endpoint speaks HTTP/1.1
 ECHO_PORT, WEB_PORT, TLS_PORT, OUTSIDE_HTTP_PORT, H2C_PORT = 9091, 9092, 9443, 9093, 9094
 
@@ -73,16 +73,16 @@ def _service(name: str, vip: str, port: int, protocol: str, target: int) -> tupl
 def config(egress: EgressPolicy) -> ProxyConfig:
     db, db_cluster = _service("db", DB_VIP, 5432, "tcp", ECHO_PORT)
     web, web_cluster = _service("web", WEB_VIP, 80, "http", WEB_PORT)
-    rpc, rpc_cluster = _service("rpc", RPC_VIP, 80, "http", H2C_PORT)
+    rpc, rpc_cluster = _service("rpc", RPC_VIP, 80, "http2", H2C_PORT)
     banner, banner_cluster = _service("any", ANY_VIP, 5000, "detect", ECHO_PORT)  # the endpoint speaks first
     h2c, h2c_cluster = _service("any", ANY_VIP, 6000, "detect", H2C_PORT)
     anything = OutboundService(namespace="default", name="any", hostnames=banner.hostnames,
                                ports=(*banner.ports, *h2c.ports))  # fmt: skip
     canary = SplitRoute("default/shop-canary", (WeightedCluster("default/shop-v2:80", 1, "shop-v2"),),
                         (HttpMatch("canary", path_regex="/canary.*"),))  # fmt: skip
-    shop, shop_cluster = _service("shop", SHOP_VIP, 80, "http", H2C_PORT)
+    shop, shop_cluster = _service("shop", SHOP_VIP, 80, "http2", H2C_PORT)
     shop = replace(shop, ports=(replace(shop.ports[0], splits=(canary,)),))
-    _, shop_v2_cluster = _service("shop-v2", SHOP_VIP, 80, "http", H2C_PORT)
+    _, shop_v2_cluster = _service("shop-v2", SHOP_VIP, 80, "http2", H2C_PORT)
     legacy, legacy_cluster = _service("legacy", LEGACY_VIP, 8080, "tcp", WEB_PORT)
     denied = DeniedServices(namespaces=(DeniedNamespace("default", names=("secret",), cluster_ips=(SECRET_VIP,)),))
     node = ProxyNode(
@@ -271,6 +271,10 @@ def test_an_h2c_upgrade_is_captured_into_the_http2_engine_and_routed_per_request
     assert any('route="default/shop-canary"' in s and 'backend="shop-v2"' in s for s in canary), canary
     assert any('route=""' in s and 'backend=""' in s for s in canary), canary  # /plain: the root service
     assert not _samples(metrics, "smi_tcp_connections_opened_total{", 'destination_service="shop"')
+    # an http port: the app speaks HTTP/1.1, so the upgraded stream reaches it converted to HTTP/1.1
+    version, status, body = _curl_http2(pod, f"http://{WEB_VIP}/books")
+    assert (version, status) == ("2", "200"), body
+    assert json.loads(body)["path"] == "/books"
     # a mesh service this proxy may not call: the same 403, now on the upgraded connection
     version, status, body = _curl_http2(pod, f"http://{SECRET_VIP}/")
     assert (version, status) == ("2", "403") and "no TrafficTarget allows" in body, (version, status, body)
