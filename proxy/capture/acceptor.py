@@ -9,10 +9,13 @@ opaque) and then:
 * the original destination is a mesh service port (its cluster IP, ``CompiledConfig.hosts``):
   HTTP/1 goes to the HTTP engine with that service fixed (routing, splits, mTLS, metrics as
   for any request), the HTTP/2 preface (h2c prior knowledge) to the HTTP/2 engine, which
-  routes every stream the same way; anything else to a ``tcp`` port is spliced as opaque
-  TCP over mTLS (``TcpSplice``: split, balancing, PROXY header, the peer's TrafficTarget tcp
-  rules), and so is anything else to a ``detect`` port (the port declares no protocol: a
-  TLS ClientHello, other bytes, a silent client), with the PROXY header saying so.
+  routes every stream the same way, and so does an HTTP/1.1 ``Upgrade: h2c`` request (answered
+  ``101``, then stream 1; ``engines.http1_or_upgrade``, as on the outbound listener) except
+  to a ``tcp`` port, where HTTP/1 stays HTTP/1.1 (the Upgrade is not honoured); anything
+  else to a ``tcp`` port is spliced as opaque TCP over mTLS (``TcpSplice``: split,
+  balancing, PROXY header, the peer's TrafficTarget tcp rules), and so is anything else to
+  a ``detect`` port (the port declares no protocol: a TLS ClientHello, other bytes, a
+  silent client), with the PROXY header saying so.
   Non-HTTP bytes to an ``http`` or ``http2`` port go to the HTTP engine, which answers 400;
 * a mesh service this proxy may not call (``CompiledConfig.denied``): HTTP gets the same 403
   as by name; other traffic is closed and counted as denied on that edge;
@@ -35,10 +38,10 @@ from typing import TYPE_CHECKING, cast
 
 from proxy.admission import ConnectionGate
 from proxy.capture.egress import EgressMatcher
-from proxy.capture.engines import h2_protocol, http_protocol, route_connection, splice
+from proxy.capture.engines import h2_protocol, http1_or_upgrade, http_protocol, route_connection, splice
 from proxy.capture.names import name_complete, requested_name
 from proxy.capture.stats import EgressStats
-from proxy.compiled import PROTOCOL_DETECT, PROTOCOL_TCP, CompiledConfig, DeniedService
+from proxy.compiled import PROTOCOL_DETECT, PROTOCOL_HTTP, PROTOCOL_TCP, CompiledConfig, DeniedService
 from proxy.headers import RequestHead
 from proxy.holder import ConfigHolder
 from proxy.init.origdst import NoOriginalDestination, original_destination
@@ -46,7 +49,7 @@ from proxy.limits import DEFAULT_LIMITS, HttpLimits
 from proxy.metrics import EdgeStats, Metrics
 from proxy.outbound import OutboundRouter, ServiceKey, denied_reply, denied_stats
 from proxy.sniff import DETECT_TIMEOUT, SNIFF_BYTES, Detected, detect
-from proxy.targets import LocalReply, Target
+from proxy.targets import LocalReply, Router, Target
 from proxy.tcp import Refuse
 from proxy.upstream import UpstreamPool
 
@@ -120,8 +123,11 @@ class CaptureContext:
             http = detected is Detected.HTTP1 or (detected is Detected.HTTP2 and not declared_tcp)
             if http or found.protocol not in (PROTOCOL_TCP, PROTOCOL_DETECT):
                 router = self.router((found.namespace, found.service, found.port))
+                app_h2 = found.protocol != PROTOCOL_HTTP  # an endpoint without a sidecar: its own protocol
                 if detected is Detected.HTTP2 and self.http2 is not None:
-                    return h2_protocol(self.http2, router, self.gate)
+                    return h2_protocol(self.http2, router, self.gate, app_h2=app_h2)
+                if detected is Detected.HTTP1 and not declared_tcp:
+                    return self._http1(router, app_h2=app_h2)
                 return http_protocol(router, self.pool, self.limits, self.gate)
             target = route_connection(self.holder, found, metrics=self.metrics, bind_address=self.bind_address)
             if target is None:
@@ -133,10 +139,18 @@ class CaptureContext:
         entry = cc.denied.get(ip)
         if entry is not None:
             if detected is Detected.HTTP1:
-                return http_protocol(_DeniedRouter(cc, entry, self.metrics), self.pool, self.limits, self.gate)
+                return self._http1(_DeniedRouter(cc, entry, self.metrics))
             denied_stats(cc, entry, metrics=self.metrics).denied += 1
             return Refuse()
         return self._egress(cc, ip, port, detected, prefix)
+
+    def _http1(self, router: Router, *, app_h2: bool = True) -> asyncio.Protocol:
+        """HTTP/1.x to a mesh service: ``Upgrade: h2c`` is honoured as on the outbound listener."""
+        if self.http2 is None:
+            return http_protocol(router, self.pool, self.limits, self.gate)
+        return http1_or_upgrade(
+            self.http2, router, self.pool, self.limits, self.gate, self.detect_timeout, app_h2=app_h2
+        )
 
     def _egress(self, cc: CompiledConfig, ip: str, port: int, detected: Detected, prefix: bytes) -> asyncio.Protocol:
         matcher = self.matcher(cc)

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +37,14 @@ from smi.proxyconfig import (
     EgressPolicy,
     EgressRule,
     Endpoint,
+    HttpMatch,
     OutboundConfig,
     OutboundPort,
     OutboundService,
     ProxyConfig,
     ProxyNode,
+    SplitRoute,
+    WeightedCluster,
     encode,
 )
 from tests.capture.conftest import DEADLINE, HERE, PEER_IP, POD_IP, Net
@@ -50,7 +54,9 @@ pytestmark = pytest.mark.netns
 APP_UID = 1000
 PROXY_UID = 1337
 DB_VIP, WEB_VIP, SECRET_VIP = "198.19.0.10", "198.19.0.11", "198.19.0.12"
-RPC_VIP, ANY_VIP = "198.19.0.13", "198.19.0.14"  # rpc: http port, h2c endpoint; any: ports that declare nothing
+RPC_VIP, ANY_VIP = "198.19.0.13", "198.19.0.14"  # rpc: http2 port, h2c endpoint; any: ports that declare nothing
+SHOP_VIP = "198.19.0.15"  # shop: http2 port, h2c endpoints, a TrafficSplit sending /canary to shop-v2
+LEGACY_VIP = "198.19.0.16"  # legacy: a tcp port whose endpoint speaks HTTP/1.1
 ECHO_PORT, WEB_PORT, TLS_PORT, OUTSIDE_HTTP_PORT, H2C_PORT = 9091, 9092, 9443, 9093, 9094
 
 
@@ -67,18 +73,28 @@ def _service(name: str, vip: str, port: int, protocol: str, target: int) -> tupl
 def config(egress: EgressPolicy) -> ProxyConfig:
     db, db_cluster = _service("db", DB_VIP, 5432, "tcp", ECHO_PORT)
     web, web_cluster = _service("web", WEB_VIP, 80, "http", WEB_PORT)
-    rpc, rpc_cluster = _service("rpc", RPC_VIP, 80, "http", H2C_PORT)
+    rpc, rpc_cluster = _service("rpc", RPC_VIP, 80, "http2", H2C_PORT)
     banner, banner_cluster = _service("any", ANY_VIP, 5000, "detect", ECHO_PORT)  # the endpoint speaks first
     h2c, h2c_cluster = _service("any", ANY_VIP, 6000, "detect", H2C_PORT)
     anything = OutboundService(namespace="default", name="any", hostnames=banner.hostnames,
                                ports=(*banner.ports, *h2c.ports))  # fmt: skip
+    canary = SplitRoute("default/shop-canary", (WeightedCluster("default/shop-v2:80", 1, "shop-v2"),),
+                        (HttpMatch("canary", path_regex="/canary.*"),))  # fmt: skip
+    shop, shop_cluster = _service("shop", SHOP_VIP, 80, "http2", H2C_PORT)
+    shop = replace(shop, ports=(replace(shop.ports[0], splits=(canary,)),))
+    _, shop_v2_cluster = _service("shop-v2", SHOP_VIP, 80, "http2", H2C_PORT)
+    legacy, legacy_cluster = _service("legacy", LEGACY_VIP, 8080, "tcp", WEB_PORT)
     denied = DeniedServices(namespaces=(DeniedNamespace("default", names=("secret",), cluster_ips=(SECRET_VIP,)),))
     node = ProxyNode(
         namespace="default", pod="app", service_account="app", identity="spiffe://cluster.local/ns/default/sa/app",
         address=POD_IP, workload="app",
     )  # fmt: skip
     outbound = OutboundConfig(
-        services=(db, web, rpc, anything), clusters=(db_cluster, web_cluster, rpc_cluster, banner_cluster, h2c_cluster),
+        services=(db, web, rpc, anything, shop, legacy),
+        clusters=(
+            db_cluster, web_cluster, rpc_cluster, banner_cluster, h2c_cluster, shop_cluster, shop_v2_cluster,
+            legacy_cluster,
+        ),
         denied=denied,
     )  # fmt: skip
     return ProxyConfig(node=node, outbound=outbound, egress=egress)
@@ -228,6 +244,49 @@ def test_ports_that_declare_nothing_detect_http2_and_relay_a_server_first_protoc
     assert reply.get("listener") == ECHO_PORT, reply
     assert _samples(pod.metrics(), "smi_tcp_connections_opened_total{", 'destination_service="any"')
     assert _samples(pod.metrics(), "smi_requests_total{", 'destination_service="any"')  # the h2c stream
+
+
+def _curl_http2(pod: Pod, url: str) -> tuple[str, str, str]:
+    """``curl --http2`` (HTTP/1.1 with ``Upgrade: h2c``) as the app's uid: (HTTP version, status, body)."""
+    argv = ["setpriv", f"--reuid={APP_UID}", f"--regid={APP_UID}", "--clear-groups", "curl", "-sS", "--http2",
+            "--max-time", "10", "-w", "\n%{http_version} %{http_code}", url]  # fmt: skip
+    done = pod.net.run(pod.net.pod, *argv, check=False)
+    body, _, last = done.stdout.rpartition("\n")
+    version, _, status = last.partition(" ")
+    assert done.returncode == 0, f"curl failed ({done.returncode}): {done.stderr}"
+    return version, status, body
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed (apt-get install -y curl)")
+def test_an_h2c_upgrade_is_captured_into_the_http2_engine_and_routed_per_request(pod: Pod) -> None:
+    pod.sidecar(EgressPolicy())
+    # the split's match sends /canary to shop-v2; the sidecar answered 101 and served the request as HTTP/2
+    version, status, body = _curl_http2(pod, f"http://{SHOP_VIP}/canary/x")
+    assert (version, status) == ("2", "200"), body
+    assert json.loads(body) == {"proto": "h2", "path": "/canary/x", "authority": SHOP_VIP}
+    version, status, body = _curl_http2(pod, f"http://{SHOP_VIP}/plain")
+    assert (version, status) == ("2", "200"), body
+    metrics = pod.metrics()
+    canary = _samples(metrics, "smi_requests_total{", 'destination_service="shop"')
+    assert any('route="default/shop-canary"' in s and 'backend="shop-v2"' in s for s in canary), canary
+    assert any('route=""' in s and 'backend=""' in s for s in canary), canary  # /plain: the root service
+    assert not _samples(metrics, "smi_tcp_connections_opened_total{", 'destination_service="shop"')
+    # an http port: the app speaks HTTP/1.1, so the upgraded stream reaches it converted to HTTP/1.1
+    version, status, body = _curl_http2(pod, f"http://{WEB_VIP}/books")
+    assert (version, status) == ("2", "200"), body
+    assert json.loads(body)["path"] == "/books"
+    # a mesh service this proxy may not call: the same 403, now on the upgraded connection
+    version, status, body = _curl_http2(pod, f"http://{SECRET_VIP}/")
+    assert (version, status) == ("2", "403") and "no TrafficTarget allows" in body, (version, status, body)
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed (apt-get install -y curl)")
+def test_an_h2c_upgrade_to_a_tcp_port_is_answered_in_http1(pod: Pod) -> None:
+    """The mesh speaks no HTTP/2 on a tcp port: the Upgrade is ignored (RFC 9110 7.8), HTTP/1.1 answers."""
+    pod.sidecar(EgressPolicy())
+    version, status, body = _curl_http2(pod, f"http://{LEGACY_VIP}:8080/old")
+    assert (version, status) == ("1.1", "200"), body  # upgraded, the HTTP/1.1 endpoint could not answer
+    assert json.loads(body)["path"] == "/old"
 
 
 def _samples(metrics: str, start: str, part: str) -> list[str]:
