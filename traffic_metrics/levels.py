@@ -14,6 +14,11 @@ Served by ``smi up`` (on its control address, as an overlay on the stored object
 ``smi metrics-api`` in a cluster (a SubjectAccessReview for ``patch`` on the object for
 the requesting user, then a merge patch of the annotation).  The page calls it from the
 details panel.  Levels are defined in ``smi.proxyconfig.monitoring`` (docs/semantics.md).
+
+In a cluster the APIService ``v1alpha1.monitoring.smi-mesh.io`` routes these paths to
+``smi metrics-api``, which also serves the group's discovery (``add_level_discovery``).  The
+aggregator authorizes each request before forwarding it, with the attributes the API server
+derives from the path (``LEVEL_RESOURCES``; ClusterRole ``smi-monitor`` grants exactly those).
 """
 
 from __future__ import annotations
@@ -26,10 +31,20 @@ from aiohttp import web
 
 from smi.compile.monitoring import MONITORING_ANNOTATION, Level, annotated_level
 from smi.proxyconfig.monitoring import MONITORING_LEVELS
+from traffic_metrics.groupdiscovery import Resource, add_group_discovery
 
 LEVELS_GROUP: Final = "monitoring.smi-mesh.io"
 LEVELS_BASE: Final = f"/apis/{LEVELS_GROUP}/v1alpha1"
 KINDS: Final = {"namespaces": "Namespace", "deployments": "Deployment"}
+# What the API server's request parsing makes of each path (so discovery, RBAC and the
+# aggregator agree): GET .../levels is verb ``list`` on cluster-scoped ``levels`` (also with
+# ?namespace=); POST .../namespaces/NS/level is ``create`` on ``level`` in NS; POST
+# .../namespaces/NS/deployments/NAME/level is ``create`` on ``deployments/level`` named NAME in NS.
+LEVEL_RESOURCES: Final = (
+    Resource("levels", "MonitoringLevel", False, ("list",)),
+    Resource("level", "MonitoringLevel", True, ("create",)),
+    Resource("deployments/level", "MonitoringLevel", True, ("create",)),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +166,12 @@ def add_level_routes(app: web.Application, levels: Levels) -> None:
     app.router.add_post(LEVELS_BASE + "/namespaces/{ns}/{plural}/{name}/level", switch)
 
 
+def add_level_discovery(app: web.Application) -> None:
+    """``/apis/monitoring.smi-mesh.io[/v1alpha1]`` from memory (discovery is never authorized per user)."""
+    add_group_discovery(app, LEVELS_GROUP, LEVEL_RESOURCES)
+
+
 __all__ = [
-    "LEVELS_BASE", "LEVELS_GROUP", "LevelError", "Levels", "Target", "add_level_routes", "item", "levels_of",
-    "parse_level",
+    "LEVELS_BASE", "LEVELS_GROUP", "LEVEL_RESOURCES", "LevelError", "Levels", "Target", "add_level_discovery",
+    "add_level_routes", "item", "levels_of", "parse_level",
 ]  # fmt: skip

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from typing import Any, Final
+from typing import Final
 
 from aiohttp import web
 
 from smi.proxyconfig.spiffe import spiffe_id
-from traffic_metrics.tapfanin import PLURALS, TAP_BASE, TAP_GROUP, Connection, Openers
+from traffic_metrics.groupdiscovery import Resource, add_group_discovery
+from traffic_metrics.tapfanin import PLURALS, TAP_GROUP, Connection, Openers
 from traffic_metrics.topology import PodInfo, Topology
 
 # (host, port, the SPIFFE id the sidecar must prove) -> an open stream
@@ -52,29 +53,12 @@ def cluster_openers(
     return openers
 
 
-def api_resource_list() -> dict[str, Any]:
-    resources = [
-        {"name": f"{plural}/tap", "singularName": "", "namespaced": True, "kind": "Tap", "verbs": ["watch"]}
-        for plural in sorted(PLURALS)
-    ]
-    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": f"{TAP_GROUP}/v1alpha1",
-            "resources": resources}  # fmt: skip
-
-
-def api_group() -> dict[str, Any]:
-    version = {"groupVersion": f"{TAP_GROUP}/v1alpha1", "version": "v1alpha1"}
-    return {"kind": "APIGroup", "apiVersion": "v1", "name": TAP_GROUP, "versions": [version],
-            "preferredVersion": version}  # fmt: skip
+TAP_RESOURCES: Final = tuple(Resource(f"{plural}/tap", "Tap", True, ("watch",)) for plural in sorted(PLURALS))
 
 
 def add_tap_discovery(app: web.Application) -> None:
     """``/apis/tap.smi-mesh.io[/v1alpha1]`` from memory (discovery is never authorized per user)."""
-    for path, make in ((f"/apis/{TAP_GROUP}", api_group), (TAP_BASE, api_resource_list)):
-
-        async def handler(request: web.Request, make: Callable[[], dict[str, Any]] = make) -> web.Response:
-            return web.json_response(make())
-
-        app.router.add_get(path, handler)
+    add_group_discovery(app, TAP_GROUP, TAP_RESOURCES)
 
 
-__all__ = ["DEFAULT_TAP_PORT", "Connect", "add_tap_discovery", "cluster_openers"]
+__all__ = ["DEFAULT_TAP_PORT", "TAP_RESOURCES", "Connect", "add_tap_discovery", "cluster_openers"]

@@ -17,6 +17,10 @@ certificate from the mesh CA as sidecars do (the identity of ``--service-account
 ``--namespace``, proven with ``--token-file``, the CA trusted through ``--trust-bundle``) and
 connects to each tapped pod's sidecar at ``podIP:--tap-port`` over mutual TLS.  Without a
 certificate (yet) a tap request gets 503; the metrics keep answering.
+
+Monitoring levels (``monitoring.smi-mesh.io/v1alpha1``, the page's switch, docs/dashboard.md):
+listed and switched for the requesting user (``traffic_metrics.levels_cluster``); the
+group's discovery is served from memory as tap's is.
 """
 
 from __future__ import annotations
@@ -126,7 +130,7 @@ async def serve(args: argparse.Namespace) -> int:
     from traffic_metrics.dashboard.serving import add_dashboard_routes
     from traffic_metrics.direct import DirectSource
     from traffic_metrics.kube import Kube, KubeError
-    from traffic_metrics.levels import add_level_routes
+    from traffic_metrics.levels import add_level_discovery, add_level_routes
     from traffic_metrics.levels_cluster import ClusterLevels
     from traffic_metrics.promsource import PrometheusSource
     from traffic_metrics.security import Authorizer, load_request_header_config
@@ -161,6 +165,7 @@ async def serve(args: argparse.Namespace) -> int:
                               permits=authorizer.permits))  # fmt: skip
     add_dashboard_routes(app)  # the traffic map (static files; its API calls are authorized as any other)
     add_level_routes(app, ClusterLevels(kube, config))  # monitoring levels: reviewed for the user, then patched
+    add_level_discovery(app)
     add_tap_discovery(app)
     if mesh is not None:
         tasks.append(asyncio.create_task(mesh.run(), name="mesh identity"))

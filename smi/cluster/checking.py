@@ -2,8 +2,8 @@
 
 ``--pre``: the API server answers and nothing of ours is in the way.  Default: the install
 is healthy (CRDs and versions, the controller and its leader, the webhooks answering with a
-valid caBundle, certificates not near expiry, the metrics and tap APIServices).  ``--proxy``: every
-meshed pod's sidecar is ready, which it only is once it holds a config from the control
+valid caBundle, certificates not near expiry, the metrics, tap and monitoring APIServices).
+``--proxy``: every meshed pod's sidecar is ready, which it only is once it holds a config from the control
 plane (its ``/ready``, probed by the kubelet), and runs the config version the control
 plane last sent it (``smi.cluster.proxyversions``).
 
@@ -168,8 +168,8 @@ def webhook_checks(ctx: CheckContext, bundle: str | None) -> Iterator[Check]:
 
 
 def metrics_checks(ctx: CheckContext) -> Iterator[Check]:
-    """Each APIService ``smi metrics-api`` serves (metrics, tap) is ``Available``."""
-    for name in (metrics_api.APISERVICE, metrics_api.TAP_APISERVICE):
+    """Each APIService ``smi metrics-api`` serves (metrics, tap, monitoring) is ``Available``."""
+    for name in metrics_api.APISERVICES:
         service = ctx.client.get(KINDS["APIService"].path(name))
         if service is None:
             yield Check("metrics-api", f"APIService {name}", False, "missing", "smi install")

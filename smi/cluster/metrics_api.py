@@ -5,8 +5,9 @@ ServiceAccount, RBAC, Deployment, Service and the ``APIService`` that registers
 ``metrics.smi-spec.io/v1alpha1``).  When that file is present (a checkout of the
 repository), ``smi install`` renders its objects, in the control plane's namespace, with:
 
-* the ``caBundle`` of both APIServices (``v1alpha1.metrics.smi-spec.io`` and
-  ``v1alpha1.tap.smi-mesh.io``) set to the webhook CA; the leader keeps it so
+* the ``caBundle`` of its three APIServices (``v1alpha1.metrics.smi-spec.io``,
+  ``v1alpha1.tap.smi-mesh.io`` and ``v1alpha1.monitoring.smi-mesh.io``, the page's
+  monitoring levels) set to the webhook CA; the leader keeps it so
   (``smi.cluster.cabundles``, ``--apiservice``), and
 * no serving certificate Secret: like each ``smi webhook`` replica, ``smi metrics-api
   --ca-dir`` (the mounted ``smi-webhook-ca``) issues its own short-lived serving
@@ -14,7 +15,7 @@ repository), ``smi install`` renders its objects, in the control plane's namespa
   (``smi.cluster.certificates.ServingCertificate``).
 
 Without the file (a wheel install) only the APIServices are rendered, pointing at Service
-``smi-metrics-api``.  ``smi check`` reports the APIService's ``Available`` condition.
+``smi-metrics-api``.  ``smi check`` reports each APIService's ``Available`` condition.
 The metrics API's mesh identity (``identity``) is what injected sidecars let tap them.
 """
 
@@ -34,6 +35,10 @@ SERVICE = "smi-metrics-api"
 APISERVICE = f"{VERSION}.{GROUP}"
 TAP_GROUP = "tap.smi-mesh.io"
 TAP_APISERVICE = f"{VERSION}.{TAP_GROUP}"
+MONITORING_GROUP = "monitoring.smi-mesh.io"  # traffic_metrics.levels.LEVELS_GROUP
+MONITORING_APISERVICE = f"{VERSION}.{MONITORING_GROUP}"
+GROUPS = (GROUP, TAP_GROUP, MONITORING_GROUP)
+APISERVICES = tuple(f"{VERSION}.{group}" for group in GROUPS)  # all served by Service smi-metrics-api
 SERVICE_ACCOUNT = "smi-metrics-api"
 MANIFEST = Path(__file__).resolve().parents[2] / "manifests" / "install" / "metrics-api.yaml"
 
@@ -74,7 +79,7 @@ def _apiservice(options: InstallOptions, group: str) -> dict[str, Any]:
 def objects(options: InstallOptions, *, ca_bundle: bytes | None) -> list[dict[str, Any]]:
     docs = manifest_objects(options)
     if not any(d.get("kind") == "APIService" for d in docs):
-        docs += [_apiservice(options, GROUP), _apiservice(options, TAP_GROUP)]
+        docs += [_apiservice(options, group) for group in GROUPS]
     for doc in docs:
         if doc.get("kind") == "APIService":
             if ca_bundle:

@@ -8,7 +8,7 @@ RBAC grants only what the code does (each rule says which code):
   status subresource);
 * the CA creates TokenReviews;
 * the leader patches the ``caBundle`` of the webhook configuration, the SMI CRDs and the
-  metrics APIService (named: ``resourceNames``), after reading them;
+  metrics API's APIServices (metrics, tap, monitoring; named: ``resourceNames``), after reading them;
 * leader election gets, creates and updates one Lease in the control plane's namespace.
 """
 
@@ -68,7 +68,7 @@ def rbac(options: InstallOptions, crd_names: list[str]) -> list[dict[str, Any]]:
         {"apiGroups": ["admissionregistration.k8s.io"], "resources": ["mutatingwebhookconfigurations"],
          "resourceNames": [WEBHOOK_CONFIGURATION], "verbs": ["get", "patch"]},
         {"apiGroups": ["apiregistration.k8s.io"], "resources": ["apiservices"],
-         "resourceNames": [metrics_api.APISERVICE, metrics_api.TAP_APISERVICE], "verbs": ["get", "patch"]},
+         "resourceNames": list(metrics_api.APISERVICES), "verbs": ["get", "patch"]},
     ]  # fmt: skip
     subject = {"kind": "ServiceAccount", "name": NAME, "namespace": ns}
     return [
@@ -106,7 +106,7 @@ def controller_container(options: InstallOptions) -> dict[str, Any]:
         "--leader-elect", "--lease-namespace", options.namespace, "--lease-name", NAME,
         "--lease-duration", str(options.lease_duration),
         "--webhook-ca-file", f"{WEBHOOK_CA_MOUNT}/ca.crt", "--webhook-configuration", WEBHOOK_CONFIGURATION,
-        "--apiservice", metrics_api.APISERVICE, "--apiservice", metrics_api.TAP_APISERVICE,
+        *(arg for name in metrics_api.APISERVICES for arg in ("--apiservice", name)),
     ]  # fmt: skip
     return {
         "name": "controller", "image": options.image, "imagePullPolicy": options.image_pull_policy,

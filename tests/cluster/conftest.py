@@ -30,6 +30,7 @@ from tests.controllers.conftest import Emulator, _parse_path_with_namespaces, _r
 LEASE = "/apis/coordination.k8s.io/v1/namespaces/smi-system/leases/smi-controller"
 APISERVICE = "/apis/apiregistration.k8s.io/v1/apiservices/v1alpha1.metrics.smi-spec.io"
 TAP_APISERVICE = "/apis/apiregistration.k8s.io/v1/apiservices/v1alpha1.tap.smi-mesh.io"
+MONITORING_APISERVICE = "/apis/apiregistration.k8s.io/v1/apiservices/v1alpha1.monitoring.smi-mesh.io"
 
 
 @dataclass
@@ -103,10 +104,10 @@ class StandIn:
         return holder if isinstance(holder, str) and holder else None
 
     async def set_metrics_available(self, available: bool, message: str = "") -> None:
-        """The aggregation layer's verdict on the metrics and tap APIServices (one server serves both)."""
+        """The aggregation layer's verdict on the metrics, tap and monitoring APIServices (one server serves all)."""
         condition = {"type": "Available", "status": "True" if available else "False",
                      "reason": "Passed" if available else "FailedDiscoveryCheck", "message": message}  # fmt: skip
-        for path in (APISERVICE, TAP_APISERVICE):
+        for path in (APISERVICE, TAP_APISERVICE, MONITORING_APISERVICE):
             status, body = await self.front.emulator("PATCH", path, {"status": {"conditions": [condition]}})
             assert status == 200, body
 

@@ -81,7 +81,7 @@ async def test_install_is_idempotent_check_is_green_then_red_on_the_right_line_a
     assert failed == [
         f"[FAIL] APIService v1alpha1.{group} is Available: FailedDiscoveryCheck: failing or missing "
         "response from https://smi-metrics:443"
-        for group in ("metrics.smi-spec.io", "tap.smi-mesh.io")  # one server serves both
+        for group in ("metrics.smi-spec.io", "tap.smi-mesh.io", "monitoring.smi-mesh.io")  # one server serves all
     ], red
     await standin.set_metrics_available(True)
 

@@ -143,6 +143,7 @@ def test_the_ca_secrets_are_create_only_and_every_ca_bundle_is_the_webhook_ca() 
             assert crd["spec"]["conversion"]["webhook"]["clientConfig"]["caBundle"] == bundle
     assert one("APIService", "v1alpha1.metrics.smi-spec.io")["spec"]["caBundle"] == bundle
     assert one("APIService", "v1alpha1.tap.smi-mesh.io")["spec"]["caBundle"] == bundle
+    assert one("APIService", "v1alpha1.monitoring.smi-mesh.io")["spec"]["caBundle"] == bundle
 
 
 def test_the_deployment_selects_its_own_pods_and_runs_as_its_service_account() -> None:

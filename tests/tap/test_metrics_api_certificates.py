@@ -5,8 +5,8 @@
   newer and newer certificates (re-issued at half their life) without a restart and
   without one failed request; each still verifies the front proxy's certificate.
 * The leader's caBundle upkeep (``smi.cluster.cabundles.sync_once`` with the
-  ``--apiservice`` flags the installed controller gets) patches both APIServices, metrics
-  and tap, to the webhook CA the serving certificates are issued from.
+  ``--apiservice`` flags the installed controller gets) patches the three APIServices,
+  metrics, tap and monitoring, to the webhook CA the serving certificates are issued from.
 """
 
 from __future__ import annotations
@@ -72,12 +72,12 @@ async def test_the_serving_certificate_is_reissued_at_half_life_while_requests_k
         assert status.startswith(b"HTTP/1.1 401")  # the renewed context still checks who the front proxy is
 
 
-async def test_the_leader_keeps_both_apiservices_ca_bundles_current(
+async def test_the_leader_keeps_the_three_apiservices_ca_bundles_current(
     kmock: kmock.KubernetesEmulator, tmp_path: Path
 ) -> None:
     options = InstallOptions()
     args = build_parser().parse_args(controller_container(options)["args"])
-    assert set(args.apiservice) == {install.APISERVICE, install.TAP_APISERVICE}
+    assert set(args.apiservice) == {install.APISERVICE, install.TAP_APISERVICE, install.MONITORING_APISERVICE}
     kmock.resources["apiregistration.k8s.io/v1/apiservices"] = kmock.ResourceInfo(
         kind="APIService", namespaced=False, verbs={"get", "list", "create", "patch"}
     )
