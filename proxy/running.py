@@ -89,6 +89,7 @@ class Proxy:
         self.stream: ConfigStreamClient | None = None
         self.gates: dict[str, ConnectionGate] = {}  # per data listener: connection cap and draining
         self.draining = False
+        self.listening = False  # every listener bound (start() done): /ready waits for it
 
     @property
     def mtls(self) -> bool:
@@ -97,6 +98,8 @@ class Proxy:
     def _not_ready(self) -> str | None:
         if self.draining:
             return "draining (shutting down)"
+        if not self.listening:
+            return "starting: listeners not bound yet"
         return "no workload certificate yet" if self.mtls and self.tls is None else None
 
     def _gate(self, name: str) -> ConnectionGate:
@@ -265,6 +268,7 @@ class Proxy:
             self._tasks.append(asyncio.get_running_loop().create_task(self.stream.run(), name="config-stream"))
         prober = HealthProber(self.holder, bind=s.bind_address)  # active health checks (UpstreamTrafficPolicy)
         self._tasks.append(asyncio.get_running_loop().create_task(prober.run(), name="health-checks"))
+        self.listening = True
         logger.info("proxy listening: %s", ", ".join(f"{k}={a[0]}:{a[1]}" for k, a in self.addresses.items()))
 
     async def _start_udp(self, s: ProxySettings) -> None:

@@ -109,7 +109,8 @@ export async function getLevels({ signal } = {}) {
     const answer = await getJson(`${LEVELS_BASE}/levels`, { signal });
     return new Map((answer.items || []).map((item) => [levelKey(item), item]));
   } catch (error) {
-    if (error instanceof ApiError && (error.status === 404 || error.status === 405)) return null;
+    // No level endpoint here (404/405), or this user may not list levels (403): no switch, no error.
+    if (error instanceof ApiError && [403, 404, 405].includes(error.status)) return null;
     throw error;
   }
 }
