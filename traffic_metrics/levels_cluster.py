@@ -11,8 +11,6 @@ user could with ``kubectl annotate``.
 
 from __future__ import annotations
 
-import time
-from collections import OrderedDict
 from typing import Any
 from urllib.parse import quote
 
@@ -21,7 +19,8 @@ from aiohttp import web
 from smi.compile.monitoring import MONITORING_ANNOTATION
 from traffic_metrics.kube import Kube, KubeError
 from traffic_metrics.levels import LevelError, Target, levels_of
-from traffic_metrics.security import SAR_PATH, RequestHeaderConfig, User, user_of
+from traffic_metrics.security import Authorizer, RequestHeaderConfig, User, user_of
+from traffic_metrics.server import Attributes
 
 MERGE_PATCH = "application/merge-patch+json"
 
@@ -32,44 +31,20 @@ def _path(kind: str, namespace: str, name: str) -> str:
     return f"/apis/apps/v1/namespaces/{quote(namespace)}/deployments/{quote(name)}"
 
 
-def review(user: User, verb: str, group: str, resource: str, namespace: str, name: str = "") -> dict[str, Any]:
-    spec: dict[str, Any] = {"user": user.name, "groups": list(user.groups),
-                            "resourceAttributes": {"group": group, "resource": resource, "namespace": namespace,
-                                                   "name": name, "verb": verb}}  # fmt: skip
-    if user.extra:
-        spec["extra"] = {k: list(v) for k, v in user.extra}
-    return {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": spec}
-
-
 class ClusterLevels:
     """``traffic_metrics.levels.Levels`` against the API server, for the user of each request."""
 
     def __init__(self, kube: Kube, config: RequestHeaderConfig, *, ttl: float = 10.0, cache_size: int = 1024) -> None:
         self.kube = kube
         self.config = config
-        self.ttl = ttl
-        self.cache_size = cache_size
-        self._cache: OrderedDict[tuple[User, str], tuple[float, bool, str]] = OrderedDict()
+        self._reviews = Authorizer(kube, config, ttl=ttl, cache_size=cache_size)  # cached SubjectAccessReviews
 
     async def allowed(
         self, user: User, verb: str, group: str, resource: str, ns: str, name: str = ""
     ) -> tuple[bool, str]:
-        key = (user, f"{verb} {group}/{resource} {ns}/{name}")
-        now = time.monotonic()
-        cached = self._cache.get(key)
-        if cached is not None and now - cached[0] < self.ttl:
-            return cached[1], cached[2]
-        try:
-            answer = await self.kube.request("POST", SAR_PATH, review(user, verb, group, resource, ns, name))
-        except KubeError as exc:
-            return False, f"the authorization check failed: {exc}"
-        status = answer.get("status") if isinstance(answer, dict) else None
-        allowed = bool(isinstance(status, dict) and status.get("allowed") and not status.get("denied"))
-        reason = str(status.get("reason", "")) if isinstance(status, dict) else ""
-        self._cache[key] = (now, allowed, reason)
-        while len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
-        return allowed, reason
+        """May ``user`` do ``verb`` on ``resource`` (core ``""`` or ``apps``, version v1): (allowed, reason)."""
+        attrs = Attributes(verb=verb, resource=resource, namespace=ns, name=name, group=group, version="v1")
+        return await self._reviews.decide(user, attrs)
 
     async def levels(self, request: web.Request, namespace: str | None) -> list[dict[str, Any]]:
         user = user_of(request, self.config)

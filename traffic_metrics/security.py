@@ -146,8 +146,8 @@ def review_body(user: User, attrs: Attributes) -> dict[str, Any]:
         spec["extra"] = {k: list(v) for k, v in user.extra}
     if attrs.resource:
         spec["resourceAttributes"] = {
-            "group": attrs.group or GROUP,
-            "version": VERSION,
+            "group": GROUP if attrs.group is None else attrs.group,
+            "version": VERSION if attrs.version is None else attrs.version,
             "resource": attrs.resource,
             "subresource": attrs.subresource,
             "namespace": attrs.namespace,
@@ -175,7 +175,7 @@ class Authorizer:
                 f"/{attrs.subresource}" if attrs.subresource else ""
             )
             where = f" in namespace {attrs.namespace}" if attrs.namespace else ""
-            group = attrs.group or GROUP
+            group = GROUP if attrs.group is None else attrs.group
             message = f'user "{user.name}" cannot {what}{where} in group {group}' + (f": {reason}" if reason else "")
             raise _refuse(web.HTTPForbidden, 403, "Forbidden", message)
 

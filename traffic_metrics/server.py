@@ -54,7 +54,8 @@ class Attributes:
     namespace: str = ""
     name: str = ""
     path: str = ""  # non-resource requests (discovery)
-    group: str = ""  # another API group than metrics.smi-spec.io (tap.smi-mesh.io)
+    group: str | None = None  # None: metrics.smi-spec.io; another group (tap.smi-mesh.io, apps; "" the core group)
+    version: str | None = None  # None: the mesh groups' v1alpha1 (another group names its own)
 
 
 # Raises web.HTTPException (401/403 Status) to refuse; returns to allow.
