@@ -201,7 +201,7 @@ def main() -> int:
     }
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps(results, indent=2) + "\n")
-    print("\nmedian per level (both sidecars; shared, loaded machine):")
+    print(f"\nmedian per level (both sidecars; 1-min load average now {os.getloadavg()[0]:.2f}):")
     for level, f in levels.items():
         print(f"  {level:7s} {f['series']:5.0f} series ({f['request_series']:.0f} smi_requests_total, "
               f"{f['exposition_bytes']:.0f} bytes)  {f['cpu_us_per_request']:.1f} us CPU/req "
